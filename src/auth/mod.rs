@@ -1,0 +1,42 @@
+//! Link verification. Each protocol checks its own link and, when it holds, yields a `Grant`:
+//! everything the rest of the request may rely on. Nothing after this step re-reads the query.
+
+pub mod swift;
+
+/// What a verified link (or a public container) allows this request.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub project: String,
+    pub container: String,
+    pub object: String,
+    pub disposition: Disposition,
+    /// Unix seconds after which the link no longer works; `None` for public containers.
+    pub expires_at: Option<u64>,
+    /// Response headers the link asked for (S3 `response-*`), already validated.
+    pub overrides: Overrides,
+}
+
+/// View (`inline`) or download (`attachment`), and the name to save under.
+#[derive(Debug, Clone, Default)]
+pub struct Disposition {
+    pub inline: bool,
+    pub filename: Option<String>,
+}
+
+/// S3 `response-*` overrides: each replaces the header Keyhole would send.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub content_type: Option<String>,
+    pub content_disposition: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<String>,
+    pub content_language: Option<String>,
+    pub content_encoding: Option<String>,
+}
+
+/// Why a request was refused, shaped for its protocol's error body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// Swift: one 401 for every failure.
+    Swift,
+}

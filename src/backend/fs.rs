@@ -1,0 +1,234 @@
+//! The filesystem backend: objects at `<root>/<project>/<container>/<object>`.
+//!
+//! Opening resolves the container with no symlinks at all and then the object with
+//! `RESOLVE_BENEATH` from the container's directory, in the kernel and in one step, so no
+//! name, symlink or a rename racing the open can reach outside the container.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::{BackendError, Content, Object, ObjectMeta};
+
+pub struct FsBackend {
+    root: OwnedFd,
+    /// Set when the kernel (or a seccomp filter) refuses openat2; we then walk the path
+    /// one component at a time with O_NOFOLLOW, which refuses every symlink.
+    no_openat2: AtomicBool,
+}
+
+/// `struct open_how` of linux/openat2.h (libc's is non-exhaustive, so it cannot be built).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const RESOLVE_BENEATH: u64 = 0x08;
+
+fn cstr(s: &str) -> io::Result<CString> {
+    CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))
+}
+
+fn openat2(dir: RawFd, path: &str, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
+    let path = cstr(path)?;
+    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: 0, resolve };
+    loop {
+        // SAFETY: `path` is NUL-terminated and `how` is a valid open_how of the size passed.
+        let fd = unsafe {
+            libc::syscall(libc::SYS_openat2, dir, path.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+        };
+        if fd >= 0 {
+            // SAFETY: the kernel just returned this descriptor to us and nobody else owns it.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EAGAIN) && e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+fn openat(dir: RawFd, name: &str, flags: i32) -> io::Result<OwnedFd> {
+    let name = cstr(name)?;
+    // SAFETY: `name` is NUL-terminated; openat does not keep the pointer.
+    let fd = unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+impl FsBackend {
+    pub fn new(root: &Path) -> io::Result<FsBackend> {
+        let dir = File::open(root).map_err(|e| io::Error::new(e.kind(), format!("backend root {}: {e}", root.display())))?;
+        if !dir.metadata()?.is_dir() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("backend root {} is not a directory", root.display())));
+        }
+        Ok(FsBackend { root: OwnedFd::from(dir), no_openat2: AtomicBool::new(false) })
+    }
+
+    fn open_container(&self, project: &str, container: &str) -> io::Result<OwnedFd> {
+        let dir_flags = libc::O_PATH | libc::O_DIRECTORY;
+        if !self.no_openat2.load(Ordering::Relaxed) {
+            let path = format!("{project}/{container}");
+            match openat2(self.root.as_raw_fd(), &path, dir_flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) || e.raw_os_error() == Some(libc::EPERM) => {
+                    self.no_openat2.store(true, Ordering::Relaxed);
+                }
+                other => return other,
+            }
+        }
+        let p = openat(self.root.as_raw_fd(), project, dir_flags)?;
+        openat(p.as_raw_fd(), container, dir_flags)
+    }
+
+    fn open_object(&self, container: &OwnedFd, object: &str) -> io::Result<OwnedFd> {
+        // O_NONBLOCK: opening a FIFO must not hang the worker; it is refused below as not a file.
+        let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK;
+        if !self.no_openat2.load(Ordering::Relaxed) {
+            return openat2(container.as_raw_fd(), object, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+        }
+        let mut dir: Option<OwnedFd> = None;
+        let mut segments = object.split('/').peekable();
+        while let Some(seg) = segments.next() {
+            let at = dir.as_ref().unwrap_or(container).as_raw_fd();
+            if segments.peek().is_none() {
+                return openat(at, seg, flags);
+            }
+            dir = Some(openat(at, seg, libc::O_PATH | libc::O_DIRECTORY)?);
+        }
+        Err(io::Error::from_raw_os_error(libc::ENOENT))
+    }
+
+    /// Opens an object for reading: one resolution, one open, one fstat.
+    pub fn open(&self, project: &str, container: &str, object: &str) -> Result<Object, BackendError> {
+        let dir = self.open_container(project, container)?;
+        let file = File::from(self.open_object(&dir, object)?);
+        let md = file.metadata()?;
+        if !md.is_file() {
+            return Err(BackendError::NotFound);
+        }
+        let mtime_ns = (md.mtime() as i128) * 1_000_000_000 + md.mtime_nsec() as i128;
+        let modified = if md.mtime() >= 0 {
+            UNIX_EPOCH + Duration::new(md.mtime() as u64, md.mtime_nsec() as u32)
+        } else {
+            UNIX_EPOCH
+        };
+        let meta = ObjectMeta {
+            len: md.len(),
+            modified,
+            etag: format!("\"{:x}-{:x}-{:x}\"", md.ino(), mtime_ns, md.len()),
+        };
+        Ok(Object { meta, content: Content::File(Arc::new(file)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tree() -> (tempdir::Dir, FsBackend) {
+        let d = tempdir::Dir::new();
+        std::fs::create_dir_all(d.path().join("p/c/sub")).unwrap();
+        std::fs::create_dir_all(d.path().join("p/other")).unwrap();
+        std::fs::write(d.path().join("p/c/sub/o.txt"), b"hello").unwrap();
+        std::fs::write(d.path().join("p/other/secret"), b"secret").unwrap();
+        std::fs::write(d.path().join("outside"), b"outside").unwrap();
+        let b = FsBackend::new(d.path()).unwrap();
+        (d, b)
+    }
+
+    mod tempdir {
+        pub struct Dir(std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let p = std::env::temp_dir().join(format!("keyhole-fs-{}-{n}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&p);
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+            pub fn path(&self) -> &std::path::Path {
+                &self.0
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn read(o: Object) -> Vec<u8> {
+        let Content::File(f) = o.content;
+        let mut s = Vec::new();
+        std::io::Read::read_to_end(&mut &*f, &mut s).unwrap();
+        s
+    }
+
+    #[test]
+    fn opens_a_nested_object_with_its_metadata() {
+        let (_d, b) = tree();
+        let o = b.open("p", "c", "sub/o.txt").unwrap();
+        assert_eq!(o.meta.len, 5);
+        assert!(o.meta.etag.starts_with('"') && o.meta.etag.ends_with('"'));
+        assert_eq!(read(o), b"hello");
+    }
+
+    #[test]
+    fn a_symlink_out_of_the_container_is_not_found() {
+        let (d, b) = tree();
+        symlink(d.path().join("outside"), d.path().join("p/c/abs")).unwrap();
+        symlink("../other/secret", d.path().join("p/c/rel")).unwrap();
+        symlink("../../../outside", d.path().join("p/c/sub/up")).unwrap();
+        for name in ["abs", "rel", "sub/up"] {
+            assert!(matches!(b.open("p", "c", name), Err(BackendError::NotFound)), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_symlink_inside_the_container_is_followed() {
+        let (d, b) = tree();
+        symlink("sub/o.txt", d.path().join("p/c/alias")).unwrap();
+        assert_eq!(read(b.open("p", "c", "alias").unwrap()), b"hello");
+    }
+
+    #[test]
+    fn a_symlinked_container_is_refused() {
+        let (d, b) = tree();
+        symlink(d.path().join("p/other"), d.path().join("p/linked")).unwrap();
+        assert!(matches!(b.open("p", "linked", "secret"), Err(BackendError::NotFound)));
+    }
+
+    #[test]
+    fn directories_and_fifos_are_not_objects() {
+        let (d, b) = tree();
+        assert!(matches!(b.open("p", "c", "sub"), Err(BackendError::NotFound)));
+        let fifo = CString::new(d.path().join("p/c/fifo").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        assert!(matches!(b.open("p", "c", "fifo"), Err(BackendError::NotFound)));
+    }
+
+    #[test]
+    fn the_component_walk_fallback_refuses_symlinks_too() {
+        let (d, b) = tree();
+        b.no_openat2.store(true, Ordering::Relaxed);
+        symlink("../other/secret", d.path().join("p/c/rel")).unwrap();
+        assert!(matches!(b.open("p", "c", "rel"), Err(BackendError::NotFound)));
+        assert_eq!(read(b.open("p", "c", "sub/o.txt").unwrap()), b"hello");
+    }
+}

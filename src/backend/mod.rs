@@ -1,0 +1,111 @@
+//! Where object bytes come from. The request path sees only `Backend::open` and the `Object`
+//! it returns; how a store names, finds and reads objects stays behind this seam.
+
+pub mod fs;
+
+use std::io;
+use std::time::SystemTime;
+
+use crate::body::Body;
+use crate::config::{BackendConfig, Config};
+
+/// What a response needs to know about an object before sending a byte.
+#[derive(Debug, Clone)]
+pub struct ObjectMeta {
+    pub len: u64,
+    pub modified: SystemTime,
+    /// A strong validator, quoted, that changes whenever the content does.
+    pub etag: String,
+}
+
+/// An opened object: its metadata and a handle to read it from.
+pub struct Object {
+    pub meta: ObjectMeta,
+    content: Content,
+}
+
+enum Content {
+    File(std::sync::Arc<std::fs::File>),
+}
+
+impl Object {
+    /// A body that sends `parts` in order: byte ranges of the object and literal bytes
+    /// (the framing of a multipart answer).
+    pub fn body(&self, parts: Vec<crate::body::Part>) -> Body {
+        match &self.content {
+            Content::File(file) => Body::file(file.clone(), parts),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum BackendError {
+    /// No such object, or a name that can never be one (it would leave the container).
+    NotFound,
+    Io(io::Error),
+}
+
+impl From<io::Error> for BackendError {
+    fn from(e: io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::EXDEV | libc::ENAMETOOLONG | libc::EISDIR) => {
+                BackendError::NotFound
+            }
+            _ => BackendError::Io(e),
+        }
+    }
+}
+
+pub enum Backend {
+    Fs(fs::FsBackend),
+}
+
+impl Backend {
+    pub fn from_config(cfg: &Config) -> io::Result<Backend> {
+        match &cfg.backend {
+            BackendConfig::Fs { root } => Ok(Backend::Fs(fs::FsBackend::new(root)?)),
+        }
+    }
+
+    pub async fn open(&self, project: &str, container: &str, object: &str) -> Result<Object, BackendError> {
+        if !valid_object_name(object) {
+            return Err(BackendError::NotFound);
+        }
+        match self {
+            Backend::Fs(fs) => fs.open(project, container, object),
+        }
+    }
+}
+
+/// Swift's limit on object names, in bytes.
+pub const MAX_OBJECT_NAME: usize = 1024;
+
+/// A name that maps onto a path below its container and nowhere else: no empty, `.` or `..`
+/// segment, no NUL, not absolute.
+// SECURITY: this is the first of two walls (the second is `openat2` with RESOLVE_BENEATH);
+// a name refused here never reaches the filesystem.
+pub fn valid_object_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_OBJECT_NAME
+        && !name.contains('\0')
+        && name.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_object_name;
+
+    #[test]
+    fn names_that_would_leave_the_container_are_invalid() {
+        for bad in ["", "/etc/passwd", "..", "a/../b", "a/./b", "a//b", "a/", ".", "a\0b", "../x"] {
+            assert!(!valid_object_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_names_are_valid() {
+        for good in ["a", "a/b/c.txt", "Báo cáo tháng 11.pdf", "a b+c&d=e?f#g", "..a", "a..", ".hidden", "a\\b"] {
+            assert!(valid_object_name(good), "{good:?}");
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The response body: nothing, a buffer, or parts of a file streamed with bounded memory.
+//!
+//! A file is read inside the body's poll with `preadv2(RWF_NOWAIT)`, which succeeds only
+//! when the bytes are already in the page cache; anything that would wait for the disk goes
+//! to tokio's blocking pool instead, so a cold disk never stalls a worker thread.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Frame, SizeHint};
+use tokio::task::JoinHandle;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Largest read per frame: large enough for throughput, small enough to bound memory.
+pub const CHUNK: usize = 256 * 1024;
+
+/// One piece of a file body.
+#[derive(Debug, Clone)]
+pub enum Part {
+    /// Literal bytes, e.g. multipart boundaries and part headers.
+    Bytes(Bytes),
+    /// The file's bytes `[start, end)`.
+    Range { start: u64, end: u64 },
+}
+
+impl Part {
+    fn len(&self) -> u64 {
+        match self {
+            Part::Bytes(b) => b.len() as u64,
+            Part::Range { start, end } => end - start,
+        }
+    }
+}
+
+pub enum Body {
+    Empty,
+    Full(Option<Bytes>),
+    File(FileBody),
+}
+
+impl Body {
+    pub fn full(b: impl Into<Bytes>) -> Body {
+        Body::Full(Some(b.into()))
+    }
+
+    pub fn file(file: Arc<File>, parts: Vec<Part>) -> Body {
+        let remaining = parts.iter().map(Part::len).sum();
+        Body::File(FileBody { file, parts: parts.into(), remaining, pending: None, nowait: true })
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Body::Empty => Poll::Ready(None),
+            Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Body::File(f) => f.poll_next(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Empty => true,
+            Body::Full(b) => b.is_none(),
+            Body::File(f) => f.remaining == 0,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Empty => SizeHint::with_exact(0),
+            Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Body::File(f) => SizeHint::with_exact(f.remaining),
+        }
+    }
+}
+
+pub struct FileBody {
+    file: Arc<File>,
+    parts: VecDeque<Part>,
+    remaining: u64,
+    pending: Option<JoinHandle<io::Result<Bytes>>>,
+    /// False once the filesystem said it cannot do RWF_NOWAIT reads.
+    nowait: bool,
+}
+
+/// The file ended before the bytes promised in Content-Length: it was truncated or replaced
+/// while streaming. The connection is closed so the client sees a short body.
+#[derive(Debug)]
+pub struct Truncated;
+
+impl std::fmt::Display for Truncated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the file shrank while it was being sent")
+    }
+}
+
+impl std::error::Error for Truncated {}
+
+/// Reads up to `len` bytes at `offset` only if no disk wait is needed.
+fn read_nowait(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(len);
+    let iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: len };
+    // SAFETY: the iovec points at `len` bytes of capacity that `buf` owns and nothing else
+    // reads or writes while the call runs; the kernel writes at most `len` bytes.
+    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset as libc::off_t, libc::RWF_NOWAIT) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel initialised the first `n` (<= len) bytes.
+    unsafe { buf.set_len(n as usize) };
+    Ok(buf.freeze())
+}
+
+fn read_blocking(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
+    let mut buf = vec![0u8; len];
+    let n = loop {
+        match file.read_at(&mut buf, offset) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => break other?,
+        }
+    };
+    buf.truncate(n);
+    Ok(Bytes::from(buf))
+}
+
+impl FileBody {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        loop {
+            if let Some(task) = &mut self.pending {
+                let res = ready!(Pin::new(task).poll(cx));
+                self.pending = None;
+                let chunk = match res {
+                    Ok(Ok(chunk)) => chunk,
+                    Ok(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                    Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                };
+                return Poll::Ready(Some(self.take(chunk)));
+            }
+            let Some(part) = self.parts.front_mut() else {
+                return Poll::Ready(None);
+            };
+            let (start, end) = match part {
+                Part::Bytes(b) => {
+                    let b = std::mem::take(b);
+                    self.parts.pop_front();
+                    self.remaining -= b.len() as u64;
+                    if b.is_empty() {
+                        continue;
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(b))));
+                }
+                Part::Range { start, end } => (*start, *end),
+            };
+            if start >= end {
+                self.parts.pop_front();
+                continue;
+            }
+            let len = (end - start).min(CHUNK as u64) as usize;
+            if self.nowait {
+                match read_nowait(&self.file, start, len) {
+                    Ok(chunk) => return Poll::Ready(Some(self.take(chunk))),
+                    Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS)) => {
+                        self.nowait = false;
+                    }
+                    Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                }
+            }
+            let file = self.file.clone();
+            self.pending = Some(tokio::task::spawn_blocking(move || read_blocking(&file, start, len)));
+        }
+    }
+
+    /// Accounts for a chunk read at the current part's start.
+    fn take(&mut self, chunk: Bytes) -> Result<Frame<Bytes>, BoxError> {
+        if chunk.is_empty() {
+            return Err(Box::new(Truncated));
+        }
+        if let Some(Part::Range { start, .. }) = self.parts.front_mut() {
+            *start += chunk.len() as u64;
+        }
+        self.remaining -= chunk.len() as u64;
+        Ok(Frame::data(chunk))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Body as _;
+    use http_body_util::BodyExt;
+
+    fn temp_file(bytes: &[u8]) -> (std::path::PathBuf, Arc<File>) {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("keyhole-body-{}-{n}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        let f = Arc::new(File::open(&path).unwrap());
+        (path, f)
+    }
+
+    #[tokio::test]
+    async fn streams_ranges_and_literal_parts_in_order() {
+        let data: Vec<u8> = (0..(CHUNK * 2 + 17)).map(|i| (i % 251) as u8).collect();
+        let (path, f) = temp_file(&data);
+        let parts = vec![
+            Part::Bytes(Bytes::from_static(b"<")),
+            Part::Range { start: 3, end: 10 },
+            Part::Bytes(Bytes::from_static(b">")),
+            Part::Range { start: 0, end: data.len() as u64 },
+        ];
+        let body = Body::file(f, parts);
+        assert_eq!(body.size_hint().exact(), Some(2 + 7 + data.len() as u64));
+        let got = body.collect().await.unwrap().to_bytes();
+        let mut want = b"<".to_vec();
+        want.extend_from_slice(&data[3..10]);
+        want.push(b'>');
+        want.extend_from_slice(&data);
+        assert_eq!(got.as_ref(), want.as_slice());
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_file_that_shrank_ends_the_body_with_an_error() {
+        let (path, f) = temp_file(b"short");
+        let body = Body::file(f, vec![Part::Range { start: 0, end: 100 }]);
+        assert!(body.collect().await.is_err());
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_blocking_fallback_reads_the_same_bytes() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 7) as u8).collect();
+        let (path, f) = temp_file(&data);
+        let Body::File(mut fb) = Body::file(f, vec![Part::Range { start: 0, end: data.len() as u64 }]) else {
+            unreachable!()
+        };
+        fb.nowait = false;
+        let got = Body::File(fb).collect().await.unwrap().to_bytes();
+        assert_eq!(got.as_ref(), data.as_slice());
+        std::fs::remove_file(path).unwrap();
+    }
+}

@@ -1,0 +1,617 @@
+//! The TOML configuration: parsed strictly, validated once at start, then read-only.
+//!
+//! Every error names the key it is about (`project[0].s3_key[1].secret_key: …`), because the
+//! operator fixing it has only the message.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::auth::swift::Digest;
+
+/// A configuration that passed validation.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Base of the links Keyhole makes, without a trailing slash.
+    pub public_url: String,
+    pub workers: Option<usize>,
+    /// Longest lifetime of a link of any kind, in seconds (None: each protocol's own rule).
+    pub max_link_lifetime: Option<u64>,
+    pub swift: SwiftConfig,
+    pub s3: S3Config,
+    pub backend: BackendConfig,
+    pub projects: Vec<Project>,
+    pub api_tokens: Vec<ApiToken>,
+    pub proxy: ProxyConfig,
+    project_index: HashMap<String, usize>,
+    /// access key -> (project index, key index)
+    s3_key_index: HashMap<String, (usize, usize)>,
+}
+
+#[derive(Debug)]
+pub struct SwiftConfig {
+    pub reseller_prefix: String,
+    pub allowed_digests: Vec<Digest>,
+}
+
+#[derive(Debug)]
+pub struct S3Config {
+    pub regions: Vec<String>,
+    pub domain: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum BackendConfig {
+    Fs { root: PathBuf },
+}
+
+#[derive(Debug)]
+pub struct Project {
+    pub id: String,
+    pub temp_url_keys: Vec<Secret>,
+    pub s3_keys: Vec<S3Key>,
+    pub containers: Vec<Container>,
+}
+
+#[derive(Debug)]
+pub struct S3Key {
+    pub access_key: String,
+    pub secret_key: Secret,
+}
+
+#[derive(Debug)]
+pub struct Container {
+    pub name: String,
+    pub temp_url_keys: Vec<Secret>,
+    pub public: bool,
+    pub cors_origins: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct ApiToken {
+    pub token: Secret,
+    pub projects: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct ProxyConfig {
+    pub trusted: Vec<IpNet>,
+}
+
+/// Key material. Debug never prints it, so a logged config cannot leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// A configuration error: what is wrong, and the key it is wrong at.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err<T>(key: impl fmt::Display, msg: impl fmt::Display) -> Result<T, ConfigError> {
+    Err(ConfigError(format!("{key}: {msg}")))
+}
+
+// ---- the file as written ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    public_url: Option<String>,
+    workers: Option<usize>,
+    max_link_lifetime: Option<u64>,
+    #[serde(default)]
+    swift: RawSwift,
+    #[serde(default)]
+    s3: RawS3,
+    backend: Option<RawBackend>,
+    #[serde(default)]
+    project: Vec<RawProject>,
+    #[serde(default)]
+    api_token: Vec<RawApiToken>,
+    #[serde(default)]
+    proxy: RawProxy,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSwift {
+    reseller_prefix: Option<String>,
+    allowed_digests: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawS3 {
+    regions: Option<Vec<String>>,
+    domain: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackend {
+    kind: String,
+    root: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProject {
+    id: String,
+    #[serde(default)]
+    temp_url_keys: Vec<String>,
+    #[serde(default)]
+    s3_key: Vec<RawS3Key>,
+    #[serde(default)]
+    container: Vec<RawContainer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawS3Key {
+    access_key: String,
+    secret_key: Option<String>,
+    secret_key_env: Option<String>,
+    secret_key_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContainer {
+    name: String,
+    #[serde(default)]
+    temp_url_keys: Vec<String>,
+    #[serde(default)]
+    public: bool,
+    #[serde(default)]
+    cors_origins: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApiToken {
+    token: Option<String>,
+    token_env: Option<String>,
+    #[serde(default)]
+    projects: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawProxy {
+    #[serde(default)]
+    trusted: Vec<String>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+impl Config {
+    /// Reads and validates a config file. Relative paths in it (backend root, secret files)
+    /// are taken relative to the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, base)
+            .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
+    }
+
+    /// Parses and validates config text; `base` resolves relative paths.
+    pub fn parse(text: &str, base: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError(toml_message(&e)))?;
+        raw.validate(base)
+    }
+
+    pub fn project(&self, id: &str) -> Option<&Project> {
+        self.project_index.get(id).map(|&i| &self.projects[i])
+    }
+
+    /// The project an S3 access key belongs to, and the key.
+    pub fn s3_key(&self, access_key: &str) -> Option<(&Project, &S3Key)> {
+        let &(p, k) = self.s3_key_index.get(access_key)?;
+        let project = &self.projects[p];
+        Some((project, &project.s3_keys[k]))
+    }
+
+    /// The project that holds `bucket` for S3 requests without a key (public containers).
+    /// S3 buckets are global names, so a name two projects share is ambiguous and matches none.
+    pub fn public_bucket(&self, bucket: &str) -> Option<(&Project, &Container)> {
+        let mut found = None;
+        for p in &self.projects {
+            if let Some(c) = p.container(bucket) {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some((p, c));
+            }
+        }
+        found.filter(|(_, c)| c.public)
+    }
+}
+
+impl Project {
+    pub fn container(&self, name: &str) -> Option<&Container> {
+        self.containers.iter().find(|c| c.name == name)
+    }
+}
+
+/// toml's message already carries line, column and the key; keep it on one line.
+fn toml_message(e: &toml::de::Error) -> String {
+    let msg = e.message();
+    match e.span() {
+        Some(_) => {
+            let first = e.to_string();
+            let line = first.lines().next().unwrap_or("").trim().to_string();
+            if line.is_empty() {
+                msg.to_string()
+            } else {
+                format!("{line}: {msg}")
+            }
+        }
+        None => msg.to_string(),
+    }
+}
+
+fn non_empty(key: &str, v: &str) -> Result<(), ConfigError> {
+    if v.trim().is_empty() {
+        return err(key, "must not be empty");
+    }
+    Ok(())
+}
+
+/// A name usable as one path segment on disk and in URLs.
+fn segment_name(key: &str, v: &str) -> Result<(), ConfigError> {
+    non_empty(key, v)?;
+    if v == "." || v == ".." || v.contains('/') || v.contains('\0') || v.starts_with('_') {
+        return err(key, format!("{v:?} is not a valid name (no '/', NUL, '.', '..' or leading '_')"));
+    }
+    Ok(())
+}
+
+fn secret_from(
+    key: &str,
+    inline: Option<String>,
+    env: Option<String>,
+    file: Option<PathBuf>,
+    base: &Path,
+) -> Result<Secret, ConfigError> {
+    let given = inline.is_some() as u8 + env.is_some() as u8 + file.is_some() as u8;
+    if given != 1 {
+        return err(key, "give exactly one of the value, `_env` or `_file`");
+    }
+    let value = if let Some(v) = inline {
+        v
+    } else if let Some(var) = env {
+        std::env::var(&var)
+            .or_else(|_| err(format!("{key}_env"), format!("environment variable {var} is not set")))?
+    } else if let Some(path) = file {
+        let path = base.join(path);
+        let text = std::fs::read_to_string(&path).or_else(|e| {
+            err(format!("{key}_file"), format!("cannot read {}: {e}", path.display()))
+        })?;
+        text.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        unreachable!("exactly one source was checked above")
+    };
+    if value.is_empty() {
+        return err(key, "the secret is empty");
+    }
+    Ok(Secret(value))
+}
+
+fn keys(key: &str, list: Vec<String>) -> Result<Vec<Secret>, ConfigError> {
+    if list.len() > 2 {
+        return err(key, "at most two keys (Key and Key-2)");
+    }
+    list.into_iter()
+        .enumerate()
+        .map(|(i, k)| {
+            if k.is_empty() {
+                err(format!("{key}[{i}]"), "the key is empty")
+            } else {
+                Ok(Secret(k))
+            }
+        })
+        .collect()
+}
+
+impl RawConfig {
+    fn validate(self, base: &Path) -> Result<Config, ConfigError> {
+        let listen_text = self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .or_else(|_| err("listen", format!("{listen_text:?} is not an address like 127.0.0.1:8080")))?;
+        let public_url = match self.public_url {
+            Some(u) => {
+                let u = u.trim_end_matches('/').to_string();
+                if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() <= "https://".len() {
+                    return err("public_url", format!("{u:?} must start with http:// or https:// and name a host"));
+                }
+                u
+            }
+            None => format!("http://{listen}"),
+        };
+        if self.workers == Some(0) {
+            return err("workers", "must be at least 1");
+        }
+        if self.max_link_lifetime == Some(0) {
+            return err("max_link_lifetime", "must be at least 1 second");
+        }
+
+        let reseller_prefix = self.swift.reseller_prefix.unwrap_or_else(|| "AUTH_".to_string());
+        if reseller_prefix.contains('/') {
+            return err("swift.reseller_prefix", "must not contain '/'");
+        }
+        let allowed_digests = match self.swift.allowed_digests {
+            None => vec![Digest::Sha1, Digest::Sha256, Digest::Sha512],
+            Some(list) => {
+                if list.is_empty() {
+                    return err("swift.allowed_digests", "must name at least one digest");
+                }
+                let mut out = Vec::new();
+                for (i, name) in list.iter().enumerate() {
+                    match Digest::from_name(name) {
+                        Some(d) => out.push(d),
+                        None => {
+                            return err(
+                                format!("swift.allowed_digests[{i}]"),
+                                format!("{name:?} is not one of sha1, sha256, sha512"),
+                            )
+                        }
+                    }
+                }
+                out
+            }
+        };
+
+        let regions = self.s3.regions.unwrap_or_else(|| vec!["us-east-1".to_string()]);
+        if regions.is_empty() {
+            return err("s3.regions", "must name at least one region");
+        }
+        for (i, r) in regions.iter().enumerate() {
+            if r.is_empty() || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                return err(format!("s3.regions[{i}]"), format!("{r:?} is not a region name"));
+            }
+        }
+        let domain = match self.s3.domain {
+            Some(d) if d.is_empty() => return err("s3.domain", "must not be empty"),
+            Some(d) => Some(d.to_ascii_lowercase()),
+            None => None,
+        };
+
+        let backend = match self.backend {
+            None => return err("backend", "missing section ([backend] kind = \"fs\", root = ...)"),
+            Some(b) => match b.kind.as_str() {
+                "fs" => match b.root {
+                    Some(root) => BackendConfig::Fs { root: base.join(root) },
+                    None => return err("backend.root", "missing (the folder that holds <project>/<container>/<object>)"),
+                },
+                "s3" | "swift" => {
+                    return err("backend.kind", format!("{:?} is not supported by this build yet; use \"fs\"", b.kind))
+                }
+                other => return err("backend.kind", format!("{other:?} is not one of \"fs\", \"s3\", \"swift\"")),
+            },
+        };
+
+        let mut projects = Vec::new();
+        let mut project_index = HashMap::new();
+        let mut s3_key_index = HashMap::new();
+        for (pi, p) in self.project.into_iter().enumerate() {
+            let key = format!("project[{pi}]");
+            segment_name(&format!("{key}.id"), &p.id)?;
+            if project_index.insert(p.id.clone(), pi).is_some() {
+                return err(format!("{key}.id"), format!("duplicate project {:?}", p.id));
+            }
+            let temp_url_keys = keys(&format!("{key}.temp_url_keys"), p.temp_url_keys)?;
+            let mut s3_keys = Vec::new();
+            for (ki, k) in p.s3_key.into_iter().enumerate() {
+                let kkey = format!("{key}.s3_key[{ki}]");
+                non_empty(&format!("{kkey}.access_key"), &k.access_key)?;
+                if s3_key_index.insert(k.access_key.clone(), (pi, ki)).is_some() {
+                    return err(format!("{kkey}.access_key"), format!("duplicate access key {:?}", k.access_key));
+                }
+                let secret_key = secret_from(
+                    &format!("{kkey}.secret_key"),
+                    k.secret_key,
+                    k.secret_key_env,
+                    k.secret_key_file,
+                    base,
+                )?;
+                s3_keys.push(S3Key { access_key: k.access_key, secret_key });
+            }
+            let mut containers: Vec<Container> = Vec::new();
+            for (ci, c) in p.container.into_iter().enumerate() {
+                let ckey = format!("{key}.container[{ci}]");
+                segment_name(&format!("{ckey}.name"), &c.name)?;
+                if containers.iter().any(|o| o.name == c.name) {
+                    return err(format!("{ckey}.name"), format!("duplicate container {:?}", c.name));
+                }
+                for (oi, o) in c.cors_origins.iter().enumerate() {
+                    if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
+                        return err(format!("{ckey}.cors_origins[{oi}]"), format!("{o:?} is not \"*\" or an origin like https://app.example.com"));
+                    }
+                }
+                containers.push(Container {
+                    temp_url_keys: keys(&format!("{ckey}.temp_url_keys"), c.temp_url_keys)?,
+                    name: c.name,
+                    public: c.public,
+                    cors_origins: c.cors_origins.into_iter().map(|o| o.trim_end_matches('/').to_string()).collect(),
+                });
+            }
+            projects.push(Project { id: p.id, temp_url_keys, s3_keys, containers });
+        }
+
+        let mut api_tokens = Vec::new();
+        for (ti, t) in self.api_token.into_iter().enumerate() {
+            let key = format!("api_token[{ti}]");
+            let token = secret_from(&format!("{key}.token"), t.token, t.token_env, None, base)?;
+            for (i, p) in t.projects.iter().enumerate() {
+                if !project_index.contains_key(p) {
+                    return err(format!("{key}.projects[{i}]"), format!("no project {p:?} is configured"));
+                }
+            }
+            api_tokens.push(ApiToken { token, projects: t.projects });
+        }
+
+        let mut trusted = Vec::new();
+        for (i, cidr) in self.proxy.trusted.iter().enumerate() {
+            let net = cidr
+                .parse::<IpNet>()
+                .or_else(|_| cidr.parse::<std::net::IpAddr>().map(IpNet::from))
+                .or_else(|_| err(format!("proxy.trusted[{i}]"), format!("{cidr:?} is not a CIDR such as 10.0.0.0/8")))?;
+            trusted.push(net);
+        }
+
+        Ok(Config {
+            listen,
+            public_url,
+            workers: self.workers,
+            max_link_lifetime: self.max_link_lifetime,
+            swift: SwiftConfig { reseller_prefix, allowed_digests },
+            s3: S3Config { regions, domain },
+            backend,
+            projects,
+            api_tokens,
+            proxy: ProxyConfig { trusted },
+            project_index,
+            s3_key_index,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+listen = "127.0.0.1:9000"
+public_url = "https://share.example.com/files/"
+[backend]
+kind = "fs"
+root = "data"
+[[project]]
+id = "p1"
+temp_url_keys = ["a", "b"]
+  [[project.s3_key]]
+  access_key = "AK1"
+  secret_key = "SK1"
+  [[project.container]]
+  name = "c1"
+  temp_url_keys = ["ck"]
+  public = true
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/keyhole"))
+    }
+
+    fn error_of(text: &str) -> String {
+        match parse(text) {
+            Ok(_) => panic!("config was accepted"),
+            Err(e) => e.0,
+        }
+    }
+
+    #[test]
+    fn a_good_config_is_indexed_and_paths_resolve_against_the_file() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.public_url, "https://share.example.com/files");
+        assert_eq!(c.listen.port(), 9000);
+        let BackendConfig::Fs { root } = &c.backend;
+        assert_eq!(root, Path::new("/etc/keyhole/data"));
+        let (p, k) = c.s3_key("AK1").unwrap();
+        assert_eq!(p.id, "p1");
+        assert_eq!(k.secret_key.expose(), "SK1");
+        assert!(c.project("p1").unwrap().container("c1").unwrap().public);
+        assert!(c.public_bucket("c1").is_some());
+        assert!(c.s3_key("nope").is_none());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = error_of(&format!("{GOOD}\nbogus_key = 1"));
+        assert!(e.contains("bogus_key"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_secret_names_its_key() {
+        let e = error_of(&GOOD.replace("secret_key = \"SK1\"", "secret_key = \"\""));
+        assert!(e.contains("project[0].s3_key[0].secret_key"), "{e}");
+    }
+
+    #[test]
+    fn a_duplicate_access_key_is_an_error() {
+        let text = format!("{GOOD}\n  [[project.s3_key]]\n  access_key = \"AK1\"\n  secret_key = \"x\"\n");
+        let e = error_of(&text);
+        assert!(e.contains("project[0].s3_key[1].access_key") && e.contains("duplicate"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_cidr_names_its_key() {
+        let e = error_of(&format!("{GOOD}\n[proxy]\ntrusted = [\"10.0.0.0/33\"]\n"));
+        assert!(e.contains("proxy.trusted[0]"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_backend_is_named() {
+        let e = error_of("[[project]]\nid = \"p\"\n");
+        assert!(e.contains("backend"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_required_key_is_named() {
+        let e = error_of("[backend]\nkind = \"fs\"\nroot = \"d\"\n[[project]]\ntemp_url_keys = [\"a\"]\n");
+        assert!(e.contains("id"), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment() {
+        std::env::set_var("KEYHOLE_TEST_SECRET_1", "from-env");
+        let c = parse(&GOOD.replace("secret_key = \"SK1\"", "secret_key_env = \"KEYHOLE_TEST_SECRET_1\"")).unwrap();
+        assert_eq!(c.s3_key("AK1").unwrap().1.secret_key.expose(), "from-env");
+        let e = error_of(&GOOD.replace("secret_key = \"SK1\"", "secret_key_env = \"KEYHOLE_TEST_UNSET_VAR\""));
+        assert!(e.contains("secret_key_env") && e.contains("KEYHOLE_TEST_UNSET_VAR"), "{e}");
+    }
+
+    #[test]
+    fn container_names_that_could_escape_are_refused() {
+        for bad in ["..", ".", "a/b", "_keyhole", ""] {
+            let e = error_of(&GOOD.replace("name = \"c1\"", &format!("name = {bad:?}")));
+            assert!(e.contains("project[0].container[0].name"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let c = parse(GOOD).unwrap();
+        let dump = format!("{c:?}");
+        assert!(!dump.contains("SK1") && !dump.contains("\"ck\""), "{dump}");
+    }
+}

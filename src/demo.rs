@@ -1,0 +1,108 @@
+//! The embedded default: with no config, `keyhole serve` writes `./keyhole.toml` and
+//! `./keyhole-data/` (a demo project with random keys and a few objects), then prints links
+//! a newcomer can open straight away.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::auth::swift::Digest;
+use crate::config::Config;
+use crate::share::SwiftLink;
+
+pub const CONFIG_FILE: &str = "keyhole.toml";
+pub const DATA_DIR: &str = "keyhole-data";
+pub const CONTAINER: &str = "demo";
+
+const PICTURE: &[u8] = include_bytes!("../assets/demo/keyhole.png");
+const PDF: &[u8] = include_bytes!("../assets/demo/guide.pdf");
+const REPORT_NAME: &str = "Báo cáo tháng 11.txt";
+const REPORT: &str = "Báo cáo tháng 11\n\nThis text file has a Vietnamese name: download it and it keeps that name.\n";
+
+fn random_hex(bytes: usize) -> io::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::getrandom(&mut buf).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(hex::encode(buf))
+}
+
+/// Writes the demo config and data under `dir`; returns the config's path.
+pub fn create(dir: &Path) -> io::Result<PathBuf> {
+    let project = random_hex(16)?;
+    let account_key = random_hex(16)?;
+    let access_key = random_hex(10)?.to_uppercase();
+    let secret_key = random_hex(20)?;
+    let api_token = random_hex(16)?;
+
+    let objects = dir.join(DATA_DIR).join(&project).join(CONTAINER);
+    std::fs::create_dir_all(objects.join("data"))?;
+    std::fs::write(objects.join("keyhole.png"), PICTURE)?;
+    std::fs::write(objects.join("guide.pdf"), PDF)?;
+    std::fs::write(objects.join(REPORT_NAME), REPORT)?;
+    let mut binary = vec![0u8; 64 * 1024];
+    getrandom::getrandom(&mut binary).map_err(|e| io::Error::other(e.to_string()))?;
+    std::fs::write(objects.join("data/sample.bin"), binary)?;
+
+    let text = format!(
+        r#"# Keyhole demo configuration, written by `keyhole serve` because none was found.
+# Edit it freely; the full reference is in README.md.
+listen = "127.0.0.1:8080"
+public_url = "http://127.0.0.1:8080"
+
+[backend]
+kind = "fs"
+root = "{DATA_DIR}"
+
+[[project]]
+id = "{project}"
+temp_url_keys = ["{account_key}"]
+
+  [[project.s3_key]]
+  access_key = "{access_key}"
+  secret_key = "{secret_key}"
+
+  [[project.container]]
+  name = "{CONTAINER}"
+
+[[api_token]]
+token = "{api_token}"
+projects = ["{project}"]
+"#
+    );
+    let path = dir.join(CONFIG_FILE);
+    // create_new: never overwrite a config someone already has.
+    use std::io::Write;
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?.write_all(text.as_bytes())?;
+    Ok(path)
+}
+
+/// Ready-to-open links to the demo objects, when `cfg` is the demo's config.
+pub fn links(cfg: &Config, now: u64) -> Vec<(&'static str, String)> {
+    let Some(project) = cfg.projects.first() else { return Vec::new() };
+    if project.container(CONTAINER).is_none() {
+        return Vec::new();
+    }
+    let Some(key) = project.temp_url_keys.first() else { return Vec::new() };
+    let expires = now + 86_400;
+    let swift = |object: &str, inline: bool| {
+        let path = format!("/v1/{}{}/{CONTAINER}/{object}", cfg.swift.reseller_prefix, project.id);
+        SwiftLink {
+            base_url: &cfg.public_url,
+            path: &path,
+            key: key.expose(),
+            method: "GET",
+            expires,
+            digest: Digest::Sha256,
+            ip_range: None,
+            prefix: false,
+            iso8601: false,
+            inline,
+            filename: None,
+        }
+        .url()
+    };
+    vec![
+        ("Swift view (picture, shown in the browser)", swift("keyhole.png", true)),
+        ("Swift view (PDF)", swift("guide.pdf", true)),
+        ("Swift download (UTF-8 name)", swift(REPORT_NAME, false)),
+        ("Swift download (binary)", swift("data/sample.bin", false)),
+    ]
+}

@@ -1,0 +1,119 @@
+//! A request's life, top to bottom: route → verify → grant → deliver. Each step is a call
+//! into its own module; nothing here reaches back.
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+
+use crate::auth::{self, Denied, Disposition, Grant};
+use crate::backend::BackendError;
+use crate::body::Body;
+use crate::delivery;
+use crate::forwarded::Origin;
+use crate::query::Query;
+use crate::router::{self, Route, SwiftRoute};
+use crate::server::State;
+
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+fn method_not_allowed() -> Response<Body> {
+    let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed\n");
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+    r
+}
+
+/// The protocol-shaped answer to a refused request.
+fn denied(state: &State, d: Denied) -> Response<Body> {
+    state.metrics.denied();
+    match d {
+        // Swift's own words; the same for every failure.
+        Denied::Swift => text(StatusCode::UNAUTHORIZED, "401 Unauthorized: Temp URL invalid\n"),
+    }
+}
+
+pub async fn handle<B>(state: &State, req: Request<B>, peer: SocketAddr) -> Response<Body> {
+    let mut resp = route_and_serve(state, &req, peer).await;
+    let h = resp.headers_mut();
+    // SECURITY: never let a browser guess a type we did not declare.
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    state.metrics.response(resp.status().as_u16());
+    resp
+}
+
+async fn route_and_serve<B>(state: &State, req: &Request<B>, peer: SocketAddr) -> Response<Body> {
+    let cfg = &state.config;
+    let origin = Origin::from_request(&cfg.proxy.trusted, peer, req.headers());
+    let query = Query::new(req.uri().query().unwrap_or(""));
+    match router::route(cfg, req.uri().path(), origin.host.as_deref()) {
+        Route::Health => text(StatusCode::OK, "ok\n"),
+        Route::Ready => text(StatusCode::OK, "ready\n"),
+        Route::Metrics => {
+            let mut r = Response::new(Body::full(state.metrics.render()));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            r
+        }
+        Route::Ui | Route::Api(_) | Route::NotFound => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
+        Route::BadPath => text(StatusCode::BAD_REQUEST, "400 Bad Request: the path is not UTF-8\n"),
+        Route::Swift(r) => swift(state, req, &r, &query, &origin).await,
+        Route::S3(_) => text(StatusCode::NOT_IMPLEMENTED, "S3 links are not supported yet\n"),
+    }
+}
+
+async fn swift<B>(state: &State, req: &Request<B>, r: &SwiftRoute, query: &Query<'_>, origin: &Origin) -> Response<Body> {
+    let cfg = &state.config;
+    let method = req.method();
+    if method != Method::GET && method != Method::HEAD {
+        return method_not_allowed();
+    }
+    let now = unix_now();
+    let grant = if auth::swift::is_tempurl(query) {
+        let path = auth::swift::SwiftPath { path: &r.path, account: r.account(), container: r.container(), object: r.object() };
+        match auth::swift::verify(cfg, &path, method, query, origin.client_ip, now) {
+            Ok(g) => g,
+            Err(d) => return denied(state, d),
+        }
+    } else {
+        let public = r
+            .account()
+            .strip_prefix(cfg.swift.reseller_prefix.as_str())
+            .and_then(|p| cfg.project(p))
+            .and_then(|p| p.container(r.container()).map(|c| (p, c)))
+            .filter(|(_, c)| c.public);
+        match public {
+            Some((p, c)) => Grant {
+                project: p.id.clone(),
+                container: c.name.clone(),
+                object: r.object().to_string(),
+                disposition: Disposition { inline: true, filename: None },
+                expires_at: None,
+                overrides: Default::default(),
+            },
+            None => return denied(state, Denied::Swift),
+        }
+    };
+    serve(state, &grant, req, now).await
+}
+
+/// Opens the granted object and hands it to delivery.
+async fn serve<B>(state: &State, grant: &Grant, req: &Request<B>, now: u64) -> Response<Body> {
+    match state.backend.open(&grant.project, &grant.container, &grant.object).await {
+        Ok(object) => delivery::respond(grant, object, req.method(), req.headers(), now),
+        Err(BackendError::NotFound) => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
+        Err(BackendError::Io(e)) => {
+            tracing::error!(project = %grant.project, container = %grant.container, error = %e, "backend read failed");
+            text(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable: the object store failed\n")
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Keyhole: a gateway that verifies Swift Temporary URLs and S3 presigned URLs and serves the
+//! objects they point at.
+
+pub mod auth;
+pub mod cli;
+pub mod backend;
+pub mod body;
+pub mod config;
+pub mod delivery;
+pub mod demo;
+pub mod expiry;
+pub mod forwarded;
+pub mod handler;
+pub mod metrics;
+pub mod query;
+pub mod router;
+pub mod server;
+pub mod share;

@@ -1,0 +1,159 @@
+//! The `keyhole` command line. Only parsing lives here; each command is a library call.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use keyhole::auth::swift::Digest;
+use keyhole::config::Config;
+use keyhole::{cli, expiry};
+
+#[derive(Parser)]
+#[command(name = "keyhole", version, about = "Verifies and serves Swift Temporary URLs and S3 presigned URLs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (the default). With no --config and no ./keyhole.toml, writes a demo
+    /// config and data and prints links to open.
+    Serve(ServeArgs),
+    /// Make a link from explicit keys, without a config.
+    #[command(subcommand)]
+    Sign(SignCommand),
+    /// Validate a config file and say exactly what is wrong.
+    CheckConfig {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// Config file (default: ./keyhole.toml, created with demo data if missing).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on, overriding the config's `listen`.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Tokio worker threads (default: the config's `workers`, else the number of cores).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum SignCommand {
+    /// A Swift Temporary URL, as `swift tempurl` makes it.
+    Swift(SignSwiftArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DigestArg {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+#[derive(Args)]
+struct SignSwiftArgs {
+    /// The Temp-URL key (account or container).
+    #[arg(long)]
+    key: String,
+    /// Object path as Swift signs it, decoded: /v1/AUTH_<project>/<container>/<object>
+    /// (with --prefix: /v1/AUTH_<project>/<container>/<prefix>).
+    #[arg(long)]
+    path: String,
+    /// The method the link is for (HEAD is allowed with a GET link).
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// Lifetime from now: seconds or e.g. 1d2h30m. Ignored with --expires-at.
+    #[arg(long, default_value = "1h")]
+    expires: String,
+    /// Absolute expiry, unix seconds.
+    #[arg(long)]
+    expires_at: Option<u64>,
+    /// The clock: unix seconds or YYYYMMDDTHHMMSSZ (default: the system clock).
+    #[arg(long)]
+    now: Option<String>,
+    #[arg(long, value_enum, default_value = "sha256")]
+    digest: DigestArg,
+    /// Only clients in this IP or CIDR may use the link.
+    #[arg(long)]
+    ip_range: Option<String>,
+    /// Sign for every object whose name starts with the path's last part.
+    #[arg(long)]
+    prefix: bool,
+    /// Write the expiry as ISO 8601 instead of unix seconds.
+    #[arg(long)]
+    iso8601: bool,
+    /// View mode: the browser shows the object instead of saving it.
+    #[arg(long)]
+    inline: bool,
+    /// Name to save or show the object under.
+    #[arg(long)]
+    filename: Option<String>,
+    /// Scheme, host and port to put before the path, e.g. https://share.example.com.
+    #[arg(long, default_value = "")]
+    base_url: String,
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("keyhole: {msg}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(a) => match cli::serve(a.config, a.listen, a.workers) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => usage_error(e),
+        },
+        Command::CheckConfig { file } => match Config::load(&file) {
+            Ok(c) => {
+                println!("{}: ok ({} projects)", file.display(), c.projects.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage_error(e),
+        },
+        Command::Sign(SignCommand::Swift(a)) => {
+            let now = match a.now.as_deref().map(expiry::parse_now).transpose() {
+                Ok(n) => n.unwrap_or_else(keyhole::handler::unix_now),
+                Err(e) => return usage_error(format!("--now: {e}")),
+            };
+            let expires = match a.expires_at {
+                Some(t) => t,
+                None => match expiry::parse_lifetime(&a.expires) {
+                    Ok(s) => now.saturating_add(s),
+                    Err(e) => return usage_error(format!("--expires: {e}")),
+                },
+            };
+            if !a.path.starts_with("/v1/") || a.path.splitn(5, '/').count() < 5 {
+                return usage_error("--path must look like /v1/AUTH_<project>/<container>/<object>");
+            }
+            let digest = match a.digest {
+                DigestArg::Sha1 => Digest::Sha1,
+                DigestArg::Sha256 => Digest::Sha256,
+                DigestArg::Sha512 => Digest::Sha512,
+            };
+            let link = keyhole::share::SwiftLink {
+                base_url: a.base_url.trim_end_matches('/'),
+                path: &a.path,
+                key: &a.key,
+                method: &a.method.to_ascii_uppercase(),
+                expires,
+                digest,
+                ip_range: a.ip_range.as_deref(),
+                prefix: a.prefix,
+                iso8601: a.iso8601,
+                inline: a.inline,
+                filename: a.filename.as_deref(),
+            };
+            println!("{}", link.url());
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The request query string, read lazily: most requests look up a handful of names, so the
+//! query is scanned in place rather than collected into a map.
+
+use std::borrow::Cow;
+
+use percent_encoding::percent_decode_str;
+
+/// Two occurrences of a parameter that must be unique.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Repeated;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<'a> {
+    raw: &'a str,
+}
+
+impl<'a> Query<'a> {
+    pub fn new(raw: &'a str) -> Query<'a> {
+        Query { raw }
+    }
+
+    pub fn raw(&self) -> &'a str {
+        self.raw
+    }
+
+    /// Every `name=value` pair, undecoded, in order. A pair without `=` has an empty value.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.raw
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split_once('=').unwrap_or((p, "")))
+    }
+
+    /// True when a parameter of that (decoded) name is present, with or without a value.
+    pub fn has(&self, name: &str) -> bool {
+        self.pairs().any(|(k, _)| form_decode(k).as_deref() == Some(name))
+    }
+
+    /// The first value of `name`, form-decoded (`+` is a space); invalid UTF-8 counts as absent.
+    pub fn first_form(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.pairs()
+            .find(|(k, _)| form_decode(k).as_deref() == Some(name))
+            .and_then(|(_, v)| form_decode(v))
+    }
+
+    /// The value of a parameter that must appear at most once, form-decoded.
+    /// A value that is not UTF-8 is treated as absent.
+    pub fn unique_form(&self, name: &str) -> Result<Option<Cow<'a, str>>, Repeated> {
+        let mut found = None;
+        for (k, v) in self.pairs() {
+            if form_decode(k).as_deref() == Some(name) {
+                if found.is_some() {
+                    return Err(Repeated);
+                }
+                found = Some(v);
+            }
+        }
+        Ok(found.and_then(form_decode))
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding, as Python's `parse_qs` does it.
+pub fn form_decode(s: &str) -> Option<Cow<'_, str>> {
+    if s.contains('+') {
+        let spaced = s.replace('+', " ");
+        return percent_decode_str(&spaced).decode_utf8().ok().map(|c| Cow::Owned(c.into_owned()));
+    }
+    percent_decode_str(s).decode_utf8().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_form_decoded() {
+        let q = Query::new("a=1+2&b=%C3%A1%2B&flag");
+        assert_eq!(q.first_form("a").as_deref(), Some("1 2"));
+        assert_eq!(q.first_form("b").as_deref(), Some("á+"));
+        assert!(q.has("flag"));
+        assert_eq!(q.first_form("flag").as_deref(), Some(""));
+        assert!(!q.has("c"));
+    }
+
+    #[test]
+    fn repeated_unique_parameters_are_refused() {
+        let q = Query::new("x=1&x=2");
+        assert_eq!(q.unique_form("x"), Err(Repeated));
+        assert_eq!(Query::new("x=1").unique_form("x").unwrap().as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn names_are_decoded_before_matching() {
+        assert!(Query::new("temp%5Furl%5Fsig=1").has("temp_url_sig"));
+    }
+
+    #[test]
+    fn invalid_utf8_values_count_as_absent() {
+        assert_eq!(Query::new("a=%FF").first_form("a"), None);
+    }
+}

@@ -1,0 +1,197 @@
+//! The listener: accepts connections, serves HTTP/1.1 (keep-alive) and HTTP/2 on each with
+//! hyper, and writes one access-log line per request.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+use crate::backend::Backend;
+use crate::body::{Body, BoxError};
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+pub struct State {
+    pub config: Config,
+    pub backend: Backend,
+    pub metrics: Metrics,
+}
+
+impl State {
+    pub fn new(config: Config) -> std::io::Result<State> {
+        let backend = Backend::from_config(&config)?;
+        Ok(State { config, backend, metrics: Metrics::default() })
+    }
+}
+
+/// A response body that logs the request when it is done with (sent, or dropped because
+/// the client went away), so the line carries the bytes really sent.
+pub struct Logged {
+    inner: Body,
+    log: Option<AccessLog>,
+}
+
+struct AccessLog {
+    method: Method,
+    path: String,
+    status: u16,
+    sent: u64,
+    start: Instant,
+    complete: bool,
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        if let Some(l) = &self.log {
+            tracing::info!(
+                target: "keyhole::access",
+                method = %l.method,
+                path = %l.path,
+                status = l.status,
+                bytes = l.sent,
+                complete = l.complete,
+                micros = l.start.elapsed().as_micros() as u64,
+            );
+        }
+    }
+}
+
+impl http_body::Body for Logged {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let res = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Some(log) = &mut this.log {
+            match &res {
+                Poll::Ready(Some(Ok(f))) => log.sent += f.data_ref().map_or(0, |d| d.len() as u64),
+                Poll::Ready(None) => log.complete = true,
+                _ => {}
+            }
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn logged(req_method: Method, path: &str, start: Instant, resp: Response<Body>) -> Response<Logged> {
+    let status = resp.status().as_u16();
+    let log = tracing::enabled!(target: "keyhole::access", tracing::Level::INFO).then(|| AccessLog {
+        method: req_method,
+        path: path.to_string(),
+        status,
+        sent: 0,
+        start,
+        complete: false,
+    });
+    resp.map(|inner| Logged { inner, log })
+}
+
+/// Contains a panic in one request to that request: the client gets a 500 and the
+/// connection and server go on.
+struct CatchUnwind<F>(F);
+
+impl<F: Future<Output = Response<Body>>> Future for CatchUnwind<F> {
+    type Output = Result<Response<Body>, ()>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning; the inner future is never moved out of `self`.
+        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(r)) => Poll::Ready(Ok(r)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}
+
+async fn service(state: Arc<State>, req: Request<Incoming>, peer: SocketAddr) -> Result<Response<Logged>, Infallible> {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = match CatchUnwind(crate::handler::handle(&state, req, peer)).await {
+        Ok(r) => r,
+        Err(()) => {
+            state.metrics.panics.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(%method, %path, "request handler panicked");
+            crate::handler::text(http::StatusCode::INTERNAL_SERVER_ERROR, "500 Internal Server Error\n")
+        }
+    };
+    Ok(logged(method, &path, start, resp))
+}
+
+/// Serves connections from `listener` until `shutdown` completes, then lets open
+/// connections finish for up to `grace`.
+pub async fn serve(state: Arc<State>, listener: TcpListener, shutdown: impl Future<Output = ()>, grace: Duration) {
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors or a reset before accept: wait briefly, never spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        // Small responses must not wait for Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        state.metrics.connection();
+        let state = state.clone();
+        let svc = hyper::service::service_fn(move |req| service(state.clone(), req, peer));
+        let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; closing open connections"),
+    }
+}
+
+/// Starts a server on its own thread and runtime, for tests and embedding: returns the
+/// bound address. The server lives as long as the process.
+pub fn spawn_background(config: Config) -> std::io::Result<SocketAddr> {
+    let state = Arc::new(State::new(config)?);
+    let std_listener = std::net::TcpListener::bind(state.config.listen)?;
+    std_listener.set_nonblocking(true)?;
+    let addr = std_listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            match TcpListener::from_std(std_listener) {
+                Ok(listener) => serve(state, listener, std::future::pending(), Duration::ZERO).await,
+                Err(e) => tracing::error!(error = %e, "cannot listen"),
+            }
+        })
+    });
+    Ok(addr)
+}

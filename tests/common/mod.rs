@@ -1,0 +1,190 @@
+//! Test support: a real Keyhole on an ephemeral port over a temporary data folder, and a
+//! raw HTTP/1.1 client that sends exactly the bytes a test writes (hostile paths included).
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use keyhole::config::Config;
+
+pub const PROJECT: &str = "p1";
+pub const ACCOUNT_KEY: &str = "account-key-1";
+pub const ACCOUNT_KEY_2: &str = "account-key-2";
+pub const CONTAINER_KEY: &str = "container-key-1";
+pub const ACCESS_KEY: &str = "AKIDKEYHOLETEST";
+pub const SECRET_KEY: &str = "keyhole-test-secret";
+
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A temporary folder removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("keyhole-it-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: TempDir,
+}
+
+/// The config every test server starts from; `extra` is appended (more projects, sections).
+pub fn base_config(root: &Path, extra: &str) -> String {
+    format!(
+        r#"listen = "127.0.0.1:0"
+[backend]
+kind = "fs"
+root = "{root}"
+[[project]]
+id = "{PROJECT}"
+temp_url_keys = ["{ACCOUNT_KEY}", "{ACCOUNT_KEY_2}"]
+  [[project.s3_key]]
+  access_key = "{ACCESS_KEY}"
+  secret_key = "{SECRET_KEY}"
+  [[project.container]]
+  name = "c"
+  temp_url_keys = ["{CONTAINER_KEY}"]
+  [[project.container]]
+  name = "pub"
+  public = true
+[[project]]
+id = "p2"
+temp_url_keys = ["other-project-key"]
+{extra}
+"#,
+        root = root.join("data").display()
+    )
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        TestServer::with_config("")
+    }
+
+    /// Starts a server whose config is `base_config` plus `extra`.
+    pub fn with_config(extra: &str) -> TestServer {
+        let dir = TempDir::new("srv");
+        std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("c")).unwrap();
+        std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("pub")).unwrap();
+        std::fs::create_dir_all(dir.0.join("data").join("p2").join("c")).unwrap();
+        let text = base_config(&dir.0, extra);
+        let cfg = Config::parse(&text, &dir.0).expect("test config");
+        let addr = keyhole::server::spawn_background(cfg).expect("server starts");
+        TestServer { addr, dir }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.0.join("data")
+    }
+
+    /// Writes an object at `<root>/<project>/<container>/<name>`.
+    pub fn put(&self, project: &str, container: &str, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.root().join(project).join(container).join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    pub fn get(&self, target: &str) -> Response {
+        self.request("GET", target, &[])
+    }
+
+    pub fn request(&self, method: &str, target: &str, headers: &[(&str, &str)]) -> Response {
+        let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        raw(self.addr, req.as_bytes())
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Everything received, for tests about framing.
+    pub raw: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends `request` as is and reads until the server closes. Status 0 means the server closed
+/// without an answer.
+pub fn raw(addr: SocketAddr, request: &[u8]) -> Response {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(request).expect("send");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    parse(buf)
+}
+
+pub fn parse(buf: Vec<u8>) -> Response {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Response { status: 0, headers: vec![], body: vec![], raw: buf };
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = buf[end + 4..].to_vec();
+    if let Some(len) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
+        if let Ok(n) = len.1.parse::<usize>() {
+            body.truncate(n);
+        }
+    }
+    Response { status, headers, body, raw: buf }
+}
+
+/// Percent-encodes a path for a request line (everything but unreserved and `/`).
+pub fn encode_path(p: &str) -> String {
+    keyhole::share::encode_path(p)
+}
+
+/// True when tools must be present (CI, or KEYHOLE_INTEROP=1); otherwise a test that needs a
+/// missing tool says so and passes without asserting.
+pub fn require_tool(tool: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        let required = std::env::var("KEYHOLE_INTEROP").is_ok_and(|v| v == "1") || std::env::var("CI").is_ok();
+        assert!(!required, "{tool} is required for this test (KEYHOLE_INTEROP=1 or CI) but is not installed");
+        eprintln!("skipping: {tool} is not installed (set KEYHOLE_INTEROP=1 to require it)");
+    }
+    found
+}
