@@ -1,8 +1,15 @@
 //! Turning a granted, opened object into the response: status, headers and body.
 
+pub mod conditional;
+pub mod cors;
 pub mod disposition;
+pub mod multipart;
+pub mod range;
 
 use std::time::{Duration, UNIX_EPOCH};
+
+use conditional::Stop;
+use range::Ranges;
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
@@ -14,9 +21,8 @@ use crate::body::{Body, Part};
 /// Content-Type from the object name; `text/*` is declared UTF-8 unless the type says more.
 pub fn content_type(object: &str) -> HeaderValue {
     match mime_guess::from_path(object).first_raw() {
-        Some(t) if t.starts_with("text/") => {
-            HeaderValue::from_str(&format!("{t}; charset=utf-8")).unwrap_or(HeaderValue::from_static("text/plain"))
-        }
+        Some(t) if t.starts_with("text/") => HeaderValue::from_str(&format!("{t}; charset=utf-8"))
+            .unwrap_or(HeaderValue::from_static("text/plain")),
         Some(t) => HeaderValue::from_static(t),
         None => HeaderValue::from_static("application/octet-stream"),
     }
@@ -24,7 +30,12 @@ pub fn content_type(object: &str) -> HeaderValue {
 
 /// Types a browser would run script in when shown on our origin.
 fn is_active(content_type: &[u8]) -> bool {
-    let t = content_type.split(|&b| b == b';').next().unwrap_or(b"").trim_ascii().to_ascii_lowercase();
+    let t = content_type
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or(b"")
+        .trim_ascii()
+        .to_ascii_lowercase();
     t == b"text/html"
         || t == b"application/xhtml+xml"
         || t == b"image/svg+xml"
@@ -52,7 +63,10 @@ fn representation_headers(grant: &Grant, object: &Object, now: u64, headers: &mu
     };
     // SECURITY: a shared HTML/SVG/XML/script file must not run script on our origin.
     if is_active(ctype.as_bytes()) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("sandbox"),
+        );
     }
     headers.insert(header::CONTENT_TYPE, ctype);
 
@@ -73,18 +87,30 @@ fn representation_headers(grant: &Grant, object: &Object, now: u64, headers: &mu
     if let Ok(v) = HeaderValue::from_str(&meta.etag) {
         headers.insert(header::ETAG, v);
     }
-    set(headers, header::LAST_MODIFIED, &httpdate::fmt_http_date(meta.modified));
+    set(
+        headers,
+        header::LAST_MODIFIED,
+        &httpdate::fmt_http_date(meta.modified),
+    );
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 
     // Caches never outlive the link: a reload after expiry must come back to us and fail.
     match (&o.cache_control, grant.expires_at) {
         (Some(cc), _) => set(headers, header::CACHE_CONTROL, cc),
-        (None, Some(exp)) => set(headers, header::CACHE_CONTROL, &format!("private, max-age={}", exp.saturating_sub(now))),
+        (None, Some(exp)) => set(
+            headers,
+            header::CACHE_CONTROL,
+            &format!("private, max-age={}", exp.saturating_sub(now)),
+        ),
         (None, None) => set(headers, header::CACHE_CONTROL, "public, no-cache"),
     }
     match (&o.expires, grant.expires_at) {
         (Some(e), _) => set(headers, header::EXPIRES, e),
-        (None, Some(exp)) => set(headers, header::EXPIRES, &httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(exp))),
+        (None, Some(exp)) => set(
+            headers,
+            header::EXPIRES,
+            &httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(exp)),
+        ),
         (None, None) => {}
     }
     if let Some(l) = &o.content_language {
@@ -95,15 +121,124 @@ fn representation_headers(grant: &Grant, object: &Object, now: u64, headers: &mu
     }
 }
 
-/// The response to a GET or HEAD of an object the request may read.
-pub fn respond(grant: &Grant, object: Object, method: &Method, _request: &HeaderMap, now: u64) -> Response<Body> {
-    let mut resp = Response::new(Body::Empty);
-    representation_headers(grant, &object, now, resp.headers_mut());
-    let len = object.meta.len;
-    resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    *resp.status_mut() = StatusCode::OK;
-    if method != Method::HEAD && len > 0 {
-        *resp.body_mut() = object.body(vec![Part::Range { start: 0, end: len }]);
+/// Headers a 304 repeats from the 200 it stands for (RFC 9110 §15.4.5): the validators and
+/// what lets a cache refresh its copy's lifetime.
+const NOT_MODIFIED_KEEPS: [header::HeaderName; 4] = [
+    header::ETAG,
+    header::LAST_MODIFIED,
+    header::CACHE_CONTROL,
+    header::EXPIRES,
+];
+
+fn small(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// The answer when a precondition stops the request.
+fn stopped(stop: Stop, mut full: HeaderMap) -> Response<Body> {
+    match stop {
+        Stop::NotModified => {
+            let mut r = Response::new(Body::Empty);
+            *r.status_mut() = stop.status();
+            for name in NOT_MODIFIED_KEEPS {
+                if let Some(v) = full.remove(&name) {
+                    r.headers_mut().insert(name, v);
+                }
+            }
+            r
+        }
+        Stop::PreconditionFailed => small(stop.status(), "412 Precondition Failed\n"),
     }
+}
+
+/// The response to a GET or HEAD of an object the request may read: conditionals first,
+/// then Range, then the bytes. HEAD gets exactly GET's status and headers, without a body.
+pub fn respond(
+    grant: &Grant,
+    object: Object,
+    method: &Method,
+    request: &HeaderMap,
+    now: u64,
+) -> Response<Body> {
+    let meta = &object.meta;
+    let len = meta.len;
+    // Last-Modified is sent in whole seconds, so conditions compare in whole seconds.
+    let modified_secs = meta
+        .modified
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut headers = HeaderMap::new();
+    representation_headers(grant, &object, now, &mut headers);
+
+    if let Err(stop) = conditional::evaluate(method, request, &meta.etag, modified_secs) {
+        return stopped(stop, headers);
+    }
+
+    let head = method == Method::HEAD;
+    let (status, parts, length) = match range::from_request(request, len, &meta.etag, modified_secs)
+    {
+        Ranges::Whole => (
+            StatusCode::OK,
+            vec![Part::Range { start: 0, end: len }],
+            len,
+        ),
+        Ranges::Single(r) => {
+            set(
+                &mut headers,
+                header::CONTENT_RANGE,
+                &range::content_range(&r, len),
+            );
+            (
+                StatusCode::PARTIAL_CONTENT,
+                vec![Part::Range {
+                    start: r.start,
+                    end: r.end,
+                }],
+                r.end - r.start,
+            )
+        }
+        Ranges::Multi(ranges) => {
+            let boundary = multipart::boundary();
+            let part_type = headers
+                .get(header::CONTENT_TYPE)
+                .map_or(&b"application/octet-stream"[..], |v| v.as_bytes());
+            let (parts, length) = multipart::parts(&ranges, len, part_type, &boundary);
+            set(
+                &mut headers,
+                header::CONTENT_TYPE,
+                &format!("multipart/byteranges; boundary={boundary}"),
+            );
+            (StatusCode::PARTIAL_CONTENT, parts, length)
+        }
+        Ranges::Unsatisfiable => {
+            let mut r = small(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "416 Range Not Satisfiable\n",
+            );
+            set(
+                r.headers_mut(),
+                header::CONTENT_RANGE,
+                &format!("bytes */{len}"),
+            );
+            r.headers_mut()
+                .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            return r;
+        }
+    };
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    let body = if head || length == 0 {
+        Body::Empty
+    } else {
+        object.body(parts)
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
     resp
 }
