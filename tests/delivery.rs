@@ -604,3 +604,43 @@ fn an_empty_object_with_a_range_is_sent_whole() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length"), Some("0"));
 }
+
+#[test]
+fn hostile_headers_never_panic_or_5xx() {
+    let (s, _, url) = with_object();
+    let long = format!("bytes={}", "0-0,".repeat(2000));
+    let values: Vec<&str> = vec![
+        "bytes=-",
+        "bytes=,,,",
+        "bytes=18446744073709551615-18446744073709551615",
+        "bytes=-18446744073709551616",
+        "bytes=0-0,-0,0-",
+        &long,
+        "W/",
+        "\"",
+        "W/\"",
+        "*, \"a",
+        "\t",
+        "Thu, 99 Foo 2024 99:99:99 GMT",
+    ];
+    for v in &values {
+        for h in [
+            "Range",
+            "If-Range",
+            "If-Match",
+            "If-None-Match",
+            "If-Modified-Since",
+            "If-Unmodified-Since",
+            "Origin",
+        ] {
+            let r = s.request("GET", &url, &[(h, v), ("Range", "bytes=0-1")]);
+            assert!(r.status != 0 && r.status < 500, "{h}: {v} -> {}", r.status);
+        }
+    }
+    // Bytes that are not ASCII at all.
+    let req = format!(
+        "GET {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nRange: bytes=\u{ff}0-1\r\nIf-None-Match: \"\u{e9}\"\r\nIf-Range: \u{e9}\r\nOrigin: \u{e9}\r\n\r\n"
+    );
+    let r = common::raw(s.addr, req.as_bytes());
+    assert!(r.status != 0 && r.status < 500, "{}", r.status);
+}
