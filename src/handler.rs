@@ -17,19 +17,28 @@ use crate::router::{self, Route, SwiftRoute};
 use crate::server::State;
 
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut r = Response::new(Body::full(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
 fn method_not_allowed() -> Response<Body> {
     let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed\n");
-    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+    r.headers_mut().insert(
+        header::ALLOW,
+        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+    );
     r
 }
 
@@ -38,7 +47,10 @@ fn denied(state: &State, d: Denied) -> Response<Body> {
     state.metrics.denied();
     match d {
         // Swift's own words; the same for every failure.
-        Denied::Swift => text(StatusCode::UNAUTHORIZED, "401 Unauthorized: Temp URL invalid\n"),
+        Denied::Swift => text(
+            StatusCode::UNAUTHORIZED,
+            "401 Unauthorized: Temp URL invalid\n",
+        ),
     }
 }
 
@@ -46,7 +58,10 @@ pub async fn handle<B>(state: &State, req: Request<B>, peer: SocketAddr) -> Resp
     let mut resp = route_and_serve(state, &req, peer).await;
     let h = resp.headers_mut();
     // SECURITY: never let a browser guess a type we did not declare.
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     state.metrics.response(resp.status().as_u16());
     resp
 }
@@ -60,18 +75,34 @@ async fn route_and_serve<B>(state: &State, req: &Request<B>, peer: SocketAddr) -
         Route::Ready => text(StatusCode::OK, "ready\n"),
         Route::Metrics => {
             let mut r = Response::new(Body::full(state.metrics.render()));
-            r.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
             r
         }
-        Route::Ui | Route::Api(_) | Route::NotFound => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
-        Route::BadPath => text(StatusCode::BAD_REQUEST, "400 Bad Request: the path is not UTF-8\n"),
+        Route::Ui | Route::Api(_) | Route::NotFound => {
+            text(StatusCode::NOT_FOUND, "404 Not Found\n")
+        }
+        Route::BadPath => text(
+            StatusCode::BAD_REQUEST,
+            "400 Bad Request: the path is not UTF-8\n",
+        ),
         Route::Swift(r) => swift(state, req, &r, &query, &origin).await,
-        Route::S3(_) => text(StatusCode::NOT_IMPLEMENTED, "S3 links are not supported yet\n"),
+        Route::S3(_) => text(
+            StatusCode::NOT_IMPLEMENTED,
+            "S3 links are not supported yet\n",
+        ),
     }
 }
 
-async fn swift<B>(state: &State, req: &Request<B>, r: &SwiftRoute, query: &Query<'_>, origin: &Origin) -> Response<Body> {
+async fn swift<B>(
+    state: &State,
+    req: &Request<B>,
+    r: &SwiftRoute,
+    query: &Query<'_>,
+    origin: &Origin,
+) -> Response<Body> {
     let cfg = &state.config;
     let method = req.method();
     if method != Method::GET && method != Method::HEAD {
@@ -79,7 +110,12 @@ async fn swift<B>(state: &State, req: &Request<B>, r: &SwiftRoute, query: &Query
     }
     let now = unix_now();
     let grant = if auth::swift::is_tempurl(query) {
-        let path = auth::swift::SwiftPath { path: &r.path, account: r.account(), container: r.container(), object: r.object() };
+        let path = auth::swift::SwiftPath {
+            path: &r.path,
+            account: r.account(),
+            container: r.container(),
+            object: r.object(),
+        };
         match auth::swift::verify(cfg, &path, method, query, origin.client_ip, now) {
             Ok(g) => g,
             Err(d) => return denied(state, d),
@@ -96,7 +132,10 @@ async fn swift<B>(state: &State, req: &Request<B>, r: &SwiftRoute, query: &Query
                 project: p.id.clone(),
                 container: c.name.clone(),
                 object: r.object().to_string(),
-                disposition: Disposition { inline: true, filename: None },
+                disposition: Disposition {
+                    inline: true,
+                    filename: None,
+                },
                 expires_at: None,
                 overrides: Default::default(),
             },
@@ -108,12 +147,19 @@ async fn swift<B>(state: &State, req: &Request<B>, r: &SwiftRoute, query: &Query
 
 /// Opens the granted object and hands it to delivery.
 async fn serve<B>(state: &State, grant: &Grant, req: &Request<B>, now: u64) -> Response<Body> {
-    match state.backend.open(&grant.project, &grant.container, &grant.object).await {
+    match state
+        .backend
+        .open(&grant.project, &grant.container, &grant.object)
+        .await
+    {
         Ok(object) => delivery::respond(grant, object, req.method(), req.headers(), now),
         Err(BackendError::NotFound) => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
         Err(BackendError::Io(e)) => {
             tracing::error!(project = %grant.project, container = %grant.container, error = %e, "backend read failed");
-            text(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable: the object store failed\n")
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "503 Service Unavailable: the object store failed\n",
+            )
         }
     }
 }
