@@ -1,6 +1,7 @@
 //! Keyhole: a gateway that verifies Swift Temporary URLs and S3 presigned URLs and serves the
 //! objects they point at.
 
+pub mod api;
 pub mod auth;
 pub mod backend;
 pub mod body;

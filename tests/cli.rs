@@ -181,3 +181,149 @@ fn sign_swift_with_a_fixed_clock_reproduces_swiftclient() {
         "/v1/AUTH_test/c/o?temp_url_sig=3994d403a1e371c61672cc49d49e3504805f4887&temp_url_expires=1700000000"
     );
 }
+
+/// A server plus a config file naming the same root, for `keyhole share`.
+fn share_setup() -> (TestServer, std::path::PathBuf) {
+    let s = TestServer::start();
+    let cfg = s.dir.0.join("share.toml");
+    std::fs::write(&cfg, base_config(&s.dir.0, "")).unwrap();
+    (s, cfg)
+}
+
+fn share(cfg: &std::path::Path, args: &[&str]) -> std::process::Output {
+    keyhole()
+        .arg("share")
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn path_of(url: &str) -> &str {
+    let rest = url.split_once("://").unwrap().1;
+    &rest[rest.find('/').unwrap()..]
+}
+
+#[test]
+fn share_makes_swift_links_in_both_modes_that_verify() {
+    let (s, cfg) = share_setup();
+    s.put(PROJECT, "c", "a b.txt", b"shared");
+    s.put(PROJECT, "c", "two.txt", b"second");
+    for (mode, disposition) in [("view", "inline;"), ("download", "attachment;")] {
+        let out = share(
+            &cfg,
+            &[
+                "p1/c/a b.txt",
+                "p1/c/two.txt",
+                "--protocol",
+                "swift",
+                "--mode",
+                mode,
+                "--expires",
+                "2h30m",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let links: Vec<&str> = text.lines().collect();
+        assert_eq!(links.len(), 2);
+        let r = s.get(path_of(links[0]));
+        assert_eq!((r.status, r.body.as_slice()), (200, b"shared".as_slice()));
+        assert!(r
+            .header("content-disposition")
+            .unwrap()
+            .starts_with(disposition));
+        let max_age: u64 = r
+            .header("cache-control")
+            .unwrap()
+            .trim_start_matches("private, max-age=")
+            .parse()
+            .unwrap();
+        assert!((9000 - 10..=9000).contains(&max_age), "{max_age}");
+        assert_eq!(s.get(path_of(links[1])).body, b"second");
+    }
+}
+
+#[test]
+fn share_accepts_every_lifetime_form_and_refuses_bad_ones() {
+    let (s, cfg) = share_setup();
+    s.put(PROJECT, "c", "o", b"x");
+    for (lifetime, seconds) in [
+        ("1d", 86_400u64),
+        ("2h30m", 9_000),
+        ("45m", 2_700),
+        ("3600", 3_600),
+    ] {
+        let out = share(&cfg, &["p1/c/o", "--expires", lifetime]);
+        assert!(out.status.success(), "{lifetime}");
+        let url = String::from_utf8(out.stdout).unwrap();
+        let expires: u64 = url
+            .trim()
+            .split("temp_url_expires=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(expires.abs_diff(now() + seconds) <= 5, "{lifetime}");
+    }
+    for bad in ["0", "-5", "1x", "", "30m2h"] {
+        let out = share(&cfg, &["p1/c/o", "--expires", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+    let out = share(&cfg, &["p1/c/o", "--protocol", "s3", "--expires", "8d"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("604800"),
+        "the error says the limit"
+    );
+    let out = share(&cfg, &["nobody/c/o"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = share(&cfg, &["p1/c"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn share_prefix_and_ip_range_links_verify() {
+    let (s, cfg) = share_setup();
+    s.put(PROJECT, "c", "dir/x.txt", b"x");
+    let out = share(&cfg, &["p1/c/dir/", "--prefix", "--expires", "10m"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8(out.stdout).unwrap();
+    let query = url.trim().split_once('?').unwrap().1.to_string();
+    assert_eq!(
+        s.get(&format!("/v1/AUTH_p1/c/dir/x.txt?{query}")).status,
+        200
+    );
+
+    let out = share(
+        &cfg,
+        &[
+            "p1/c/dir/x.txt",
+            "--ip-range",
+            "127.0.0.1",
+            "--filename",
+            "renamed.txt",
+        ],
+    );
+    let url = String::from_utf8(out.stdout).unwrap();
+    let r = s.get(path_of(url.trim()));
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-disposition")
+        .unwrap()
+        .contains("renamed.txt"));
+    let out = share(&cfg, &["p1/c/dir/x.txt", "--ip-range", "not-a-range"]);
+    assert_eq!(out.status.code(), Some(2));
+}
