@@ -81,7 +81,16 @@ where
     let route = router::route(cfg, req.uri().path(), origin.host.as_deref());
     match route {
         Route::Health => text(StatusCode::OK, "ok\n"),
-        Route::Ready => text(StatusCode::OK, "ready\n"),
+        Route::Ready => match state.backend.ready() {
+            Ok(()) => text(StatusCode::OK, "ready\n"),
+            Err(e) => {
+                tracing::warn!(error = %e, "not ready");
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready: the backend is unavailable\n",
+                )
+            }
+        },
         Route::Metrics => {
             let mut r = Response::new(Body::full(state.metrics.render()));
             r.headers_mut().insert(
@@ -95,7 +104,14 @@ where
             let (parts, body) = req.into_parts();
             api::handle(state, &parts.method, &parts.headers, &path, &base, body).await
         }
-        Route::Ui | Route::NotFound => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
+        Route::Ui(name) if name == ".." => {
+            let mut r = text(StatusCode::MOVED_PERMANENTLY, "moved to /_keyhole/ui/\n");
+            r.headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("ui/"));
+            r
+        }
+        Route::Ui(name) => crate::ui::page(&name),
+        Route::NotFound => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
         Route::BadPath => text(
             StatusCode::BAD_REQUEST,
             "400 Bad Request: the path is not UTF-8\n",

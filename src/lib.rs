@@ -17,3 +17,4 @@ pub mod query;
 pub mod router;
 pub mod server;
 pub mod share;
+pub mod ui;
