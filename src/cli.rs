@@ -23,6 +23,22 @@ fn init_logging() {
         .try_init();
 }
 
+/// Raises the soft limit on open files to the hard limit: every connection and every
+/// object being sent holds a descriptor, and the usual soft default (1024) is far too low.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the one struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 /// `keyhole serve`.
 pub fn serve(
     config: Option<PathBuf>,
@@ -30,6 +46,7 @@ pub fn serve(
     workers: Option<usize>,
 ) -> Result<(), String> {
     init_logging();
+    raise_fd_limit();
     let path = match config {
         Some(p) => p,
         None => {

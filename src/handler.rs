@@ -117,10 +117,7 @@ where
             "400 Bad Request: the path is not UTF-8\n",
         ),
         Route::Swift(r) => swift(state, &req, &r, &query, &origin).await,
-        Route::S3(_) => text(
-            StatusCode::NOT_IMPLEMENTED,
-            "S3 links are not supported yet\n",
-        ),
+        Route::S3(_) => text(StatusCode::FORBIDDEN, "403 Forbidden\n"),
     }
 }
 
