@@ -14,14 +14,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::task::JoinHandle;
 
+use crate::bufpool::ReadBuf;
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Largest read per frame: large enough for throughput, small enough to bound memory.
-pub const CHUNK: usize = 256 * 1024;
+/// Largest read per frame: large enough for throughput, small enough that a stalled client
+/// holds little (hyper buffers at most one frame per connection; see `server.rs`).
+pub const CHUNK: usize = crate::bufpool::REGION;
 
 /// One piece of a file body.
 #[derive(Debug, Clone)]
@@ -120,13 +123,13 @@ impl std::error::Error for Truncated {}
 
 /// Reads up to `len` bytes at `offset` only if no disk wait is needed.
 fn read_nowait(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
-    let mut buf = BytesMut::with_capacity(len);
+    let mut buf = ReadBuf::new(len)?;
+    let dst = buf.as_mut(len);
     let iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: len,
+        iov_base: dst.as_mut_ptr().cast(),
+        iov_len: dst.len(),
     };
-    // SAFETY: the iovec points at `len` bytes of capacity that `buf` owns and nothing else
-    // reads or writes while the call runs; the kernel writes at most `len` bytes.
+    // SAFETY: the iovec covers a writable slice that `buf` owns for the whole call.
     let n = unsafe {
         libc::preadv2(
             file.as_raw_fd(),
@@ -139,21 +142,18 @@ fn read_nowait(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: the kernel initialised the first `n` (<= len) bytes.
-    unsafe { buf.set_len(n as usize) };
-    Ok(buf.freeze())
+    Ok(buf.freeze(n as usize))
 }
 
 fn read_blocking(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
-    let mut buf = vec![0u8; len];
+    let mut buf = ReadBuf::new(len)?;
     let n = loop {
-        match file.read_at(&mut buf, offset) {
+        match file.read_at(buf.as_mut(len), offset) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             other => break other?,
         }
     };
-    buf.truncate(n);
-    Ok(Bytes::from(buf))
+    Ok(buf.freeze(n))
 }
 
 impl FileBody {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::server::{self, State};
+use crate::share::{self, Mode, Protocol, ShareSpec};
 use crate::{demo, handler};
 
 /// How long open connections may finish after SIGTERM or Ctrl-C.
@@ -22,6 +23,22 @@ fn init_logging() {
         .try_init();
 }
 
+/// Raises the soft limit on open files to the hard limit: every connection and every
+/// object being sent holds a descriptor, and the usual soft default (1024) is far too low.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the one struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 /// `keyhole serve`.
 pub fn serve(
     config: Option<PathBuf>,
@@ -29,6 +46,7 @@ pub fn serve(
     workers: Option<usize>,
 ) -> Result<(), String> {
     init_logging();
+    raise_fd_limit();
     let path = match config {
         Some(p) => p,
         None => {
@@ -67,7 +85,12 @@ pub fn serve(
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let state = Arc::new(State::new(cfg).map_err(|e| e.to_string())?);
         println!("keyhole listening on http://{addr}");
-        for (label, url) in demo::links(&state.config, handler::unix_now()) {
+        let base = state
+            .config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        for (label, url) in demo::links(&state.config, &base, handler::unix_now()) {
             println!("  {label}:\n    {url}");
         }
         server::serve(state, listener, shutdown_signal(), SHUTDOWN_GRACE).await;
@@ -92,4 +115,60 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     tracing::info!("shutting down");
+}
+
+/// What `keyhole share` was asked for, besides the targets.
+pub struct ShareOptions {
+    pub protocol: Protocol,
+    pub mode: Mode,
+    pub lifetime: u64,
+    pub access_key: Option<String>,
+    pub filename: Option<String>,
+    pub ip_range: Option<String>,
+    pub prefix: bool,
+}
+
+/// `keyhole share`: prints one link per target, in order.
+pub fn share(config: &Path, targets: &[String], o: &ShareOptions) -> Result<(), String> {
+    let cfg = Config::load(config).map_err(|e| e.to_string())?;
+    if let Some(r) = &o.ip_range {
+        let ok = r.parse::<ipnet::IpNet>().is_ok() || r.parse::<std::net::IpAddr>().is_ok();
+        if !ok {
+            return Err(format!("--ip-range: {r:?} is not an IP address or CIDR"));
+        }
+    }
+    let now = handler::unix_now();
+    let base = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", cfg.listen));
+    let mut links = Vec::new();
+    for t in targets {
+        let mut parts = t.splitn(3, '/');
+        let (Some(project), Some(container), object) =
+            (parts.next(), parts.next(), parts.next().unwrap_or(""))
+        else {
+            return Err(format!("{t:?} is not PROJECT/CONTAINER/OBJECT"));
+        };
+        if project.is_empty() || container.is_empty() || (object.is_empty() && !o.prefix) {
+            return Err(format!("{t:?} is not PROJECT/CONTAINER/OBJECT"));
+        }
+        let spec = ShareSpec {
+            project,
+            container,
+            object,
+            protocol: o.protocol,
+            mode: o.mode,
+            lifetime: o.lifetime,
+            access_key: o.access_key.as_deref(),
+            filename: o.filename.as_deref(),
+            ip_range: o.ip_range.as_deref(),
+            prefix: o.prefix,
+        };
+        links.push(share::make_link(&cfg, &spec, &base, now).map_err(|e| format!("{t}: {e}"))?);
+    }
+    for l in links {
+        println!("{l}");
+    }
+    Ok(())
 }

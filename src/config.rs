@@ -17,8 +17,9 @@ use crate::auth::swift::Digest;
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
-    /// Base of the links Keyhole makes, without a trailing slash.
-    pub public_url: String,
+    /// Base of the links Keyhole makes, without a trailing slash. When unset, links use the
+    /// address the request came to (API, share page) or `http://<listen>` (CLI).
+    pub public_url: Option<String>,
     pub workers: Option<usize>,
     /// Longest lifetime of a link of any kind, in seconds (None: each protocol's own rule).
     pub max_link_lifetime: Option<u64>,
@@ -377,9 +378,9 @@ impl RawConfig {
                         format!("{u:?} must start with http:// or https:// and name a host"),
                     );
                 }
-                u
+                Some(u)
             }
-            None => format!("http://{listen}"),
+            None => None,
         };
         if self.workers == Some(0) {
             return err("workers", "must be at least 1");
@@ -635,7 +636,10 @@ temp_url_keys = ["a", "b"]
     #[test]
     fn a_good_config_is_indexed_and_paths_resolve_against_the_file() {
         let c = parse(GOOD).unwrap();
-        assert_eq!(c.public_url, "https://share.example.com/files");
+        assert_eq!(
+            c.public_url.as_deref(),
+            Some("https://share.example.com/files")
+        );
         assert_eq!(c.listen.port(), 9000);
         let BackendConfig::Fs { root } = &c.backend;
         assert_eq!(root, Path::new("/etc/keyhole/data"));

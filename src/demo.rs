@@ -45,7 +45,8 @@ pub fn create(dir: &Path) -> io::Result<PathBuf> {
         r#"# Keyhole demo configuration, written by `keyhole serve` because none was found.
 # Edit it freely; the full reference is in README.md.
 listen = "127.0.0.1:8080"
-public_url = "http://127.0.0.1:8080"
+# Where links point; unset, they use the address Keyhole listens on (or the request's host).
+# public_url = "https://share.example.com"
 
 [backend]
 kind = "fs"
@@ -79,7 +80,7 @@ projects = ["{project}"]
 }
 
 /// Ready-to-open links to the demo objects, when `cfg` is the demo's config.
-pub fn links(cfg: &Config, now: u64) -> Vec<(&'static str, String)> {
+pub fn links(cfg: &Config, base_url: &str, now: u64) -> Vec<(&'static str, String)> {
     let Some(project) = cfg.projects.first() else {
         return Vec::new();
     };
@@ -96,7 +97,7 @@ pub fn links(cfg: &Config, now: u64) -> Vec<(&'static str, String)> {
             cfg.swift.reseller_prefix, project.id
         );
         SwiftLink {
-            base_url: &cfg.public_url,
+            base_url,
             path: &path,
             key: key.expose(),
             method: "GET",

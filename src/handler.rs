@@ -10,11 +10,11 @@ use http::{Method, Request, Response, StatusCode};
 use crate::auth::{self, Denied, Disposition, Grant};
 use crate::backend::BackendError;
 use crate::body::Body;
-use crate::delivery;
 use crate::forwarded::Origin;
 use crate::query::Query;
 use crate::router::{self, Route, SwiftRoute};
 use crate::server::State;
+use crate::{api, delivery};
 
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -54,8 +54,12 @@ fn denied(state: &State, d: Denied) -> Response<Body> {
     }
 }
 
-pub async fn handle<B>(state: &State, req: Request<B>, peer: SocketAddr) -> Response<Body> {
-    let mut resp = route_and_serve(state, &req, peer).await;
+pub async fn handle<B>(state: &State, req: Request<B>, peer: SocketAddr) -> Response<Body>
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: Into<crate::body::BoxError>,
+{
+    let mut resp = route_and_serve(state, req, peer).await;
     let h = resp.headers_mut();
     // SECURITY: never let a browser guess a type we did not declare.
     h.insert(
@@ -66,13 +70,27 @@ pub async fn handle<B>(state: &State, req: Request<B>, peer: SocketAddr) -> Resp
     resp
 }
 
-async fn route_and_serve<B>(state: &State, req: &Request<B>, peer: SocketAddr) -> Response<Body> {
+async fn route_and_serve<B>(state: &State, req: Request<B>, peer: SocketAddr) -> Response<Body>
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: Into<crate::body::BoxError>,
+{
     let cfg = &state.config;
     let origin = Origin::from_request(&cfg.proxy.trusted, peer, req.headers());
     let query = Query::new(req.uri().query().unwrap_or(""));
-    match router::route(cfg, req.uri().path(), origin.host.as_deref()) {
+    let route = router::route(cfg, req.uri().path(), origin.host.as_deref());
+    match route {
         Route::Health => text(StatusCode::OK, "ok\n"),
-        Route::Ready => text(StatusCode::OK, "ready\n"),
+        Route::Ready => match state.backend.ready() {
+            Ok(()) => text(StatusCode::OK, "ready\n"),
+            Err(e) => {
+                tracing::warn!(error = %e, "not ready");
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready: the backend is unavailable\n",
+                )
+            }
+        },
         Route::Metrics => {
             let mut r = Response::new(Body::full(state.metrics.render()));
             r.headers_mut().insert(
@@ -81,9 +99,19 @@ async fn route_and_serve<B>(state: &State, req: &Request<B>, peer: SocketAddr) -
             );
             r
         }
-        Route::Ui | Route::Api(_) | Route::NotFound => {
-            text(StatusCode::NOT_FOUND, "404 Not Found\n")
+        Route::Api(path) => {
+            let base = public_base_url(cfg, &origin);
+            let (parts, body) = req.into_parts();
+            api::handle(state, &parts.method, &parts.headers, &path, &base, body).await
         }
+        Route::Ui(name) if name == ".." => {
+            let mut r = text(StatusCode::MOVED_PERMANENTLY, "moved to /_keyhole/ui/\n");
+            r.headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("ui/"));
+            r
+        }
+        Route::Ui(name) => crate::ui::page(&name),
+        Route::NotFound => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
         Route::BadPath => text(
             StatusCode::BAD_REQUEST,
             "400 Bad Request: the path is not UTF-8\n",
@@ -102,11 +130,24 @@ async fn route_and_serve<B>(state: &State, req: &Request<B>, peer: SocketAddr) -
                 .map(|(_, c)| c.cors_origins.as_slice()),
             req.headers(),
         ),
-        Route::Swift(r) => swift(state, req, &r, &query, &origin).await,
-        Route::S3(_) => text(
-            StatusCode::NOT_IMPLEMENTED,
-            "S3 links are not supported yet\n",
-        ),
+        Route::Swift(r) => swift(state, &req, &r, &query, &origin).await,
+        Route::S3(_) => text(StatusCode::FORBIDDEN, "403 Forbidden\n"),
+    }
+}
+
+/// Where links made for this request point: the configured `public_url`, else the scheme,
+/// host and prefix the client used (from a trusted proxy's headers when there is one).
+pub fn public_base_url(cfg: &crate::config::Config, origin: &Origin) -> String {
+    match (&cfg.public_url, &origin.host) {
+        (Some(u), _) => u.clone(),
+        (None, Some(host))
+            if host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) =>
+        {
+            format!("{}://{}{}", origin.scheme, host, origin.prefix)
+        }
+        (None, _) => format!("http://{}", cfg.listen),
     }
 }
 

@@ -1,9 +1,11 @@
 //! Keyhole: a gateway that verifies Swift Temporary URLs and S3 presigned URLs and serves the
 //! objects they point at.
 
+pub mod api;
 pub mod auth;
 pub mod backend;
 pub mod body;
+pub mod bufpool;
 pub mod cli;
 pub mod config;
 pub mod delivery;
@@ -16,3 +18,4 @@ pub mod query;
 pub mod router;
 pub mod server;
 pub mod share;
+pub mod ui;

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use keyhole::auth::swift::Digest;
 use keyhole::config::Config;
+use keyhole::share::{Mode, Protocol};
 use keyhole::{cli, expiry};
 
 #[derive(Parser)]
@@ -25,6 +26,8 @@ enum Command {
     /// Run the gateway (the default). With no --config and no ./keyhole.toml, writes a demo
     /// config and data and prints links to open.
     Serve(ServeArgs),
+    /// Make share links with the config's keys and public_url, one per object.
+    Share(ShareArgs),
     /// Make a link from explicit keys, without a config.
     #[command(subcommand)]
     Sign(SignCommand),
@@ -46,6 +49,47 @@ struct ServeArgs {
     /// Tokio worker threads (default: the config's `workers`, else the number of cores).
     #[arg(long)]
     workers: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProtocolArg {
+    Swift,
+    S3,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    View,
+    Download,
+}
+
+#[derive(Args)]
+struct ShareArgs {
+    /// Config file (default: ./keyhole.toml).
+    #[arg(long, default_value = "keyhole.toml")]
+    config: PathBuf,
+    /// PROJECT/CONTAINER/OBJECT (with --prefix: PROJECT/CONTAINER/PREFIX); several allowed.
+    #[arg(required = true)]
+    targets: Vec<String>,
+    #[arg(long, value_enum, default_value = "swift")]
+    protocol: ProtocolArg,
+    #[arg(long, value_enum, default_value = "download")]
+    mode: ModeArg,
+    /// Lifetime: seconds or days/hours/minutes such as 1d2h30m, 45m (S3: at most 7d).
+    #[arg(long, default_value = "1d")]
+    expires: String,
+    /// S3: the project's access key to sign with (default: its first).
+    #[arg(long)]
+    access_key: Option<String>,
+    /// Name to save or show the object under.
+    #[arg(long)]
+    filename: Option<String>,
+    /// Swift: only clients in this IP or CIDR may use the link.
+    #[arg(long)]
+    ip_range: Option<String>,
+    /// Swift: one link for every object whose name starts with the given prefix.
+    #[arg(long)]
+    prefix: bool,
 }
 
 #[derive(Subcommand)]
@@ -116,6 +160,31 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => usage_error(e),
         },
+        Command::Share(a) => {
+            let lifetime = match expiry::parse_lifetime(&a.expires) {
+                Ok(s) => s,
+                Err(e) => return usage_error(format!("--expires: {e}")),
+            };
+            let opts = cli::ShareOptions {
+                protocol: match a.protocol {
+                    ProtocolArg::Swift => Protocol::Swift,
+                    ProtocolArg::S3 => Protocol::S3,
+                },
+                mode: match a.mode {
+                    ModeArg::View => Mode::View,
+                    ModeArg::Download => Mode::Download,
+                },
+                lifetime,
+                access_key: a.access_key,
+                filename: a.filename,
+                ip_range: a.ip_range,
+                prefix: a.prefix,
+            };
+            match cli::share(&a.config, &a.targets, &opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => usage_error(e),
+            }
+        }
         Command::CheckConfig { file } => match Config::load(&file) {
             Ok(c) => {
                 println!("{}: ok ({} projects)", file.display(), c.projects.len());

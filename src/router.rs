@@ -12,8 +12,8 @@ pub enum Route {
     Health,
     Ready,
     Metrics,
-    /// `/_keyhole/ui/...`
-    Ui,
+    /// `/_keyhole/ui/<asset>`; `/_keyhole/ui` alone redirects to the slash form.
+    Ui(String),
     /// `/api/v1/...`: the rest of the decoded path after `/api/v1`.
     Api(String),
     Swift(SwiftRoute),
@@ -83,8 +83,8 @@ pub fn route(cfg: &Config, raw_path: &str, host: Option<&str>) -> Route {
             "healthz" => Route::Health,
             "readyz" => Route::Ready,
             "metrics" => Route::Metrics,
-            "ui" => Route::Ui,
-            p if p.starts_with("ui/") => Route::Ui,
+            "ui" => Route::Ui("..".to_string()),
+            p if p.starts_with("ui/") => Route::Ui(p["ui/".len()..].to_string()),
             _ => Route::NotFound,
         };
     }

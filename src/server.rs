@@ -22,6 +22,9 @@ use crate::body::{Body, BoxError};
 use crate::config::Config;
 use crate::metrics::Metrics;
 
+/// hyper's per-connection buffer limit, for reading request heads and queueing writes.
+const MAX_BUF: usize = 64 * 1024;
+
 pub struct State {
     pub config: Config,
     pub backend: Backend,
@@ -169,7 +172,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A stalled client then holds at most one body frame (see `body::CHUNK`), and request
+    // heads are capped at 64 KiB.
+    builder.http1().max_buf_size(MAX_BUF);
+    let builder = Arc::new(builder);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

@@ -143,3 +143,162 @@ mod tests {
             .ends_with("&temp_url_expires=2023-11-14T22%3A13%3A20Z&temp_url_prefix=dir%2Fsub%2F"));
     }
 }
+
+/// Which kind of link to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Swift,
+    S3,
+}
+
+/// View (shown in the browser) or download (saved as a file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    View,
+    Download,
+}
+
+/// A link to make with the config's keys: what `keyhole share`, the API and the share page ask.
+#[derive(Debug, Clone)]
+pub struct ShareSpec<'a> {
+    pub project: &'a str,
+    pub container: &'a str,
+    /// The object, or with `prefix` the prefix every shared object starts with.
+    pub object: &'a str,
+    pub protocol: Protocol,
+    pub mode: Mode,
+    /// Seconds from now.
+    pub lifetime: u64,
+    /// S3: which of the project's access keys signs (default: its first).
+    pub access_key: Option<&'a str>,
+    pub filename: Option<&'a str>,
+    pub ip_range: Option<&'a str>,
+    pub prefix: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShareError {
+    UnknownProject(String),
+    /// The request is not something a link can be made for; the text says why.
+    Invalid(String),
+}
+
+impl std::fmt::Display for ShareError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShareError::UnknownProject(p) => write!(f, "no project {p:?} is configured"),
+            ShareError::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The longest lifetime a link of `protocol` may have here, in seconds.
+pub fn max_lifetime(cfg: &crate::config::Config, protocol: Protocol) -> u64 {
+    let own = match protocol {
+        // SigV4 caps X-Amz-Expires at 7 days; Swift has no cap of its own.
+        Protocol::S3 => crate::auth::MAX_S3_LIFETIME,
+        Protocol::Swift => u64::MAX,
+    };
+    cfg.max_link_lifetime.map_or(own, |m| m.min(own))
+}
+
+/// Makes one link with the config's keys, under `base_url` (scheme, host, port, path prefix).
+pub fn make_link(
+    cfg: &crate::config::Config,
+    spec: &ShareSpec<'_>,
+    base_url: &str,
+    now: u64,
+) -> Result<String, ShareError> {
+    let project = cfg
+        .project(spec.project)
+        .ok_or_else(|| ShareError::UnknownProject(spec.project.to_string()))?;
+    // A prefix may be empty or end in '/': it is valid when an object under it could be.
+    let valid = if spec.prefix {
+        crate::backend::valid_object_name(&format!("{}x", spec.object))
+    } else {
+        crate::backend::valid_object_name(spec.object)
+    };
+    if !valid {
+        return Err(ShareError::Invalid(format!(
+            "{:?} is not a valid object name",
+            spec.object
+        )));
+    }
+    let limit = max_lifetime(cfg, spec.protocol);
+    if spec.lifetime == 0 || spec.lifetime > limit {
+        return Err(ShareError::Invalid(format!(
+            "the lifetime must be between 1 and {limit} seconds"
+        )));
+    }
+    let expires = now.saturating_add(spec.lifetime);
+    match spec.protocol {
+        Protocol::Swift => {
+            if spec.access_key.is_some() {
+                return Err(ShareError::Invalid(
+                    "an access key is only for S3 links".into(),
+                ));
+            }
+            // Prefer the account key; a container key also signs for its container.
+            let key = project
+                .temp_url_keys
+                .first()
+                .or_else(|| {
+                    project
+                        .container(spec.container)
+                        .and_then(|c| c.temp_url_keys.first())
+                })
+                .ok_or_else(|| {
+                    ShareError::Invalid(format!(
+                        "project {:?} has no Temp-URL key for container {:?}",
+                        project.id, spec.container
+                    ))
+                })?;
+            let path = format!(
+                "/v1/{}{}/{}/{}",
+                cfg.swift.reseller_prefix, project.id, spec.container, spec.object
+            );
+            Ok(SwiftLink {
+                base_url,
+                path: &path,
+                key: key.expose(),
+                method: "GET",
+                expires,
+                digest: Digest::Sha256,
+                ip_range: spec.ip_range,
+                prefix: spec.prefix,
+                iso8601: false,
+                inline: spec.mode == Mode::View,
+                filename: spec.filename,
+            }
+            .url())
+        }
+        Protocol::S3 => {
+            if spec.prefix || spec.ip_range.is_some() {
+                return Err(ShareError::Invalid(
+                    "prefix and IP-range links are Swift-only".into(),
+                ));
+            }
+            let key = match spec.access_key {
+                Some(ak) => project.s3_keys.iter().find(|k| k.access_key == ak),
+                None => project.s3_keys.first(),
+            }
+            .ok_or_else(|| {
+                ShareError::Invalid(format!(
+                    "project {:?} has no such S3 access key",
+                    project.id
+                ))
+            })?;
+            s3_link(cfg, key, spec, base_url, now)
+        }
+    }
+}
+
+fn s3_link(
+    _cfg: &crate::config::Config,
+    _key: &crate::config::S3Key,
+    _spec: &ShareSpec<'_>,
+    _base: &str,
+    _now: u64,
+) -> Result<String, ShareError> {
+    Err(ShareError::Invalid("S3 links cannot be made yet".into()))
+}

@@ -3,6 +3,9 @@
 
 pub mod swift;
 
+/// SigV4's own cap on a presigned URL's lifetime: 7 days.
+pub const MAX_S3_LIFETIME: u64 = 604_800;
+
 /// What a verified link (or a public container) allows this request.
 #[derive(Debug, Clone)]
 pub struct Grant {

@@ -348,3 +348,438 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
         v4 => v4,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    // Vectors made by python-swiftclient's `swiftclient.utils.generate_temp_url` with key
+    // "mykey", method GET and expiry 1700000000 unless stated.
+    const SHA1: &str = "3994d403a1e371c61672cc49d49e3504805f4887";
+    const SHA256: &str = "7d8e44a645aab88cf197df39a844fc98555dad169375805007f6e9b55a5c9370";
+    const SHA512_B64: &str = "sha512:HMKjP-WxpBiTUiQeNX60E3hSrPe529erBIA_rTrKvSyMR_8w9GeS7Y_w3aDzmQzIv_z0F5HBgKnxPnLPLULrNA";
+    const PREFIX_SHA256: &str = "ef1aa565d51cf7ef227a3474e74d1a365deb678882ad7267f88949e4660f9cd9";
+    const IP_SHA256: &str = "247add8fe3eb808a9bcd02db5d9f6b45ba9f682dea86df4483f5d0ab6ba2253f";
+    const UTF8_SHA256: &str = "0a1c76475b086aec236eecf4721da4c78a8f5634e48848d6f3b8b962f6b06cdc";
+    const HEAD_SHA1: &str = "717bac59e7c6fd8d188279df432dafaae472e46d";
+    const EXPIRES: u64 = 1_700_000_000;
+
+    fn cfg() -> Config {
+        Config::parse(
+            r#"
+[backend]
+kind = "fs"
+root = "x"
+[[project]]
+id = "test"
+temp_url_keys = ["other", "mykey"]
+  [[project.container]]
+  name = "ck"
+  temp_url_keys = ["container-key"]
+"#,
+            Path::new("/"),
+        )
+        .unwrap()
+    }
+
+    fn check(
+        path: &str,
+        method: http::Method,
+        query: &str,
+        ip: &str,
+        now: u64,
+    ) -> Result<Grant, Denied> {
+        check_with(&cfg(), path, method, query, ip, now)
+    }
+
+    fn check_with(
+        cfg: &Config,
+        path: &str,
+        method: http::Method,
+        query: &str,
+        ip: &str,
+        now: u64,
+    ) -> Result<Grant, Denied> {
+        let mut parts = path.splitn(5, '/').skip(2);
+        let (account, container, object) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let req = SwiftPath {
+            path,
+            account,
+            container,
+            object,
+        };
+        verify(
+            cfg,
+            &req,
+            &method,
+            &Query::new(query),
+            ip.parse().unwrap(),
+            now,
+        )
+    }
+
+    fn get(query: &str) -> Result<Grant, Denied> {
+        check(
+            "/v1/AUTH_test/c/o",
+            http::Method::GET,
+            query,
+            "127.0.0.1",
+            EXPIRES - 1,
+        )
+    }
+
+    #[test]
+    fn signing_reproduces_swiftclient_for_each_digest() {
+        let s = |d| {
+            sign(
+                d,
+                "mykey",
+                "GET",
+                EXPIRES,
+                Scope::Object("/v1/AUTH_test/c/o"),
+                None,
+            )
+        };
+        assert_eq!(s(Digest::Sha1), SHA1);
+        assert_eq!(s(Digest::Sha256), SHA256);
+        let b64 = SHA512_B64.strip_prefix("sha512:").unwrap();
+        assert_eq!(
+            s(Digest::Sha512),
+            hex::encode(URL_SAFE_NO_PAD.decode(b64).unwrap())
+        );
+    }
+
+    #[test]
+    fn signing_reproduces_swiftclient_for_prefix_ip_utf8_and_head() {
+        let sha = Digest::Sha256;
+        assert_eq!(
+            sign(
+                sha,
+                "mykey",
+                "GET",
+                EXPIRES,
+                Scope::Prefix("/v1/AUTH_test/c/dir/"),
+                None
+            ),
+            PREFIX_SHA256
+        );
+        assert_eq!(
+            sign(
+                sha,
+                "mykey",
+                "GET",
+                EXPIRES,
+                Scope::Object("/v1/AUTH_test/c/o"),
+                Some("10.0.0.0/8")
+            ),
+            IP_SHA256
+        );
+        assert_eq!(
+            sign(
+                sha,
+                "mykey",
+                "GET",
+                EXPIRES,
+                Scope::Object("/v1/AUTH_test/c/Báo cáo tháng 11.pdf"),
+                None
+            ),
+            UTF8_SHA256
+        );
+        assert_eq!(
+            sign(
+                Digest::Sha1,
+                "mykey",
+                "HEAD",
+                EXPIRES,
+                Scope::Object("/v1/AUTH_test/c/o"),
+                None
+            ),
+            HEAD_SHA1
+        );
+        assert_eq!(
+            string_to_sign_text("GET", EXPIRES, Scope::Prefix("/v1/a/c/p"), Some("1.2.3.4")),
+            "ip=1.2.3.4\nGET\n1700000000\nprefix:/v1/a/c/p"
+        );
+    }
+
+    #[test]
+    fn swiftclient_links_verify_for_every_digest_and_expiry_form() {
+        for q in [
+            format!("temp_url_sig={SHA1}&temp_url_expires={EXPIRES}"),
+            format!("temp_url_sig={SHA256}&temp_url_expires={EXPIRES}"),
+            format!("temp_url_sig={SHA512_B64}&temp_url_expires={EXPIRES}"),
+            format!("temp_url_sig={SHA256}&temp_url_expires=2023-11-14T22:13:20Z"),
+            format!("temp_url_sig={SHA256}&temp_url_expires=2023-11-14T22%3A13%3A20Z"),
+        ] {
+            let g = get(&q).unwrap_or_else(|_| panic!("{q}"));
+            assert_eq!(
+                (g.project.as_str(), g.container.as_str(), g.object.as_str()),
+                ("test", "c", "o")
+            );
+            assert_eq!(g.expires_at, Some(EXPIRES));
+            assert!(!g.disposition.inline);
+        }
+    }
+
+    #[test]
+    fn standard_base64_with_padding_or_a_decoded_plus_also_verifies() {
+        let raw = hex::decode(sign(
+            Digest::Sha512,
+            "mykey",
+            "GET",
+            EXPIRES,
+            Scope::Object("/v1/AUTH_test/c/o"),
+            None,
+        ))
+        .unwrap();
+        let std_b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
+        let encoded = std_b64
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        assert!(get(&format!(
+            "temp_url_sig=sha512:{encoded}&temp_url_expires={EXPIRES}"
+        ))
+        .is_ok());
+        if std_b64.contains('+') {
+            // A raw '+' is form-decoded to a space, as Swift's parse_qs does; we read it back.
+            let raw_plus = std_b64.replace('/', "%2F").replace('=', "");
+            assert!(get(&format!(
+                "temp_url_sig=sha512:{raw_plus}&temp_url_expires={EXPIRES}"
+            ))
+            .is_ok());
+        }
+    }
+
+    #[test]
+    fn an_expired_link_fails_and_the_last_second_still_works() {
+        let q = format!("temp_url_sig={SHA256}&temp_url_expires={EXPIRES}");
+        assert!(check(
+            "/v1/AUTH_test/c/o",
+            http::Method::GET,
+            &q,
+            "127.0.0.1",
+            EXPIRES
+        )
+        .is_ok());
+        assert_eq!(
+            check(
+                "/v1/AUTH_test/c/o",
+                http::Method::GET,
+                &q,
+                "127.0.0.1",
+                EXPIRES + 1
+            )
+            .unwrap_err(),
+            Denied::Swift
+        );
+    }
+
+    #[test]
+    fn uppercase_hex_does_not_match() {
+        assert!(get(&format!(
+            "temp_url_sig={}&temp_url_expires={EXPIRES}",
+            SHA256.to_uppercase()
+        ))
+        .is_err());
+    }
+
+    #[test]
+    fn head_is_allowed_with_a_get_signature_but_not_the_reverse() {
+        let q = format!("temp_url_sig={SHA1}&temp_url_expires={EXPIRES}");
+        assert!(check("/v1/AUTH_test/c/o", http::Method::HEAD, &q, "127.0.0.1", 1).is_ok());
+        let head_sig = format!("temp_url_sig={HEAD_SHA1}&temp_url_expires={EXPIRES}");
+        assert!(check(
+            "/v1/AUTH_test/c/o",
+            http::Method::HEAD,
+            &head_sig,
+            "127.0.0.1",
+            1
+        )
+        .is_ok());
+        assert!(check(
+            "/v1/AUTH_test/c/o",
+            http::Method::GET,
+            &head_sig,
+            "127.0.0.1",
+            1
+        )
+        .is_err());
+        assert!(check("/v1/AUTH_test/c/o", http::Method::PUT, &q, "127.0.0.1", 1).is_err());
+    }
+
+    #[test]
+    fn ip_range_links_work_only_from_inside_the_range() {
+        let q = format!(
+            "temp_url_sig={IP_SHA256}&temp_url_expires={EXPIRES}&temp_url_ip_range=10.0.0.0%2F8"
+        );
+        assert!(check("/v1/AUTH_test/c/o", http::Method::GET, &q, "10.1.2.3", 1).is_ok());
+        assert!(check(
+            "/v1/AUTH_test/c/o",
+            http::Method::GET,
+            &q,
+            "::ffff:10.1.2.3",
+            1
+        )
+        .is_ok());
+        assert!(check("/v1/AUTH_test/c/o", http::Method::GET, &q, "11.1.2.3", 1).is_err());
+        // Dropping the range from the URL breaks the signature.
+        let stripped = format!("temp_url_sig={IP_SHA256}&temp_url_expires={EXPIRES}");
+        assert!(check(
+            "/v1/AUTH_test/c/o",
+            http::Method::GET,
+            &stripped,
+            "10.1.2.3",
+            1
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn prefix_links_cover_objects_under_the_prefix_only() {
+        let q =
+            format!("temp_url_sig={PREFIX_SHA256}&temp_url_expires={EXPIRES}&temp_url_prefix=dir/");
+        let g = check(
+            "/v1/AUTH_test/c/dir/a/b.txt",
+            http::Method::GET,
+            &q,
+            "127.0.0.1",
+            1,
+        )
+        .unwrap();
+        assert_eq!(g.object, "dir/a/b.txt");
+        assert!(check(
+            "/v1/AUTH_test/c/other/b.txt",
+            http::Method::GET,
+            &q,
+            "127.0.0.1",
+            1
+        )
+        .is_err());
+        assert!(check(
+            "/v1/AUTH_test/c2/dir/b.txt",
+            http::Method::GET,
+            &q,
+            "127.0.0.1",
+            1
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn container_keys_sign_for_their_container_only() {
+        let sig = sign(
+            Digest::Sha256,
+            "container-key",
+            "GET",
+            EXPIRES,
+            Scope::Object("/v1/AUTH_test/ck/o"),
+            None,
+        );
+        let q = format!("temp_url_sig={sig}&temp_url_expires={EXPIRES}");
+        assert!(check("/v1/AUTH_test/ck/o", http::Method::GET, &q, "127.0.0.1", 1).is_ok());
+        let sig = sign(
+            Digest::Sha256,
+            "container-key",
+            "GET",
+            EXPIRES,
+            Scope::Object("/v1/AUTH_test/c/o"),
+            None,
+        );
+        let q = format!("temp_url_sig={sig}&temp_url_expires={EXPIRES}");
+        assert!(check("/v1/AUTH_test/c/o", http::Method::GET, &q, "127.0.0.1", 1).is_err());
+    }
+
+    #[test]
+    fn inline_and_filename_are_not_signed_but_shape_the_grant() {
+        let g = get(&format!(
+            "temp_url_sig={SHA256}&temp_url_expires={EXPIRES}&inline&filename=My+File%20%C3%A1.txt"
+        ))
+        .unwrap();
+        assert!(g.disposition.inline);
+        assert_eq!(g.disposition.filename.as_deref(), Some("My File á.txt"));
+    }
+
+    #[test]
+    fn malformed_and_ambiguous_parameters_fail_the_same_way() {
+        for q in [
+            String::new(),
+            format!("temp_url_sig={SHA256}"),
+            format!("temp_url_expires={EXPIRES}"),
+            format!("temp_url_sig={SHA256}&temp_url_expires=abc"),
+            format!("temp_url_sig={SHA256}&temp_url_expires=-1"),
+            format!("temp_url_sig={SHA256}&temp_url_expires=99999999999999999999999"),
+            format!("temp_url_sig={SHA256}&temp_url_expires={EXPIRES}&temp_url_expires={EXPIRES}"),
+            format!("temp_url_sig={SHA256}&temp_url_sig={SHA256}&temp_url_expires={EXPIRES}"),
+            format!("temp_url_sig={}&temp_url_expires={EXPIRES}", &SHA256[1..]),
+            format!("temp_url_sig=md5:AAAA&temp_url_expires={EXPIRES}"),
+            format!("temp_url_sig=sha256:!!!&temp_url_expires={EXPIRES}"),
+            format!("temp_url_sig={SHA256}&temp_url_expires={EXPIRES}&temp_url_ip_range=not-an-ip"),
+            format!("temp_url_sig=%FF&temp_url_expires={EXPIRES}"),
+        ] {
+            assert_eq!(get(&q).unwrap_err(), Denied::Swift, "{q}");
+        }
+    }
+
+    #[test]
+    fn a_digest_outside_allowed_digests_is_refused() {
+        let text = "[swift]\nallowed_digests = [\"sha256\"]\n[backend]\nkind = \"fs\"\nroot = \"x\"\n[[project]]\nid = \"test\"\ntemp_url_keys = [\"mykey\"]\n";
+        let c = Config::parse(text, Path::new("/")).unwrap();
+        let q = |sig: &str| format!("temp_url_sig={sig}&temp_url_expires={EXPIRES}");
+        assert!(check_with(
+            &c,
+            "/v1/AUTH_test/c/o",
+            http::Method::GET,
+            &q(SHA256),
+            "127.0.0.1",
+            1
+        )
+        .is_ok());
+        assert!(check_with(
+            &c,
+            "/v1/AUTH_test/c/o",
+            http::Method::GET,
+            &q(SHA1),
+            "127.0.0.1",
+            1
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn a_link_past_the_configured_longest_lifetime_is_refused() {
+        let text = "max_link_lifetime = 3600\n[backend]\nkind = \"fs\"\nroot = \"x\"\n[[project]]\nid = \"test\"\ntemp_url_keys = [\"mykey\"]\n";
+        let c = Config::parse(text, Path::new("/")).unwrap();
+        let q = format!("temp_url_sig={SHA256}&temp_url_expires={EXPIRES}");
+        assert!(check_with(
+            &c,
+            "/v1/AUTH_test/c/o",
+            http::Method::GET,
+            &q,
+            "127.0.0.1",
+            EXPIRES - 3600
+        )
+        .is_ok());
+        assert!(check_with(
+            &c,
+            "/v1/AUTH_test/c/o",
+            http::Method::GET,
+            &q,
+            "127.0.0.1",
+            EXPIRES - 3601
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn unknown_accounts_and_foreign_reseller_prefixes_are_refused() {
+        let q = format!("temp_url_sig={SHA256}&temp_url_expires={EXPIRES}");
+        assert!(check("/v1/AUTH_nobody/c/o", http::Method::GET, &q, "127.0.0.1", 1).is_err());
+        assert!(check("/v1/KEY_test/c/o", http::Method::GET, &q, "127.0.0.1", 1).is_err());
+    }
+}

@@ -148,6 +148,17 @@ impl FsBackend {
         Err(io::Error::from_raw_os_error(libc::ENOENT))
     }
 
+    /// The root is still a directory we can reach (not unmounted or deleted under us).
+    pub fn ready(&self) -> Result<(), String> {
+        let probe = openat(self.root.as_raw_fd(), ".", libc::O_PATH | libc::O_DIRECTORY)
+            .map_err(|e| e.to_string())?;
+        let md = File::from(probe).metadata().map_err(|e| e.to_string())?;
+        if md.nlink() == 0 {
+            return Err("the backend root was deleted".into());
+        }
+        Ok(())
+    }
+
     /// Opens an object for reading: one resolution, one open, one fstat.
     pub fn open(
         &self,

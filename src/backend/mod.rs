@@ -72,6 +72,13 @@ impl Backend {
         }
     }
 
+    /// Whether the store can serve now (for `/_keyhole/readyz`).
+    pub fn ready(&self) -> Result<(), String> {
+        match self {
+            Backend::Fs(fs) => fs.ready(),
+        }
+    }
+
     pub async fn open(
         &self,
         project: &str,

@@ -1,0 +1,343 @@
+//! The management API, compatible with the provider's:
+//! `POST /api/v1/projects/<p>/containers/<c>/objects/<o>/download_tempurls` (one object) and
+//! `POST /api/v1/projects/<p>/containers/<c>/download_tempurls` (`"objects": [...]`).
+//! Every answer, success or not, is the same JSON envelope.
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, Method, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use subtle::ConstantTimeEq;
+
+use crate::backend::BackendError;
+use crate::body::Body;
+use crate::config::Config;
+use crate::server::State;
+use crate::share::{self, Mode, Protocol, ShareError, ShareSpec};
+
+/// Largest request body accepted; a link request is a few hundred bytes.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Most objects in one batch request.
+pub const MAX_BATCH: usize = 1000;
+
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+fn fail(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        message: message.into(),
+    }
+}
+
+fn envelope(status: StatusCode, error: Option<&str>, data: Value) -> Response<Body> {
+    let body = json!({
+        "errorMsg": error,
+        "code": status.as_u16(),
+        "success": error.is_none(),
+        "data": data,
+    });
+    let mut r = Response::new(Body::full(body.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+impl ApiError {
+    fn into_response(self) -> Response<Body> {
+        envelope(self.status, Some(&self.message), Value::Null)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LinkRequest {
+    time_expire: i64,
+    url_type: String,
+    view_mode: String,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    objects: Option<Vec<String>>,
+    file_name: Option<String>,
+}
+
+/// What the path names: a project, a container, and one object or a batch.
+struct Target {
+    project: String,
+    container: String,
+    object: Option<String>,
+}
+
+/// Parses the decoded path after `/api/v1`.
+fn target(path: &str) -> Option<Target> {
+    let rest = path.strip_prefix("/projects/")?;
+    let (project, rest) = rest.split_once('/')?;
+    let rest = rest.strip_prefix("containers/")?;
+    let (container, rest) = rest.split_once('/')?;
+    if project.is_empty() || container.is_empty() {
+        return None;
+    }
+    let object = if rest == "download_tempurls" {
+        None
+    } else {
+        let object = rest
+            .strip_prefix("objects/")?
+            .strip_suffix("/download_tempurls")?;
+        Some(object.to_string())
+    };
+    Some(Target {
+        project: project.to_string(),
+        container: container.to_string(),
+        object,
+    })
+}
+
+/// Which projects the bearer token may act for; compared in constant time against each token.
+fn authorize<'c>(cfg: &'c Config, headers: &HeaderMap) -> Result<&'c [String], ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "missing bearer token"))?;
+    let mut found = None;
+    for t in &cfg.api_tokens {
+        if bool::from(t.token.expose().as_bytes().ct_eq(token.as_bytes())) {
+            found = Some(t.projects.as_slice());
+        }
+    }
+    found.ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "invalid bearer token"))
+}
+
+pub async fn handle<B>(
+    state: &State,
+    method: &Method,
+    headers: &HeaderMap,
+    path: &str,
+    base_url: &str,
+    body: B,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<crate::body::BoxError>,
+{
+    match serve(state, method, headers, path, base_url, body).await {
+        Ok(data) => envelope(StatusCode::OK, None, Value::Object(data)),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn serve<B>(
+    state: &State,
+    method: &Method,
+    headers: &HeaderMap,
+    path: &str,
+    base_url: &str,
+    body: B,
+) -> Result<Map<String, Value>, ApiError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<crate::body::BoxError>,
+{
+    let cfg = &state.config;
+    let target = target(path).ok_or_else(|| fail(StatusCode::NOT_FOUND, "no such API endpoint"))?;
+    if method != Method::POST {
+        return Err(fail(StatusCode::METHOD_NOT_ALLOWED, "use POST"));
+    }
+    let projects = authorize(cfg, headers)?;
+    if !projects.contains(&target.project) {
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            "the token is not for this project",
+        ));
+    }
+    let project = cfg
+        .project(&target.project)
+        .ok_or_else(|| fail(StatusCode::NOT_FOUND, "unknown project"))?;
+
+    let bytes = Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                fail(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the body is larger than {MAX_BODY} bytes"),
+                )
+            } else {
+                fail(StatusCode::BAD_REQUEST, "the body could not be read")
+            }
+        })?
+        .to_bytes();
+    let req: LinkRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| fail(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
+
+    let protocol = match req.url_type.as_str() {
+        "swift" => Protocol::Swift,
+        "s3" => Protocol::S3,
+        other => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                format!("urlType {other:?} is not \"swift\" or \"s3\""),
+            ))
+        }
+    };
+    let mode = match req.view_mode.as_str() {
+        "view" => Mode::View,
+        "download" => Mode::Download,
+        other => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                format!("viewMode {other:?} is not \"view\" or \"download\""),
+            ))
+        }
+    };
+    let limit = share::max_lifetime(cfg, protocol);
+    if req.time_expire < 1 || req.time_expire as u64 > limit {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            format!("timeExpire must be between 1 and {limit} seconds"),
+        ));
+    }
+
+    let access_key = match protocol {
+        Protocol::Swift => {
+            if req.access_key.is_some() || req.secret_key.is_some() {
+                return Err(fail(
+                    StatusCode::BAD_REQUEST,
+                    "accessKey and secretKey are only for urlType \"s3\"",
+                ));
+            }
+            None
+        }
+        Protocol::S3 => {
+            let (Some(ak), Some(sk)) = (&req.access_key, &req.secret_key) else {
+                return Err(fail(
+                    StatusCode::BAD_REQUEST,
+                    "urlType \"s3\" needs accessKey and secretKey",
+                ));
+            };
+            // SECURITY: the secret is compared, never echoed.
+            let owned = project.s3_keys.iter().any(|k| {
+                k.access_key == *ak
+                    && bool::from(k.secret_key.expose().as_bytes().ct_eq(sk.as_bytes()))
+            });
+            if !owned {
+                return Err(fail(
+                    StatusCode::BAD_REQUEST,
+                    "accessKey and secretKey are not a key pair of this project",
+                ));
+            }
+            Some(ak.as_str())
+        }
+    };
+
+    let objects: Vec<String> = match (&target.object, req.objects) {
+        (Some(o), None) => vec![o.clone()],
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "\"objects\" is only for the batch endpoint",
+            ))
+        }
+        (None, Some(list)) if list.is_empty() => {
+            return Err(fail(StatusCode::BAD_REQUEST, "\"objects\" is empty"))
+        }
+        (None, Some(list)) if list.len() > MAX_BATCH => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                format!("at most {MAX_BATCH} objects at once"),
+            ))
+        }
+        (None, Some(list)) => list,
+        (None, None) => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "the batch endpoint needs \"objects\"",
+            ))
+        }
+    };
+
+    let now = crate::handler::unix_now();
+    let mut data = Map::new();
+    for object in &objects {
+        match state
+            .backend
+            .open(&target.project, &target.container, object)
+            .await
+        {
+            Ok(_) => {}
+            Err(BackendError::NotFound) => {
+                return Err(fail(
+                    StatusCode::NOT_FOUND,
+                    format!("no object {object:?} in container {:?}", target.container),
+                ))
+            }
+            Err(BackendError::Io(e)) => {
+                tracing::error!(error = %e, "backend failed while making a link");
+                return Err(fail(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the object store failed",
+                ));
+            }
+        }
+        let spec = ShareSpec {
+            project: &target.project,
+            container: &target.container,
+            object,
+            protocol,
+            mode,
+            lifetime: req.time_expire as u64,
+            access_key,
+            filename: req.file_name.as_deref(),
+            ip_range: None,
+            prefix: false,
+        };
+        let url = share::make_link(cfg, &spec, base_url, now).map_err(|e| match e {
+            ShareError::UnknownProject(_) => fail(StatusCode::NOT_FOUND, e.to_string()),
+            ShareError::Invalid(_) => fail(StatusCode::BAD_REQUEST, e.to_string()),
+        })?;
+        data.insert(object.clone(), Value::String(url));
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target;
+
+    #[test]
+    fn single_and_batch_paths_parse() {
+        let t = target("/projects/p/containers/c/objects/a/b c.txt/download_tempurls").unwrap();
+        assert_eq!(
+            (
+                t.project.as_str(),
+                t.container.as_str(),
+                t.object.as_deref()
+            ),
+            ("p", "c", Some("a/b c.txt"))
+        );
+        let t = target("/projects/p/containers/c/download_tempurls").unwrap();
+        assert_eq!(t.object, None);
+        for bad in [
+            "/projects/p",
+            "/projects//containers/c/download_tempurls",
+            "/projects/p/containers/c/objects/o",
+            "/x",
+        ] {
+            assert!(target(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Load and faults against the real binary, on loopback, bounded in count and time: many
+//! keep-alive connections, stalled and vanishing clients, files truncated while they stream.
+//! After each, descriptors and memory come back to where they were.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use keyhole::auth::swift::Digest;
+use keyhole::share::SwiftLink;
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    dir: TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = TempDir::new("faults");
+        std::fs::create_dir_all(dir.0.join("data/p1/c")).unwrap();
+        let cfg = dir.0.join("k.toml");
+        std::fs::write(&cfg, base_config(&dir.0, "")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keyhole"))
+            .args([
+                "serve",
+                "--workers",
+                "2",
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+            ])
+            .arg(&cfg)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        Server { child, addr, dir }
+    }
+
+    fn put(&self, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let p = self.dir.0.join("data/p1/c").join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .unwrap()
+            .count()
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .unwrap()
+            .trim()
+            .trim_end_matches(" kB")
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Waits (bounded) for the descriptor count to come back within `slack` of `baseline`.
+    fn settle_fds(&self, baseline: usize, slack: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let n = self.fds();
+            if n <= baseline + slack || Instant::now() > deadline {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn request(&self, target: &str) -> Vec<u8> {
+        format!("GET {target} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr).into_bytes()
+    }
+}
+
+fn link(object: &str) -> String {
+    SwiftLink {
+        base_url: "",
+        path: &format!("/v1/AUTH_p1/c/{object}"),
+        key: ACCOUNT_KEY,
+        method: "GET",
+        expires: now() + 3600,
+        digest: Digest::Sha256,
+        ip_range: None,
+        prefix: false,
+        iso8601: false,
+        inline: false,
+        filename: None,
+    }
+    .url()
+}
+
+/// Reads one response with a Content-Length body from a keep-alive connection.
+fn read_response(s: &mut TcpStream) -> (u16, Vec<u8>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).unwrap_or(0) == 0 {
+            return (0, head);
+        }
+        head.push(byte[0]);
+    }
+    let r = parse(head.clone());
+    let len: usize = r.header("content-length").map_or(0, |v| v.parse().unwrap());
+    let mut body = vec![0; len];
+    s.read_exact(&mut body).unwrap();
+    (r.status, body)
+}
+
+#[test]
+fn thousands_of_keep_alive_connections_are_served_and_released() {
+    let srv = Server::start();
+    srv.put("small.bin", &[7u8; 4096]);
+    let req = srv.request(&link("small.bin"));
+    let baseline = srv.fds();
+    let n = 5000;
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        let s = TcpStream::connect(srv.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        conns.push(s);
+    }
+    // Two requests on every connection, all connections open at once.
+    for round in 0..2 {
+        for s in conns.iter_mut() {
+            s.write_all(&req).unwrap();
+        }
+        for (i, s) in conns.iter_mut().enumerate() {
+            let (status, body) = read_response(s);
+            assert_eq!(
+                (status, body.len()),
+                (200, 4096),
+                "connection {i}, round {round}"
+            );
+        }
+    }
+    assert!(
+        srv.fds() >= baseline + n / 2,
+        "the connections were not all open at once"
+    );
+    drop(conns);
+    let after = srv.settle_fds(baseline, 4);
+    assert!(
+        after <= baseline + 4,
+        "descriptors leaked: {baseline} before, {after} after"
+    );
+}
+
+#[test]
+fn stalled_and_vanishing_clients_free_their_files_and_memory() {
+    let srv = Server::start();
+    let big: Vec<u8> = (0..32 * 1024 * 1024)
+        .map(|i: u32| (i % 253) as u8)
+        .collect();
+    srv.put("big.bin", &big);
+    let req = srv.request(&link("big.bin"));
+    let baseline = srv.fds();
+    // Warm up once so the idle RSS includes the runtime's steady state.
+    let mut warm = TcpStream::connect(srv.addr).unwrap();
+    warm.write_all(&req).unwrap();
+    assert_eq!(read_response(&mut warm).1.len(), big.len());
+    drop(warm);
+    let idle_rss = srv.rss_kib();
+
+    // 1,000 clients ask for 32 MiB and never read.
+    let mut stalled = Vec::new();
+    for _ in 0..1000 {
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.write_all(&req).unwrap();
+        stalled.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // Meanwhile, others are served.
+    let mut other = TcpStream::connect(srv.addr).unwrap();
+    other
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    other.write_all(&srv.request(&link("big.bin"))).unwrap();
+    let (status, body) = read_response(&mut other);
+    assert_eq!(status, 200);
+    assert!(body == big, "a served body differs from the file");
+    let busy_rss = srv.rss_kib();
+    drop(stalled);
+
+    // Clients that read a little and vanish mid-body.
+    for _ in 0..200 {
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.write_all(&req).unwrap();
+        let mut buf = [0u8; 65536];
+        let _ = s.read(&mut buf);
+    }
+    drop(other);
+    let after = srv.settle_fds(baseline, 4);
+    assert!(
+        after <= baseline + 4,
+        "descriptors leaked: {baseline} before, {after} after"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let end_rss = srv.rss_kib();
+    eprintln!("RSS KiB: idle {idle_rss}, 1000 stalled {busy_rss}, after {end_rss}");
+    // Memory held for stalled clients is given back (allocator slack allowed).
+    assert!(
+        end_rss < idle_rss + 64 * 1024,
+        "RSS did not come back: idle {idle_rss} KiB, after {end_rss} KiB"
+    );
+}
+
+#[test]
+fn a_file_truncated_while_streaming_gives_a_short_body_and_a_closed_connection() {
+    let srv = Server::start();
+    let size = 64 * 1024 * 1024;
+    let data: Vec<u8> = (0..size as u32).map(|i| (i % 251) as u8).collect();
+    let path = srv.put("shrinks.bin", &data);
+    srv.put("neighbour.bin", &vec![0xEE; size]);
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(&srv.request(&link("shrinks.bin"))).unwrap();
+    let mut got = vec![0u8; 1024 * 1024];
+    s.read_exact(&mut got).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(2 * 1024 * 1024)
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    got.extend_from_slice(&rest);
+    let body_start = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let body = &got[body_start..];
+    assert!(
+        body.len() < size,
+        "the body was not cut short ({} bytes)",
+        body.len()
+    );
+    assert_eq!(
+        body,
+        &data[..body.len()],
+        "bytes differ from the file's own"
+    );
+    assert!(
+        !body.contains(&0xEE) || data[..body.len()].contains(&0xEE),
+        "bytes of another file"
+    );
+    // The server goes on.
+    let mut again = TcpStream::connect(srv.addr).unwrap();
+    again
+        .write_all(&srv.request(&link("neighbour.bin")))
+        .unwrap();
+    assert_eq!(read_response(&mut again).0, 200);
+}
+
+#[test]
+fn a_file_deleted_while_streaming_is_sent_whole_from_the_open_descriptor() {
+    let srv = Server::start();
+    let data: Vec<u8> = (0..16 * 1024 * 1024u32).map(|i| (i % 241) as u8).collect();
+    let path = srv.put("goes.bin", &data);
+    let baseline = srv.fds();
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(&srv.request(&link("goes.bin"))).unwrap();
+    let mut head = [0u8; 4096];
+    let n = s.read(&mut head).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let mut rest = head[..n].to_vec();
+    let mut r = s.try_clone().unwrap();
+    let mut buf = vec![0; 1 << 20];
+    let start = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    while rest.len() - start < data.len() {
+        let k = r.read(&mut buf).unwrap();
+        assert!(k > 0, "connection closed early");
+        rest.extend_from_slice(&buf[..k]);
+    }
+    assert!(rest[start..] == data[..]);
+    drop(s);
+    let after = srv.settle_fds(baseline, 2);
+    assert!(
+        after <= baseline + 2,
+        "the deleted file's descriptor leaked"
+    );
+}
