@@ -241,8 +241,14 @@ impl Config {
     }
 
     /// The project that holds `bucket` for S3 requests without a key (public containers).
-    /// S3 buckets are global names, so a name two projects share is ambiguous and matches none.
     pub fn public_bucket(&self, bucket: &str) -> Option<(&Project, &Container)> {
+        self.bucket(bucket).filter(|(_, c)| c.public)
+    }
+
+    /// The container an S3 bucket name means when no access key says whose it is (public
+    /// buckets, CORS preflights). S3 buckets are global names, so a name two projects share is
+    /// ambiguous and matches none.
+    pub fn bucket(&self, bucket: &str) -> Option<(&Project, &Container)> {
         let mut found = None;
         for p in &self.projects {
             if let Some(c) = p.container(bucket) {
@@ -252,7 +258,7 @@ impl Config {
                 found = Some((p, c));
             }
         }
-        found.filter(|(_, c)| c.public)
+        found
     }
 }
 

@@ -116,6 +116,20 @@ where
             StatusCode::BAD_REQUEST,
             "400 Bad Request: the path is not UTF-8\n",
         ),
+        // A preflight carries no signature: answer it before any check, from the container's CORS list.
+        Route::Swift(r) if req.method() == Method::OPTIONS => {
+            let container = r
+                .account()
+                .strip_prefix(cfg.swift.reseller_prefix.as_str())
+                .and_then(|p| cfg.project(p))
+                .and_then(|p| p.container(r.container()));
+            delivery::cors::preflight(container.map(|c| c.cors_origins.as_slice()), req.headers())
+        }
+        Route::S3(r) if req.method() == Method::OPTIONS => delivery::cors::preflight(
+            cfg.bucket(&r.bucket)
+                .map(|(_, c)| c.cors_origins.as_slice()),
+            req.headers(),
+        ),
         Route::Swift(r) => swift(state, &req, &r, &query, &origin).await,
         Route::S3(_) => text(StatusCode::FORBIDDEN, "403 Forbidden\n"),
     }
@@ -186,8 +200,25 @@ async fn swift<B>(
     serve(state, &grant, req, now).await
 }
 
-/// Opens the granted object and hands it to delivery.
+/// Opens the granted object, hands it to delivery, and adds the container's CORS headers.
 async fn serve<B>(state: &State, grant: &Grant, req: &Request<B>, now: u64) -> Response<Body> {
+    let mut resp = open_and_respond(state, grant, req, now).await;
+    let container = state
+        .config
+        .project(&grant.project)
+        .and_then(|p| p.container(&grant.container));
+    if let Some(c) = container {
+        delivery::cors::decorate(&c.cors_origins, req.headers(), resp.headers_mut());
+    }
+    resp
+}
+
+async fn open_and_respond<B>(
+    state: &State,
+    grant: &Grant,
+    req: &Request<B>,
+    now: u64,
+) -> Response<Body> {
     match state
         .backend
         .open(&grant.project, &grant.container, &grant.object)

@@ -1,8 +1,15 @@
 //! Turning a granted, opened object into the response: status, headers and body.
 
+pub mod conditional;
+pub mod cors;
 pub mod disposition;
+pub mod multipart;
+pub mod range;
 
 use std::time::{Duration, UNIX_EPOCH};
+
+use conditional::Stop;
+use range::Ranges;
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
@@ -114,22 +121,124 @@ fn representation_headers(grant: &Grant, object: &Object, now: u64, headers: &mu
     }
 }
 
-/// The response to a GET or HEAD of an object the request may read.
+/// Headers a 304 repeats from the 200 it stands for (RFC 9110 §15.4.5): the validators and
+/// what lets a cache refresh its copy's lifetime.
+const NOT_MODIFIED_KEEPS: [header::HeaderName; 4] = [
+    header::ETAG,
+    header::LAST_MODIFIED,
+    header::CACHE_CONTROL,
+    header::EXPIRES,
+];
+
+fn small(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// The answer when a precondition stops the request.
+fn stopped(stop: Stop, mut full: HeaderMap) -> Response<Body> {
+    match stop {
+        Stop::NotModified => {
+            let mut r = Response::new(Body::Empty);
+            *r.status_mut() = stop.status();
+            for name in NOT_MODIFIED_KEEPS {
+                if let Some(v) = full.remove(&name) {
+                    r.headers_mut().insert(name, v);
+                }
+            }
+            r
+        }
+        Stop::PreconditionFailed => small(stop.status(), "412 Precondition Failed\n"),
+    }
+}
+
+/// The response to a GET or HEAD of an object the request may read: conditionals first,
+/// then Range, then the bytes. HEAD gets exactly GET's status and headers, without a body.
 pub fn respond(
     grant: &Grant,
     object: Object,
     method: &Method,
-    _request: &HeaderMap,
+    request: &HeaderMap,
     now: u64,
 ) -> Response<Body> {
-    let mut resp = Response::new(Body::Empty);
-    representation_headers(grant, &object, now, resp.headers_mut());
-    let len = object.meta.len;
-    resp.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    *resp.status_mut() = StatusCode::OK;
-    if method != Method::HEAD && len > 0 {
-        *resp.body_mut() = object.body(vec![Part::Range { start: 0, end: len }]);
+    let meta = &object.meta;
+    let len = meta.len;
+    // Last-Modified is sent in whole seconds, so conditions compare in whole seconds.
+    let modified_secs = meta
+        .modified
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut headers = HeaderMap::new();
+    representation_headers(grant, &object, now, &mut headers);
+
+    if let Err(stop) = conditional::evaluate(method, request, &meta.etag, modified_secs) {
+        return stopped(stop, headers);
     }
+
+    let head = method == Method::HEAD;
+    let (status, parts, length) = match range::from_request(request, len, &meta.etag, modified_secs)
+    {
+        Ranges::Whole => (
+            StatusCode::OK,
+            vec![Part::Range { start: 0, end: len }],
+            len,
+        ),
+        Ranges::Single(r) => {
+            set(
+                &mut headers,
+                header::CONTENT_RANGE,
+                &range::content_range(&r, len),
+            );
+            (
+                StatusCode::PARTIAL_CONTENT,
+                vec![Part::Range {
+                    start: r.start,
+                    end: r.end,
+                }],
+                r.end - r.start,
+            )
+        }
+        Ranges::Multi(ranges) => {
+            let boundary = multipart::boundary();
+            let part_type = headers
+                .get(header::CONTENT_TYPE)
+                .map_or(&b"application/octet-stream"[..], |v| v.as_bytes());
+            let (parts, length) = multipart::parts(&ranges, len, part_type, &boundary);
+            set(
+                &mut headers,
+                header::CONTENT_TYPE,
+                &format!("multipart/byteranges; boundary={boundary}"),
+            );
+            (StatusCode::PARTIAL_CONTENT, parts, length)
+        }
+        Ranges::Unsatisfiable => {
+            let mut r = small(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "416 Range Not Satisfiable\n",
+            );
+            set(
+                r.headers_mut(),
+                header::CONTENT_RANGE,
+                &format!("bytes */{len}"),
+            );
+            r.headers_mut()
+                .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            return r;
+        }
+    };
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    let body = if head || length == 0 {
+        Body::Empty
+    } else {
+        object.body(parts)
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
     resp
 }
