@@ -200,7 +200,7 @@ async fn swift<B>(
     serve(state, &grant, req, now).await
 }
 
-/// Opens the granted object and hands it to delivery.
+/// Opens the granted object, hands it to delivery, and adds the container's CORS headers.
 async fn serve<B>(state: &State, grant: &Grant, req: &Request<B>, now: u64) -> Response<Body> {
     let mut resp = open_and_respond(state, grant, req, now).await;
     let container = state
