@@ -5,8 +5,8 @@
 //! to tokio's blocking pool instead, so a cold disk never stalls a worker thread.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::fs::File;
+use std::future::Future;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
@@ -54,7 +54,13 @@ impl Body {
 
     pub fn file(file: Arc<File>, parts: Vec<Part>) -> Body {
         let remaining = parts.iter().map(Part::len).sum();
-        Body::File(FileBody { file, parts: parts.into(), remaining, pending: None, nowait: true })
+        Body::File(FileBody {
+            file,
+            parts: parts.into(),
+            remaining,
+            pending: None,
+            nowait: true,
+        })
     }
 }
 
@@ -62,7 +68,10 @@ impl http_body::Body for Body {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
@@ -112,10 +121,21 @@ impl std::error::Error for Truncated {}
 /// Reads up to `len` bytes at `offset` only if no disk wait is needed.
 fn read_nowait(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
     let mut buf = BytesMut::with_capacity(len);
-    let iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: len };
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: len,
+    };
     // SAFETY: the iovec points at `len` bytes of capacity that `buf` owns and nothing else
     // reads or writes while the call runs; the kernel writes at most `len` bytes.
-    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset as libc::off_t, libc::RWF_NOWAIT) };
+    let n = unsafe {
+        libc::preadv2(
+            file.as_raw_fd(),
+            &iov,
+            1,
+            offset as libc::off_t,
+            libc::RWF_NOWAIT,
+        )
+    };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -173,14 +193,21 @@ impl FileBody {
                 match read_nowait(&self.file, start, len) {
                     Ok(chunk) => return Poll::Ready(Some(self.take(chunk))),
                     Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS)) => {
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS)
+                        ) =>
+                    {
                         self.nowait = false;
                     }
                     Err(e) => return Poll::Ready(Some(Err(e.into()))),
                 }
             }
             let file = self.file.clone();
-            self.pending = Some(tokio::task::spawn_blocking(move || read_blocking(&file, start, len)));
+            self.pending = Some(tokio::task::spawn_blocking(move || {
+                read_blocking(&file, start, len)
+            }));
         }
     }
 
@@ -220,7 +247,10 @@ mod tests {
             Part::Bytes(Bytes::from_static(b"<")),
             Part::Range { start: 3, end: 10 },
             Part::Bytes(Bytes::from_static(b">")),
-            Part::Range { start: 0, end: data.len() as u64 },
+            Part::Range {
+                start: 0,
+                end: data.len() as u64,
+            },
         ];
         let body = Body::file(f, parts);
         assert_eq!(body.size_hint().exact(), Some(2 + 7 + data.len() as u64));
@@ -245,7 +275,13 @@ mod tests {
     async fn the_blocking_fallback_reads_the_same_bytes() {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 7) as u8).collect();
         let (path, f) = temp_file(&data);
-        let Body::File(mut fb) = Body::file(f, vec![Part::Range { start: 0, end: data.len() as u64 }]) else {
+        let Body::File(mut fb) = Body::file(
+            f,
+            vec![Part::Range {
+                start: 0,
+                end: data.len() as u64,
+            }],
+        ) else {
             unreachable!()
         };
         fb.nowait = false;

@@ -219,8 +219,7 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::parse(&text, base)
-            .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
+        Config::parse(&text, base).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
     }
 
     /// Parses and validates config text; `base` resolves relative paths.
@@ -290,7 +289,10 @@ fn non_empty(key: &str, v: &str) -> Result<(), ConfigError> {
 fn segment_name(key: &str, v: &str) -> Result<(), ConfigError> {
     non_empty(key, v)?;
     if v == "." || v == ".." || v.contains('/') || v.contains('\0') || v.starts_with('_') {
-        return err(key, format!("{v:?} is not a valid name (no '/', NUL, '.', '..' or leading '_')"));
+        return err(
+            key,
+            format!("{v:?} is not a valid name (no '/', NUL, '.', '..' or leading '_')"),
+        );
     }
     Ok(())
 }
@@ -309,12 +311,19 @@ fn secret_from(
     let value = if let Some(v) = inline {
         v
     } else if let Some(var) = env {
-        std::env::var(&var)
-            .or_else(|_| err(format!("{key}_env"), format!("environment variable {var} is not set")))?
+        std::env::var(&var).or_else(|_| {
+            err(
+                format!("{key}_env"),
+                format!("environment variable {var} is not set"),
+            )
+        })?
     } else if let Some(path) = file {
         let path = base.join(path);
         let text = std::fs::read_to_string(&path).or_else(|e| {
-            err(format!("{key}_file"), format!("cannot read {}: {e}", path.display()))
+            err(
+                format!("{key}_file"),
+                format!("cannot read {}: {e}", path.display()),
+            )
         })?;
         text.trim_end_matches(['\r', '\n']).to_string()
     } else {
@@ -345,14 +354,22 @@ fn keys(key: &str, list: Vec<String>) -> Result<Vec<Secret>, ConfigError> {
 impl RawConfig {
     fn validate(self, base: &Path) -> Result<Config, ConfigError> {
         let listen_text = self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-        let listen: SocketAddr = listen_text
-            .parse()
-            .or_else(|_| err("listen", format!("{listen_text:?} is not an address like 127.0.0.1:8080")))?;
+        let listen: SocketAddr = listen_text.parse().or_else(|_| {
+            err(
+                "listen",
+                format!("{listen_text:?} is not an address like 127.0.0.1:8080"),
+            )
+        })?;
         let public_url = match self.public_url {
             Some(u) => {
                 let u = u.trim_end_matches('/').to_string();
-                if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() <= "https://".len() {
-                    return err("public_url", format!("{u:?} must start with http:// or https:// and name a host"));
+                if !(u.starts_with("http://") || u.starts_with("https://"))
+                    || u.len() <= "https://".len()
+                {
+                    return err(
+                        "public_url",
+                        format!("{u:?} must start with http:// or https:// and name a host"),
+                    );
                 }
                 u
             }
@@ -365,7 +382,10 @@ impl RawConfig {
             return err("max_link_lifetime", "must be at least 1 second");
         }
 
-        let reseller_prefix = self.swift.reseller_prefix.unwrap_or_else(|| "AUTH_".to_string());
+        let reseller_prefix = self
+            .swift
+            .reseller_prefix
+            .unwrap_or_else(|| "AUTH_".to_string());
         if reseller_prefix.contains('/') {
             return err("swift.reseller_prefix", "must not contain '/'");
         }
@@ -391,13 +411,19 @@ impl RawConfig {
             }
         };
 
-        let regions = self.s3.regions.unwrap_or_else(|| vec!["us-east-1".to_string()]);
+        let regions = self
+            .s3
+            .regions
+            .unwrap_or_else(|| vec!["us-east-1".to_string()]);
         if regions.is_empty() {
             return err("s3.regions", "must name at least one region");
         }
         for (i, r) in regions.iter().enumerate() {
             if r.is_empty() || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                return err(format!("s3.regions[{i}]"), format!("{r:?} is not a region name"));
+                return err(
+                    format!("s3.regions[{i}]"),
+                    format!("{r:?} is not a region name"),
+                );
             }
         }
         let domain = match self.s3.domain {
@@ -407,16 +433,39 @@ impl RawConfig {
         };
 
         let backend = match self.backend {
-            None => return err("backend", "missing section ([backend] kind = \"fs\", root = ...)"),
+            None => {
+                return err(
+                    "backend",
+                    "missing section ([backend] kind = \"fs\", root = ...)",
+                )
+            }
             Some(b) => match b.kind.as_str() {
                 "fs" => match b.root {
-                    Some(root) => BackendConfig::Fs { root: base.join(root) },
-                    None => return err("backend.root", "missing (the folder that holds <project>/<container>/<object>)"),
+                    Some(root) => BackendConfig::Fs {
+                        root: base.join(root),
+                    },
+                    None => {
+                        return err(
+                            "backend.root",
+                            "missing (the folder that holds <project>/<container>/<object>)",
+                        )
+                    }
                 },
                 "s3" | "swift" => {
-                    return err("backend.kind", format!("{:?} is not supported by this build yet; use \"fs\"", b.kind))
+                    return err(
+                        "backend.kind",
+                        format!(
+                            "{:?} is not supported by this build yet; use \"fs\"",
+                            b.kind
+                        ),
+                    )
                 }
-                other => return err("backend.kind", format!("{other:?} is not one of \"fs\", \"s3\", \"swift\"")),
+                other => {
+                    return err(
+                        "backend.kind",
+                        format!("{other:?} is not one of \"fs\", \"s3\", \"swift\""),
+                    )
+                }
             },
         };
 
@@ -434,8 +483,14 @@ impl RawConfig {
             for (ki, k) in p.s3_key.into_iter().enumerate() {
                 let kkey = format!("{key}.s3_key[{ki}]");
                 non_empty(&format!("{kkey}.access_key"), &k.access_key)?;
-                if s3_key_index.insert(k.access_key.clone(), (pi, ki)).is_some() {
-                    return err(format!("{kkey}.access_key"), format!("duplicate access key {:?}", k.access_key));
+                if s3_key_index
+                    .insert(k.access_key.clone(), (pi, ki))
+                    .is_some()
+                {
+                    return err(
+                        format!("{kkey}.access_key"),
+                        format!("duplicate access key {:?}", k.access_key),
+                    );
                 }
                 let secret_key = secret_from(
                     &format!("{kkey}.secret_key"),
@@ -444,28 +499,46 @@ impl RawConfig {
                     k.secret_key_file,
                     base,
                 )?;
-                s3_keys.push(S3Key { access_key: k.access_key, secret_key });
+                s3_keys.push(S3Key {
+                    access_key: k.access_key,
+                    secret_key,
+                });
             }
             let mut containers: Vec<Container> = Vec::new();
             for (ci, c) in p.container.into_iter().enumerate() {
                 let ckey = format!("{key}.container[{ci}]");
                 segment_name(&format!("{ckey}.name"), &c.name)?;
                 if containers.iter().any(|o| o.name == c.name) {
-                    return err(format!("{ckey}.name"), format!("duplicate container {:?}", c.name));
+                    return err(
+                        format!("{ckey}.name"),
+                        format!("duplicate container {:?}", c.name),
+                    );
                 }
                 for (oi, o) in c.cors_origins.iter().enumerate() {
                     if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
-                        return err(format!("{ckey}.cors_origins[{oi}]"), format!("{o:?} is not \"*\" or an origin like https://app.example.com"));
+                        return err(
+                            format!("{ckey}.cors_origins[{oi}]"),
+                            format!("{o:?} is not \"*\" or an origin like https://app.example.com"),
+                        );
                     }
                 }
                 containers.push(Container {
                     temp_url_keys: keys(&format!("{ckey}.temp_url_keys"), c.temp_url_keys)?,
                     name: c.name,
                     public: c.public,
-                    cors_origins: c.cors_origins.into_iter().map(|o| o.trim_end_matches('/').to_string()).collect(),
+                    cors_origins: c
+                        .cors_origins
+                        .into_iter()
+                        .map(|o| o.trim_end_matches('/').to_string())
+                        .collect(),
                 });
             }
-            projects.push(Project { id: p.id, temp_url_keys, s3_keys, containers });
+            projects.push(Project {
+                id: p.id,
+                temp_url_keys,
+                s3_keys,
+                containers,
+            });
         }
 
         let mut api_tokens = Vec::new();
@@ -474,10 +547,16 @@ impl RawConfig {
             let token = secret_from(&format!("{key}.token"), t.token, t.token_env, None, base)?;
             for (i, p) in t.projects.iter().enumerate() {
                 if !project_index.contains_key(p) {
-                    return err(format!("{key}.projects[{i}]"), format!("no project {p:?} is configured"));
+                    return err(
+                        format!("{key}.projects[{i}]"),
+                        format!("no project {p:?} is configured"),
+                    );
                 }
             }
-            api_tokens.push(ApiToken { token, projects: t.projects });
+            api_tokens.push(ApiToken {
+                token,
+                projects: t.projects,
+            });
         }
 
         let mut trusted = Vec::new();
@@ -485,7 +564,12 @@ impl RawConfig {
             let net = cidr
                 .parse::<IpNet>()
                 .or_else(|_| cidr.parse::<std::net::IpAddr>().map(IpNet::from))
-                .or_else(|_| err(format!("proxy.trusted[{i}]"), format!("{cidr:?} is not a CIDR such as 10.0.0.0/8")))?;
+                .or_else(|_| {
+                    err(
+                        format!("proxy.trusted[{i}]"),
+                        format!("{cidr:?} is not a CIDR such as 10.0.0.0/8"),
+                    )
+                })?;
             trusted.push(net);
         }
 
@@ -494,7 +578,10 @@ impl RawConfig {
             public_url,
             workers: self.workers,
             max_link_lifetime: self.max_link_lifetime,
-            swift: SwiftConfig { reseller_prefix, allowed_digests },
+            swift: SwiftConfig {
+                reseller_prefix,
+                allowed_digests,
+            },
             s3: S3Config { regions, domain },
             backend,
             projects,
@@ -568,9 +655,13 @@ temp_url_keys = ["a", "b"]
 
     #[test]
     fn a_duplicate_access_key_is_an_error() {
-        let text = format!("{GOOD}\n  [[project.s3_key]]\n  access_key = \"AK1\"\n  secret_key = \"x\"\n");
+        let text =
+            format!("{GOOD}\n  [[project.s3_key]]\n  access_key = \"AK1\"\n  secret_key = \"x\"\n");
         let e = error_of(&text);
-        assert!(e.contains("project[0].s3_key[1].access_key") && e.contains("duplicate"), "{e}");
+        assert!(
+            e.contains("project[0].s3_key[1].access_key") && e.contains("duplicate"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -587,17 +678,29 @@ temp_url_keys = ["a", "b"]
 
     #[test]
     fn a_missing_required_key_is_named() {
-        let e = error_of("[backend]\nkind = \"fs\"\nroot = \"d\"\n[[project]]\ntemp_url_keys = [\"a\"]\n");
+        let e = error_of(
+            "[backend]\nkind = \"fs\"\nroot = \"d\"\n[[project]]\ntemp_url_keys = [\"a\"]\n",
+        );
         assert!(e.contains("id"), "{e}");
     }
 
     #[test]
     fn secrets_come_from_the_environment() {
         std::env::set_var("KEYHOLE_TEST_SECRET_1", "from-env");
-        let c = parse(&GOOD.replace("secret_key = \"SK1\"", "secret_key_env = \"KEYHOLE_TEST_SECRET_1\"")).unwrap();
+        let c = parse(&GOOD.replace(
+            "secret_key = \"SK1\"",
+            "secret_key_env = \"KEYHOLE_TEST_SECRET_1\"",
+        ))
+        .unwrap();
         assert_eq!(c.s3_key("AK1").unwrap().1.secret_key.expose(), "from-env");
-        let e = error_of(&GOOD.replace("secret_key = \"SK1\"", "secret_key_env = \"KEYHOLE_TEST_UNSET_VAR\""));
-        assert!(e.contains("secret_key_env") && e.contains("KEYHOLE_TEST_UNSET_VAR"), "{e}");
+        let e = error_of(&GOOD.replace(
+            "secret_key = \"SK1\"",
+            "secret_key_env = \"KEYHOLE_TEST_UNSET_VAR\"",
+        ));
+        assert!(
+            e.contains("secret_key_env") && e.contains("KEYHOLE_TEST_UNSET_VAR"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -70,20 +70,31 @@ projects = ["{project}"]
     let path = dir.join(CONFIG_FILE);
     // create_new: never overwrite a config someone already has.
     use std::io::Write;
-    std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?.write_all(text.as_bytes())?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?
+        .write_all(text.as_bytes())?;
     Ok(path)
 }
 
 /// Ready-to-open links to the demo objects, when `cfg` is the demo's config.
 pub fn links(cfg: &Config, now: u64) -> Vec<(&'static str, String)> {
-    let Some(project) = cfg.projects.first() else { return Vec::new() };
+    let Some(project) = cfg.projects.first() else {
+        return Vec::new();
+    };
     if project.container(CONTAINER).is_none() {
         return Vec::new();
     }
-    let Some(key) = project.temp_url_keys.first() else { return Vec::new() };
+    let Some(key) = project.temp_url_keys.first() else {
+        return Vec::new();
+    };
     let expires = now + 86_400;
     let swift = |object: &str, inline: bool| {
-        let path = format!("/v1/{}{}/{CONTAINER}/{object}", cfg.swift.reseller_prefix, project.id);
+        let path = format!(
+            "/v1/{}{}/{CONTAINER}/{object}",
+            cfg.swift.reseller_prefix, project.id
+        );
         SwiftLink {
             base_url: &cfg.public_url,
             path: &path,
@@ -100,7 +111,10 @@ pub fn links(cfg: &Config, now: u64) -> Vec<(&'static str, String)> {
         .url()
     };
     vec![
-        ("Swift view (picture, shown in the browser)", swift("keyhole.png", true)),
+        (
+            "Swift view (picture, shown in the browser)",
+            swift("keyhole.png", true),
+        ),
         ("Swift view (PDF)", swift("guide.pdf", true)),
         ("Swift download (UTF-8 name)", swift(REPORT_NAME, false)),
         ("Swift download (binary)", swift("data/sample.bin", false)),

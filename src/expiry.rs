@@ -32,7 +32,10 @@ pub fn parse_lifetime(text: &str) -> Result<u64, String> {
             }
             last_rank = rank;
             let n: u64 = number.parse().map_err(|_| bad())?;
-            total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+            total = n
+                .checked_mul(unit)
+                .and_then(|v| total.checked_add(v))
+                .ok_or_else(bad)?;
             number.clear();
         }
         if !number.is_empty() {
@@ -51,7 +54,8 @@ pub fn parse_now(text: &str) -> Result<u64, String> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse().map_err(|_| format!("{text:?} is too large"));
     }
-    parse_amz_date(text).ok_or_else(|| format!("{text:?} is neither unix seconds nor YYYYMMDDTHHMMSSZ"))
+    parse_amz_date(text)
+        .ok_or_else(|| format!("{text:?} is neither unix seconds nor YYYYMMDDTHHMMSSZ"))
 }
 
 /// `YYYYMMDDTHHMMSSZ` to unix seconds.
@@ -73,7 +77,8 @@ pub fn format_amz_date(unix: u64) -> String {
 
 /// Unix seconds to ISO 8601 `YYYY-MM-DDTHH:MM:SSZ` (Swift's `--iso8601` form).
 pub fn format_iso8601(unix: u64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     i64::try_from(unix)
         .ok()
         .and_then(|u| time::OffsetDateTime::from_unix_timestamp(u).ok())
@@ -97,7 +102,19 @@ mod tests {
 
     #[test]
     fn malformed_or_zero_lifetimes_are_refused() {
-        for bad in ["", "0", "0m", "h", "1x", "30m2h", "1h1h", "-5", "1.5h", "99999999999999999999d", "1d2"] {
+        for bad in [
+            "",
+            "0",
+            "0m",
+            "h",
+            "1x",
+            "30m2h",
+            "1h1h",
+            "-5",
+            "1.5h",
+            "99999999999999999999d",
+            "1d2",
+        ] {
             assert!(parse_lifetime(bad).is_err(), "{bad:?}");
         }
     }

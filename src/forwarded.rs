@@ -28,7 +28,10 @@ fn trusted(list: &[IpNet], ip: IpAddr) -> bool {
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty())
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 /// Parses one `for=` node of `Forwarded`: `1.2.3.4`, `"[::1]:80"`, `1.2.3.4:5`.
@@ -40,14 +43,25 @@ fn node_ip(s: &str) -> Option<IpAddr> {
     if let Ok(sa) = s.parse::<SocketAddr>() {
         return Some(sa.ip());
     }
-    s.strip_prefix('[').and_then(|r| r.split(']').next()).and_then(|ip| ip.parse().ok())
+    s.strip_prefix('[')
+        .and_then(|r| r.split(']').next())
+        .and_then(|ip| ip.parse().ok())
 }
 
 impl Origin {
-    pub fn from_request(trusted_proxies: &[IpNet], peer: SocketAddr, headers: &HeaderMap) -> Origin {
+    pub fn from_request(
+        trusted_proxies: &[IpNet],
+        peer: SocketAddr,
+        headers: &HeaderMap,
+    ) -> Origin {
         let peer_ip = canonical(peer.ip());
         let host = header(headers, "host").map(str::to_string);
-        let direct = Origin { client_ip: peer_ip, scheme: "http", host, prefix: String::new() };
+        let direct = Origin {
+            client_ip: peer_ip,
+            scheme: "http",
+            host,
+            prefix: String::new(),
+        };
         if !trusted(trusted_proxies, peer_ip) {
             return direct;
         }
@@ -59,7 +73,9 @@ impl Origin {
         if let Some(f) = header(headers, "forwarded") {
             for element in f.split(',') {
                 for pair in element.split(';') {
-                    let Some((k, v)) = pair.split_once('=') else { continue };
+                    let Some((k, v)) = pair.split_once('=') else {
+                        continue;
+                    };
                     let v = v.trim().trim_matches('"');
                     match k.trim().to_ascii_lowercase().as_str() {
                         "for" => hops.extend(node_ip(v)),
@@ -80,16 +96,24 @@ impl Origin {
             .or_else(|| hops.first().copied().map(canonical))
             .unwrap_or(peer_ip);
 
-        let proto = fwd_proto.or_else(|| header(headers, "x-forwarded-proto").map(|p| p.to_ascii_lowercase()));
-        let scheme = match proto.as_deref().map(|p| p.split(',').next().unwrap_or("").trim()) {
+        let proto = fwd_proto
+            .or_else(|| header(headers, "x-forwarded-proto").map(|p| p.to_ascii_lowercase()));
+        let scheme = match proto
+            .as_deref()
+            .map(|p| p.split(',').next().unwrap_or("").trim())
+        {
             Some("https") => "https",
             _ => "http",
         };
         let mut host = fwd_host
-            .or_else(|| header(headers, "x-forwarded-host").map(|h| h.split(',').next().unwrap_or("").trim().to_string()))
+            .or_else(|| {
+                header(headers, "x-forwarded-host")
+                    .map(|h| h.split(',').next().unwrap_or("").trim().to_string())
+            })
             .or(direct.host);
         if let (Some(h), Some(port)) = (&host, header(headers, "x-forwarded-port")) {
-            let default = (scheme == "https" && port == "443") || (scheme == "http" && port == "80");
+            let default =
+                (scheme == "https" && port == "443") || (scheme == "http" && port == "80");
             if !h.contains(':') && !default && port.bytes().all(|b| b.is_ascii_digit()) {
                 host = Some(format!("{h}:{port}"));
             }
@@ -98,7 +122,12 @@ impl Origin {
             .map(|p| format!("/{}", p.trim_matches('/')))
             .filter(|p| p != "/")
             .unwrap_or_default();
-        Origin { client_ip, scheme, host, prefix }
+        Origin {
+            client_ip,
+            scheme,
+            host,
+            prefix,
+        }
     }
 }
 
@@ -109,7 +138,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         h
     }
@@ -120,7 +152,11 @@ mod tests {
 
     #[test]
     fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
-        let h = headers(&[("host", "a.example"), ("x-forwarded-for", "9.9.9.9"), ("x-forwarded-proto", "https")]);
+        let h = headers(&[
+            ("host", "a.example"),
+            ("x-forwarded-for", "9.9.9.9"),
+            ("x-forwarded-proto", "https"),
+        ]);
         let o = Origin::from_request(&[], "10.0.0.1:5000".parse().unwrap(), &h);
         assert_eq!(o.client_ip.to_string(), "10.0.0.1");
         assert_eq!(o.scheme, "http");
@@ -136,7 +172,11 @@ mod tests {
             ("x-forwarded-host", "share.example.com"),
             ("x-forwarded-prefix", "/files/"),
         ]);
-        let o = Origin::from_request(&nets(&["127.0.0.0/8"]), "127.0.0.1:5000".parse().unwrap(), &h);
+        let o = Origin::from_request(
+            &nets(&["127.0.0.0/8"]),
+            "127.0.0.1:5000".parse().unwrap(),
+            &h,
+        );
         assert_eq!(o.client_ip.to_string(), "2.2.2.2");
         assert_eq!(o.scheme, "https");
         assert_eq!(o.host.as_deref(), Some("share.example.com"));
@@ -145,7 +185,10 @@ mod tests {
 
     #[test]
     fn the_standard_forwarded_header_is_understood() {
-        let h = headers(&[("forwarded", "for=\"[2001:db8::1]:4711\";proto=https;host=s.example")]);
+        let h = headers(&[(
+            "forwarded",
+            "for=\"[2001:db8::1]:4711\";proto=https;host=s.example",
+        )]);
         let o = Origin::from_request(&nets(&["::1/128"]), "[::1]:5000".parse().unwrap(), &h);
         assert_eq!(o.client_ip.to_string(), "2001:db8::1");
         assert_eq!(o.scheme, "https");

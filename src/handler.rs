@@ -7,29 +7,39 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
+use crate::auth::s3::{S3Error, S3Request, Scheme};
 use crate::auth::{self, Denied, Disposition, Grant};
 use crate::backend::BackendError;
 use crate::body::Body;
 use crate::delivery;
 use crate::forwarded::Origin;
 use crate::query::Query;
-use crate::router::{self, Route, SwiftRoute};
+use crate::router::{self, Route, S3Route, SwiftRoute};
 use crate::server::State;
 
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut r = Response::new(Body::full(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
 fn method_not_allowed() -> Response<Body> {
     let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed\n");
-    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+    r.headers_mut().insert(
+        header::ALLOW,
+        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+    );
     r
 }
 
@@ -38,15 +48,44 @@ fn denied(state: &State, d: Denied) -> Response<Body> {
     state.metrics.denied();
     match d {
         // Swift's own words; the same for every failure.
-        Denied::Swift => text(StatusCode::UNAUTHORIZED, "401 Unauthorized: Temp URL invalid\n"),
+        Denied::Swift => text(
+            StatusCode::UNAUTHORIZED,
+            "401 Unauthorized: Temp URL invalid\n",
+        ),
+        Denied::S3(e) => s3_error(&e),
     }
+}
+
+/// AWS's error XML, with the request id AWS also sends as a header.
+fn s3_error(e: &S3Error) -> Response<Body> {
+    let id = auth::s3::request_id();
+    let mut r = Response::new(Body::full(e.xml(&id)));
+    *r.status_mut() = e.status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert("x-amz-request-id", v);
+    }
+    if e.status == StatusCode::METHOD_NOT_ALLOWED {
+        h.insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        );
+    }
+    r
 }
 
 pub async fn handle<B>(state: &State, req: Request<B>, peer: SocketAddr) -> Response<Body> {
     let mut resp = route_and_serve(state, &req, peer).await;
     let h = resp.headers_mut();
     // SECURITY: never let a browser guess a type we did not declare.
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     state.metrics.response(resp.status().as_u16());
     resp
 }
@@ -60,18 +99,31 @@ async fn route_and_serve<B>(state: &State, req: &Request<B>, peer: SocketAddr) -
         Route::Ready => text(StatusCode::OK, "ready\n"),
         Route::Metrics => {
             let mut r = Response::new(Body::full(state.metrics.render()));
-            r.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
             r
         }
-        Route::Ui | Route::Api(_) | Route::NotFound => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
-        Route::BadPath => text(StatusCode::BAD_REQUEST, "400 Bad Request: the path is not UTF-8\n"),
+        Route::Ui | Route::Api(_) | Route::NotFound => {
+            text(StatusCode::NOT_FOUND, "404 Not Found\n")
+        }
+        Route::BadPath => text(
+            StatusCode::BAD_REQUEST,
+            "400 Bad Request: the path is not UTF-8\n",
+        ),
         Route::Swift(r) => swift(state, req, &r, &query, &origin).await,
-        Route::S3(_) => text(StatusCode::NOT_IMPLEMENTED, "S3 links are not supported yet\n"),
+        Route::S3(r) => s3(state, req, &r, &query, &origin).await,
     }
 }
 
-async fn swift<B>(state: &State, req: &Request<B>, r: &SwiftRoute, query: &Query<'_>, origin: &Origin) -> Response<Body> {
+async fn swift<B>(
+    state: &State,
+    req: &Request<B>,
+    r: &SwiftRoute,
+    query: &Query<'_>,
+    origin: &Origin,
+) -> Response<Body> {
     let cfg = &state.config;
     let method = req.method();
     if method != Method::GET && method != Method::HEAD {
@@ -79,7 +131,12 @@ async fn swift<B>(state: &State, req: &Request<B>, r: &SwiftRoute, query: &Query
     }
     let now = unix_now();
     let grant = if auth::swift::is_tempurl(query) {
-        let path = auth::swift::SwiftPath { path: &r.path, account: r.account(), container: r.container(), object: r.object() };
+        let path = auth::swift::SwiftPath {
+            path: &r.path,
+            account: r.account(),
+            container: r.container(),
+            object: r.object(),
+        };
         match auth::swift::verify(cfg, &path, method, query, origin.client_ip, now) {
             Ok(g) => g,
             Err(d) => return denied(state, d),
@@ -96,24 +153,106 @@ async fn swift<B>(state: &State, req: &Request<B>, r: &SwiftRoute, query: &Query
                 project: p.id.clone(),
                 container: c.name.clone(),
                 object: r.object().to_string(),
-                disposition: Disposition { inline: true, filename: None },
+                disposition: Disposition {
+                    inline: true,
+                    filename: None,
+                },
                 expires_at: None,
                 overrides: Default::default(),
             },
             None => return denied(state, Denied::Swift),
         }
     };
-    serve(state, &grant, req, now).await
+    serve(state, &grant, req, now, || {
+        text(StatusCode::NOT_FOUND, "404 Not Found\n")
+    })
+    .await
 }
 
-/// Opens the granted object and hands it to delivery.
-async fn serve<B>(state: &State, grant: &Grant, req: &Request<B>, now: u64) -> Response<Body> {
-    match state.backend.open(&grant.project, &grant.container, &grant.object).await {
+async fn s3<B>(
+    state: &State,
+    req: &Request<B>,
+    r: &S3Route,
+    query: &Query<'_>,
+    origin: &Origin,
+) -> Response<Body> {
+    let cfg = &state.config;
+    let method = req.method();
+    // OPTIONS (CORS preflight) is answered here, before any signature is looked at.
+    if method != Method::GET && method != Method::HEAD {
+        return s3_error(&S3Error::method_not_allowed(method.as_str()));
+    }
+    let now = unix_now();
+    // The client signed the path it sent, which includes any prefix a proxy took off.
+    let signed_path = format!("{}{}", origin.prefix, r.raw_path);
+    let s3req = S3Request {
+        method,
+        signed_path: &signed_path,
+        bucket: &r.bucket,
+        key: &r.key,
+        virtual_host: r.virtual_host,
+        query: *query,
+        headers: req.headers(),
+        host: origin.host.as_deref(),
+    };
+    let verified = auth::s3::scheme(&s3req).and_then(|scheme| match scheme {
+        Scheme::Unsigned => match cfg.public_bucket(&r.bucket) {
+            // Unsigned: no `response-*` override is believed.
+            Some((p, c)) => Ok(Grant {
+                project: p.id.clone(),
+                container: c.name.clone(),
+                object: r.key.clone(),
+                disposition: Disposition {
+                    inline: true,
+                    filename: None,
+                },
+                expires_at: None,
+                overrides: Default::default(),
+            }),
+            None => Err(S3Error::access_denied("Access Denied").into()),
+        },
+        signed => auth::s3::verify(cfg, &s3req, signed, now),
+    });
+    let grant = match verified {
+        Ok(g) => g,
+        Err(d) => return denied(state, d),
+    };
+    // Only now, with a valid signature, may the caller learn what exists.
+    let bucket_known = cfg
+        .project(&grant.project)
+        .and_then(|p| p.container(&grant.container))
+        .is_some();
+    let not_found = || {
+        if bucket_known {
+            s3_error(&S3Error::no_such_key(&grant.object))
+        } else {
+            s3_error(&S3Error::no_such_bucket(&grant.container))
+        }
+    };
+    serve(state, &grant, req, now, not_found).await
+}
+
+/// Opens the granted object and hands it to delivery; `not_found` is the protocol's 404.
+async fn serve<B>(
+    state: &State,
+    grant: &Grant,
+    req: &Request<B>,
+    now: u64,
+    not_found: impl FnOnce() -> Response<Body>,
+) -> Response<Body> {
+    match state
+        .backend
+        .open(&grant.project, &grant.container, &grant.object)
+        .await
+    {
         Ok(object) => delivery::respond(grant, object, req.method(), req.headers(), now),
-        Err(BackendError::NotFound) => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
+        Err(BackendError::NotFound) => not_found(),
         Err(BackendError::Io(e)) => {
             tracing::error!(project = %grant.project, container = %grant.container, error = %e, "backend read failed");
-            text(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable: the object store failed\n")
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "503 Service Unavailable: the object store failed\n",
+            )
         }
     }
 }

@@ -2,9 +2,9 @@
 //! objects they point at.
 
 pub mod auth;
-pub mod cli;
 pub mod backend;
 pub mod body;
+pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod demo;

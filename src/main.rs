@@ -10,7 +10,11 @@ use keyhole::config::Config;
 use keyhole::{cli, expiry};
 
 #[derive(Parser)]
-#[command(name = "keyhole", version, about = "Verifies and serves Swift Temporary URLs and S3 presigned URLs")]
+#[command(
+    name = "keyhole",
+    version,
+    about = "Verifies and serves Swift Temporary URLs and S3 presigned URLs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -132,7 +136,9 @@ fn main() -> ExitCode {
                 },
             };
             if !a.path.starts_with("/v1/") || a.path.splitn(5, '/').count() < 5 {
-                return usage_error("--path must look like /v1/AUTH_<project>/<container>/<object>");
+                return usage_error(
+                    "--path must look like /v1/AUTH_<project>/<container>/<object>",
+                );
             }
             let digest = match a.digest {
                 DigestArg::Sha1 => Digest::Sha1,

@@ -15,7 +15,10 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn response(&self, status: u16) {
-        if let Some(c) = self.responses.get((status / 100).saturating_sub(1) as usize) {
+        if let Some(c) = self
+            .responses
+            .get((status / 100).saturating_sub(1) as usize)
+        {
             c.fetch_add(1, Relaxed);
         }
     }
@@ -33,14 +36,34 @@ impl Metrics {
         out.push_str("# HELP keyhole_responses_total Responses sent, by status class.\n");
         out.push_str("# TYPE keyhole_responses_total counter\n");
         for (i, c) in self.responses.iter().enumerate() {
-            let _ = writeln!(out, "keyhole_responses_total{{class=\"{}xx\"}} {}", i + 1, c.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "keyhole_responses_total{{class=\"{}xx\"}} {}",
+                i + 1,
+                c.load(Relaxed)
+            );
         }
         let mut one = |name: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
         };
-        one("keyhole_denied_total", "Requests refused for a missing, bad or expired link.", self.denied.load(Relaxed));
-        one("keyhole_panics_total", "Request handlers that panicked (and were contained).", self.panics.load(Relaxed));
-        one("keyhole_connections_total", "Connections accepted.", self.connections.load(Relaxed));
+        one(
+            "keyhole_denied_total",
+            "Requests refused for a missing, bad or expired link.",
+            self.denied.load(Relaxed),
+        );
+        one(
+            "keyhole_panics_total",
+            "Request handlers that panicked (and were contained).",
+            self.panics.load(Relaxed),
+        );
+        one(
+            "keyhole_connections_total",
+            "Connections accepted.",
+            self.connections.load(Relaxed),
+        );
         out
     }
 }

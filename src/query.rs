@@ -33,7 +33,8 @@ impl<'a> Query<'a> {
 
     /// True when a parameter of that (decoded) name is present, with or without a value.
     pub fn has(&self, name: &str) -> bool {
-        self.pairs().any(|(k, _)| form_decode(k).as_deref() == Some(name))
+        self.pairs()
+            .any(|(k, _)| form_decode(k).as_deref() == Some(name))
     }
 
     /// The first value of `name`, form-decoded (`+` is a space); invalid UTF-8 counts as absent.
@@ -63,7 +64,10 @@ impl<'a> Query<'a> {
 pub fn form_decode(s: &str) -> Option<Cow<'_, str>> {
     if s.contains('+') {
         let spaced = s.replace('+', " ");
-        return percent_decode_str(&spaced).decode_utf8().ok().map(|c| Cow::Owned(c.into_owned()));
+        return percent_decode_str(&spaced)
+            .decode_utf8()
+            .ok()
+            .map(|c| Cow::Owned(c.into_owned()));
     }
     percent_decode_str(s).decode_utf8().ok()
 }
@@ -86,7 +90,10 @@ mod tests {
     fn repeated_unique_parameters_are_refused() {
         let q = Query::new("x=1&x=2");
         assert_eq!(q.unique_form("x"), Err(Repeated));
-        assert_eq!(Query::new("x=1").unique_form("x").unwrap().as_deref(), Some("1"));
+        assert_eq!(
+            Query::new("x=1").unique_form("x").unwrap().as_deref(),
+            Some("1")
+        );
     }
 
     #[test]

@@ -54,7 +54,10 @@ pub struct S3Route {
 }
 
 fn decode(raw: &str) -> Option<String> {
-    percent_decode_str(raw).decode_utf8().ok().map(|c| c.into_owned())
+    percent_decode_str(raw)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
 }
 
 /// The bucket named by a virtual-hosted-style Host (`<bucket>.<domain>[:port]`).
@@ -67,8 +70,11 @@ fn virtual_bucket<'h>(cfg: &Config, host: Option<&'h str>) -> Option<&'h str> {
     };
     let bucket = name.get(..name.len().checked_sub(domain.len() + 1)?)?;
     let rest = &name[bucket.len()..];
-    (rest.len() == domain.len() + 1 && rest.starts_with('.') && rest[1..].eq_ignore_ascii_case(domain) && !bucket.is_empty())
-        .then_some(bucket)
+    (rest.len() == domain.len() + 1
+        && rest.starts_with('.')
+        && rest[1..].eq_ignore_ascii_case(domain)
+        && !bucket.is_empty())
+    .then_some(bucket)
 }
 
 pub fn route(cfg: &Config, raw_path: &str, host: Option<&str>) -> Route {
@@ -83,10 +89,19 @@ pub fn route(cfg: &Config, raw_path: &str, host: Option<&str>) -> Route {
         };
     }
     if let Some(bucket) = virtual_bucket(cfg, host) {
-        let Some(key) = decode(raw_path.strip_prefix('/').unwrap_or(raw_path)) else { return Route::BadPath };
-        return Route::S3(S3Route { bucket: bucket.to_ascii_lowercase(), key, virtual_host: true, raw_path: raw_path.to_string() });
+        let Some(key) = decode(raw_path.strip_prefix('/').unwrap_or(raw_path)) else {
+            return Route::BadPath;
+        };
+        return Route::S3(S3Route {
+            bucket: bucket.to_ascii_lowercase(),
+            key,
+            virtual_host: true,
+            raw_path: raw_path.to_string(),
+        });
     }
-    let Some(path) = decode(raw_path) else { return Route::BadPath };
+    let Some(path) = decode(raw_path) else {
+        return Route::BadPath;
+    };
     if let Some(rest) = path.strip_prefix("/api/v1/") {
         return Route::Api(format!("/{rest}"));
     }
@@ -94,7 +109,9 @@ pub fn route(cfg: &Config, raw_path: &str, host: Option<&str>) -> Route {
         return swift_route(path);
     }
     // S3 path style: /<bucket>/<key>
-    let Some(rest) = path.strip_prefix('/') else { return Route::NotFound };
+    let Some(rest) = path.strip_prefix('/') else {
+        return Route::NotFound;
+    };
     match rest.split_once('/') {
         Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Route::S3(S3Route {
             bucket: bucket.to_string(),
@@ -108,16 +125,25 @@ pub fn route(cfg: &Config, raw_path: &str, host: Option<&str>) -> Route {
 
 fn swift_route(path: String) -> Route {
     let start = "/v1/".len();
-    let Some(a_len) = path[start..].find('/') else { return Route::NotFound };
+    let Some(a_len) = path[start..].find('/') else {
+        return Route::NotFound;
+    };
     let account = start..start + a_len;
     let c_start = account.end + 1;
-    let Some(c_len) = path[c_start..].find('/') else { return Route::NotFound };
+    let Some(c_len) = path[c_start..].find('/') else {
+        return Route::NotFound;
+    };
     let container = c_start..c_start + c_len;
     let object = container.end + 1..path.len();
     if account.is_empty() || container.is_empty() || object.is_empty() {
         return Route::NotFound;
     }
-    Route::Swift(SwiftRoute { path, account, container, object })
+    Route::Swift(SwiftRoute {
+        path,
+        account,
+        container,
+        object,
+    })
 }
 
 #[cfg(test)]
@@ -135,30 +161,60 @@ mod tests {
 
     #[test]
     fn swift_paths_are_decoded_and_split_once() {
-        let Route::Swift(r) = route(&cfg(), "/v1/AUTH_p/c/a%2Fb/%C3%A1%20x%3F", None) else { panic!() };
+        let Route::Swift(r) = route(&cfg(), "/v1/AUTH_p/c/a%2Fb/%C3%A1%20x%3F", None) else {
+            panic!()
+        };
         assert_eq!(r.path, "/v1/AUTH_p/c/a/b/á x?");
-        assert_eq!((r.account(), r.container(), r.object()), ("AUTH_p", "c", "a/b/á x?"));
+        assert_eq!(
+            (r.account(), r.container(), r.object()),
+            ("AUTH_p", "c", "a/b/á x?")
+        );
     }
 
     #[test]
     fn a_swift_path_without_an_object_is_not_found() {
-        for p in ["/v1/AUTH_p", "/v1/AUTH_p/c", "/v1/AUTH_p/c/", "/v1//c/o", "/v1/AUTH_p//o"] {
+        for p in [
+            "/v1/AUTH_p",
+            "/v1/AUTH_p/c",
+            "/v1/AUTH_p/c/",
+            "/v1//c/o",
+            "/v1/AUTH_p//o",
+        ] {
             assert_eq!(route(&cfg(), p, None), Route::NotFound, "{p}");
         }
     }
 
     #[test]
     fn s3_path_and_virtual_host_styles() {
-        let Route::S3(r) = route(&cfg(), "/bucket/dir/k%20y", Some("localhost:8080")) else { panic!() };
-        assert_eq!((r.bucket.as_str(), r.key.as_str(), r.virtual_host), ("bucket", "dir/k y", false));
-        let Route::S3(r) = route(&cfg(), "/dir/k", Some("Test.S3.example.com:443")) else { panic!() };
-        assert_eq!((r.bucket.as_str(), r.key.as_str(), r.virtual_host), ("test", "dir/k", true));
-        assert!(matches!(route(&cfg(), "/b/k", Some("s3.example.com")), Route::S3(S3Route { virtual_host: false, .. })));
+        let Route::S3(r) = route(&cfg(), "/bucket/dir/k%20y", Some("localhost:8080")) else {
+            panic!()
+        };
+        assert_eq!(
+            (r.bucket.as_str(), r.key.as_str(), r.virtual_host),
+            ("bucket", "dir/k y", false)
+        );
+        let Route::S3(r) = route(&cfg(), "/dir/k", Some("Test.S3.example.com:443")) else {
+            panic!()
+        };
+        assert_eq!(
+            (r.bucket.as_str(), r.key.as_str(), r.virtual_host),
+            ("test", "dir/k", true)
+        );
+        assert!(matches!(
+            route(&cfg(), "/b/k", Some("s3.example.com")),
+            Route::S3(S3Route {
+                virtual_host: false,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn internal_routes_win_over_buckets() {
-        assert_eq!(route(&cfg(), "/_keyhole/healthz", Some("b.s3.example.com")), Route::Health);
+        assert_eq!(
+            route(&cfg(), "/_keyhole/healthz", Some("b.s3.example.com")),
+            Route::Health
+        );
         assert_eq!(route(&cfg(), "/_keyhole/nope", None), Route::NotFound);
     }
 

@@ -31,7 +31,11 @@ pub struct State {
 impl State {
     pub fn new(config: Config) -> std::io::Result<State> {
         let backend = Backend::from_config(&config)?;
-        Ok(State { config, backend, metrics: Metrics::default() })
+        Ok(State {
+            config,
+            backend,
+            metrics: Metrics::default(),
+        })
     }
 }
 
@@ -71,7 +75,10 @@ impl http_body::Body for Logged {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         let res = Pin::new(&mut this.inner).poll_frame(cx);
         if let Some(log) = &mut this.log {
@@ -93,16 +100,22 @@ impl http_body::Body for Logged {
     }
 }
 
-fn logged(req_method: Method, path: &str, start: Instant, resp: Response<Body>) -> Response<Logged> {
+fn logged(
+    req_method: Method,
+    path: &str,
+    start: Instant,
+    resp: Response<Body>,
+) -> Response<Logged> {
     let status = resp.status().as_u16();
-    let log = tracing::enabled!(target: "keyhole::access", tracing::Level::INFO).then(|| AccessLog {
-        method: req_method,
-        path: path.to_string(),
-        status,
-        sent: 0,
-        start,
-        complete: false,
-    });
+    let log =
+        tracing::enabled!(target: "keyhole::access", tracing::Level::INFO).then(|| AccessLog {
+            method: req_method,
+            path: path.to_string(),
+            status,
+            sent: 0,
+            start,
+            complete: false,
+        });
     resp.map(|inner| Logged { inner, log })
 }
 
@@ -123,16 +136,26 @@ impl<F: Future<Output = Response<Body>>> Future for CatchUnwind<F> {
     }
 }
 
-async fn service(state: Arc<State>, req: Request<Incoming>, peer: SocketAddr) -> Result<Response<Logged>, Infallible> {
+async fn service(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<Logged>, Infallible> {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let resp = match CatchUnwind(crate::handler::handle(&state, req, peer)).await {
         Ok(r) => r,
         Err(()) => {
-            state.metrics.panics.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            state
+                .metrics
+                .panics
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::error!(%method, %path, "request handler panicked");
-            crate::handler::text(http::StatusCode::INTERNAL_SERVER_ERROR, "500 Internal Server Error\n")
+            crate::handler::text(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "500 Internal Server Error\n",
+            )
         }
     };
     Ok(logged(method, &path, start, resp))
@@ -140,7 +163,12 @@ async fn service(state: Arc<State>, req: Request<Incoming>, peer: SocketAddr) ->
 
 /// Serves connections from `listener` until `shutdown` completes, then lets open
 /// connections finish for up to `grace`.
-pub async fn serve(state: Arc<State>, listener: TcpListener, shutdown: impl Future<Output = ()>, grace: Duration) {
+pub async fn serve(
+    state: Arc<State>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -162,7 +190,9 @@ pub async fn serve(state: Arc<State>, listener: TcpListener, shutdown: impl Futu
         state.metrics.connection();
         let state = state.clone();
         let svc = hyper::service::service_fn(move |req| service(state.clone(), req, peer));
-        let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), svc)
+            .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -184,11 +214,16 @@ pub fn spawn_background(config: Config) -> std::io::Result<SocketAddr> {
     let std_listener = std::net::TcpListener::bind(state.config.listen)?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     std::thread::spawn(move || {
         runtime.block_on(async move {
             match TcpListener::from_std(std_listener) {
-                Ok(listener) => serve(state, listener, std::future::pending(), Duration::ZERO).await,
+                Ok(listener) => {
+                    serve(state, listener, std::future::pending(), Duration::ZERO).await
+                }
                 Err(e) => tracing::error!(error = %e, "cannot listen"),
             }
         })

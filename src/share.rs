@@ -7,9 +7,18 @@ use crate::auth::swift::{self, Digest, Scope};
 use crate::expiry::format_iso8601;
 
 /// Path characters sent as they are: RFC 3986 unreserved, and `/` between segments.
-const PATH: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+const PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
 /// Query values: unreserved only.
-const VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 pub fn encode_path(path: &str) -> String {
     utf8_percent_encode(path, PATH).to_string()
@@ -48,8 +57,19 @@ impl SwiftLink<'_> {
         } else {
             (Scope::Object(self.path), None)
         };
-        let sig = swift::sign(self.digest, self.key, self.method, self.expires, scope, self.ip_range);
-        let expires = if self.iso8601 { format_iso8601(self.expires) } else { self.expires.to_string() };
+        let sig = swift::sign(
+            self.digest,
+            self.key,
+            self.method,
+            self.expires,
+            scope,
+            self.ip_range,
+        );
+        let expires = if self.iso8601 {
+            format_iso8601(self.expires)
+        } else {
+            self.expires.to_string()
+        };
         let mut url = format!(
             "{}{}?temp_url_sig={sig}&temp_url_expires={}",
             self.base_url,
@@ -101,8 +121,16 @@ mod tests {
         l.filename = Some("a b&c.pdf");
         l.inline = true;
         let url = l.url();
-        assert!(url.starts_with("https://h/v1/AUTH_p/c/B%C3%A1o%20c%C3%A1o%2B%26%23%3F.pdf?temp_url_sig="), "{url}");
-        assert!(url.ends_with("&temp_url_expires=1700000000&inline&filename=a%20b%26c.pdf"), "{url}");
+        assert!(
+            url.starts_with(
+                "https://h/v1/AUTH_p/c/B%C3%A1o%20c%C3%A1o%2B%26%23%3F.pdf?temp_url_sig="
+            ),
+            "{url}"
+        );
+        assert!(
+            url.ends_with("&temp_url_expires=1700000000&inline&filename=a%20b%26c.pdf"),
+            "{url}"
+        );
     }
 
     #[test]
@@ -110,6 +138,8 @@ mod tests {
         let mut l = link("/v1/AUTH_p/c/dir/sub/");
         l.prefix = true;
         l.iso8601 = true;
-        assert!(l.url().ends_with("&temp_url_expires=2023-11-14T22%3A13%3A20Z&temp_url_prefix=dir%2Fsub%2F"));
+        assert!(l
+            .url()
+            .ends_with("&temp_url_expires=2023-11-14T22%3A13%3A20Z&temp_url_prefix=dir%2Fsub%2F"));
     }
 }

@@ -1,6 +1,9 @@
 //! Link verification. Each protocol checks its own link and, when it holds, yields a `Grant`:
 //! everything the rest of the request may rely on. Nothing after this step re-reads the query.
 
+pub mod s3;
+pub mod sigv2;
+pub mod sigv4;
 pub mod swift;
 
 /// What a verified link (or a public container) allows this request.
@@ -39,4 +42,6 @@ pub struct Overrides {
 pub enum Denied {
     /// Swift: one 401 for every failure.
     Swift,
+    /// S3: AWS's error code, message and details (for `SignatureDoesNotMatch`, what we signed).
+    S3(Box<s3::S3Error>),
 }

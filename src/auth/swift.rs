@@ -76,12 +76,16 @@ impl Tag {
 
 fn mac_with<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Tag {
     // HMAC accepts keys of any length, so new_from_slice cannot fail here.
-    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    let mut mac =
+        <M as hmac::digest::KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     for p in parts {
         mac.update(p);
     }
     let out = mac.finalize().into_bytes();
-    let mut tag = Tag { bytes: [0; 64], len: out.len() };
+    let mut tag = Tag {
+        bytes: [0; 64],
+        len: out.len(),
+    };
     tag.bytes[..out.len()].copy_from_slice(&out);
     tag
 }
@@ -105,7 +109,12 @@ pub enum Scope<'a> {
 }
 
 /// The exact text Swift HMACs, for display and tests.
-pub fn string_to_sign_text(method: &str, expires: u64, scope: Scope<'_>, ip_range: Option<&str>) -> String {
+pub fn string_to_sign_text(
+    method: &str,
+    expires: u64,
+    scope: Scope<'_>,
+    ip_range: Option<&str>,
+) -> String {
     let expires = expires.to_string();
     let mut out = Vec::new();
     for part in string_to_sign(method, &expires, scope, ip_range).iter() {
@@ -116,7 +125,12 @@ pub fn string_to_sign_text(method: &str, expires: u64, scope: Scope<'_>, ip_rang
 
 /// The tempurl string to sign, as the pieces to feed the HMAC in order, so that verifying
 /// allocates nothing. Signing and verifying both go through here.
-fn string_to_sign<'a>(method: &'a str, expires: &'a str, scope: Scope<'a>, ip_range: Option<&'a str>) -> [&'a [u8]; 9] {
+fn string_to_sign<'a>(
+    method: &'a str,
+    expires: &'a str,
+    scope: Scope<'a>,
+    ip_range: Option<&'a str>,
+) -> [&'a [u8]; 9] {
     let (ip_head, ip, ip_tail): (&[u8], &[u8], &[u8]) = match ip_range {
         Some(r) => (b"ip=", r.as_bytes(), b"\n"),
         None => (b"", b"", b""),
@@ -125,13 +139,37 @@ fn string_to_sign<'a>(method: &'a str, expires: &'a str, scope: Scope<'a>, ip_ra
         Scope::Object(p) => (b"", p),
         Scope::Prefix(p) => (b"prefix:", p),
     };
-    [ip_head, ip, ip_tail, method.as_bytes(), b"\n", expires.as_bytes(), b"\n", scope_head, path.as_bytes()]
+    [
+        ip_head,
+        ip,
+        ip_tail,
+        method.as_bytes(),
+        b"\n",
+        expires.as_bytes(),
+        b"\n",
+        scope_head,
+        path.as_bytes(),
+    ]
 }
 
 /// The hex signature of a link, as `swift tempurl` prints it.
-pub fn sign(digest: Digest, key: &str, method: &str, expires: u64, scope: Scope<'_>, ip_range: Option<&str>) -> String {
+pub fn sign(
+    digest: Digest,
+    key: &str,
+    method: &str,
+    expires: u64,
+    scope: Scope<'_>,
+    ip_range: Option<&str>,
+) -> String {
     let expires = expires.to_string();
-    hex::encode(hmac(digest, key.as_bytes(), &string_to_sign(method, &expires, scope, ip_range)).as_bytes())
+    hex::encode(
+        hmac(
+            digest,
+            key.as_bytes(),
+            &string_to_sign(method, &expires, scope, ip_range),
+        )
+        .as_bytes(),
+    )
 }
 
 /// A Swift object request, split from its decoded path by the router.
@@ -174,7 +212,8 @@ pub fn parse_expires(text: &str) -> Option<u64> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse().ok();
     }
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     let t = time::PrimitiveDateTime::parse(text, format).ok()?;
     u64::try_from(t.assume_utc().unix_timestamp()).ok()
 }
@@ -194,7 +233,10 @@ fn decode_signature(sig: &str) -> Option<(Digest, Vec<u8>)> {
     }
     let digest = Digest::from_hex_len(sig.len())?;
     // Swift compares hex strings as its HMAC prints them: lowercase only.
-    if !sig.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !sig
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     Some((digest, hex::decode(sig).ok()?))
@@ -210,7 +252,10 @@ pub fn verify(
     client_ip: IpAddr,
     now: u64,
 ) -> Result<Grant, Denied> {
-    let project_id = req.account.strip_prefix(cfg.swift.reseller_prefix.as_str()).ok_or(Denied::Swift)?;
+    let project_id = req
+        .account
+        .strip_prefix(cfg.swift.reseller_prefix.as_str())
+        .ok_or(Denied::Swift)?;
     let project: &Project = cfg.project(project_id).ok_or(Denied::Swift)?;
     let p = params(query)?;
 
@@ -264,18 +309,28 @@ pub fn verify(
         .unwrap_or(&[]);
     let expires_text = expires.to_string();
     let ip = p.ip_range.as_deref();
-    let matched = container_keys.iter().chain(&project.temp_url_keys).any(|key| {
-        methods.iter().any(|m| {
-            let tag = hmac(digest, key.expose().as_bytes(), &string_to_sign(m, &expires_text, scope, ip));
-            bool::from(tag.as_bytes().ct_eq(&given))
-        })
-    });
+    let matched = container_keys
+        .iter()
+        .chain(&project.temp_url_keys)
+        .any(|key| {
+            methods.iter().any(|m| {
+                let tag = hmac(
+                    digest,
+                    key.expose().as_bytes(),
+                    &string_to_sign(m, &expires_text, scope, ip),
+                );
+                bool::from(tag.as_bytes().ct_eq(&given))
+            })
+        });
     if !matched {
         return Err(Denied::Swift);
     }
 
     let inline = query.has("inline");
-    let filename = query.first_form("filename").filter(|f| !f.is_empty()).map(|f| f.into_owned());
+    let filename = query
+        .first_form("filename")
+        .filter(|f| !f.is_empty())
+        .map(|f| f.into_owned());
     Ok(Grant {
         project: project.id.clone(),
         container: req.container.to_string(),

@@ -41,11 +41,21 @@ fn cstr(s: &str) -> io::Result<CString> {
 
 fn openat2(dir: RawFd, path: &str, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
     let path = cstr(path)?;
-    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: 0, resolve };
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve,
+    };
     loop {
         // SAFETY: `path` is NUL-terminated and `how` is a valid open_how of the size passed.
         let fd = unsafe {
-            libc::syscall(libc::SYS_openat2, dir, path.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+            libc::syscall(
+                libc::SYS_openat2,
+                dir,
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
         };
         if fd >= 0 {
             // SAFETY: the kernel just returned this descriptor to us and nobody else owns it.
@@ -61,7 +71,13 @@ fn openat2(dir: RawFd, path: &str, flags: i32, resolve: u64) -> io::Result<Owned
 fn openat(dir: RawFd, name: &str, flags: i32) -> io::Result<OwnedFd> {
     let name = cstr(name)?;
     // SAFETY: `name` is NUL-terminated; openat does not keep the pointer.
-    let fd = unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
+    let fd = unsafe {
+        libc::openat(
+            dir,
+            name.as_ptr(),
+            flags | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -71,19 +87,35 @@ fn openat(dir: RawFd, name: &str, flags: i32) -> io::Result<OwnedFd> {
 
 impl FsBackend {
     pub fn new(root: &Path) -> io::Result<FsBackend> {
-        let dir = File::open(root).map_err(|e| io::Error::new(e.kind(), format!("backend root {}: {e}", root.display())))?;
+        let dir = File::open(root).map_err(|e| {
+            io::Error::new(e.kind(), format!("backend root {}: {e}", root.display()))
+        })?;
         if !dir.metadata()?.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("backend root {} is not a directory", root.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("backend root {} is not a directory", root.display()),
+            ));
         }
-        Ok(FsBackend { root: OwnedFd::from(dir), no_openat2: AtomicBool::new(false) })
+        Ok(FsBackend {
+            root: OwnedFd::from(dir),
+            no_openat2: AtomicBool::new(false),
+        })
     }
 
     fn open_container(&self, project: &str, container: &str) -> io::Result<OwnedFd> {
         let dir_flags = libc::O_PATH | libc::O_DIRECTORY;
         if !self.no_openat2.load(Ordering::Relaxed) {
             let path = format!("{project}/{container}");
-            match openat2(self.root.as_raw_fd(), &path, dir_flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) {
-                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) || e.raw_os_error() == Some(libc::EPERM) => {
+            match openat2(
+                self.root.as_raw_fd(),
+                &path,
+                dir_flags,
+                RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+            ) {
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ENOSYS)
+                        || e.raw_os_error() == Some(libc::EPERM) =>
+                {
                     self.no_openat2.store(true, Ordering::Relaxed);
                 }
                 other => return other,
@@ -97,7 +129,12 @@ impl FsBackend {
         // O_NONBLOCK: opening a FIFO must not hang the worker; it is refused below as not a file.
         let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK;
         if !self.no_openat2.load(Ordering::Relaxed) {
-            return openat2(container.as_raw_fd(), object, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+            return openat2(
+                container.as_raw_fd(),
+                object,
+                flags,
+                RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+            );
         }
         let mut dir: Option<OwnedFd> = None;
         let mut segments = object.split('/').peekable();
@@ -112,7 +149,12 @@ impl FsBackend {
     }
 
     /// Opens an object for reading: one resolution, one open, one fstat.
-    pub fn open(&self, project: &str, container: &str, object: &str) -> Result<Object, BackendError> {
+    pub fn open(
+        &self,
+        project: &str,
+        container: &str,
+        object: &str,
+    ) -> Result<Object, BackendError> {
         let dir = self.open_container(project, container)?;
         let file = File::from(self.open_object(&dir, object)?);
         let md = file.metadata()?;
@@ -130,7 +172,10 @@ impl FsBackend {
             modified,
             etag: format!("\"{:x}-{:x}-{:x}\"", md.ino(), mtime_ns, md.len()),
         };
-        Ok(Object { meta, content: Content::File(Arc::new(file)) })
+        Ok(Object {
+            meta,
+            content: Content::File(Arc::new(file)),
+        })
     }
 }
 
@@ -195,7 +240,10 @@ mod tests {
         symlink("../other/secret", d.path().join("p/c/rel")).unwrap();
         symlink("../../../outside", d.path().join("p/c/sub/up")).unwrap();
         for name in ["abs", "rel", "sub/up"] {
-            assert!(matches!(b.open("p", "c", name), Err(BackendError::NotFound)), "{name}");
+            assert!(
+                matches!(b.open("p", "c", name), Err(BackendError::NotFound)),
+                "{name}"
+            );
         }
     }
 
@@ -210,17 +258,26 @@ mod tests {
     fn a_symlinked_container_is_refused() {
         let (d, b) = tree();
         symlink(d.path().join("p/other"), d.path().join("p/linked")).unwrap();
-        assert!(matches!(b.open("p", "linked", "secret"), Err(BackendError::NotFound)));
+        assert!(matches!(
+            b.open("p", "linked", "secret"),
+            Err(BackendError::NotFound)
+        ));
     }
 
     #[test]
     fn directories_and_fifos_are_not_objects() {
         let (d, b) = tree();
-        assert!(matches!(b.open("p", "c", "sub"), Err(BackendError::NotFound)));
+        assert!(matches!(
+            b.open("p", "c", "sub"),
+            Err(BackendError::NotFound)
+        ));
         let fifo = CString::new(d.path().join("p/c/fifo").to_str().unwrap()).unwrap();
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
-        assert!(matches!(b.open("p", "c", "fifo"), Err(BackendError::NotFound)));
+        assert!(matches!(
+            b.open("p", "c", "fifo"),
+            Err(BackendError::NotFound)
+        ));
     }
 
     #[test]
@@ -228,7 +285,10 @@ mod tests {
         let (d, b) = tree();
         b.no_openat2.store(true, Ordering::Relaxed);
         symlink("../other/secret", d.path().join("p/c/rel")).unwrap();
-        assert!(matches!(b.open("p", "c", "rel"), Err(BackendError::NotFound)));
+        assert!(matches!(
+            b.open("p", "c", "rel"),
+            Err(BackendError::NotFound)
+        ));
         assert_eq!(read(b.open("p", "c", "sub/o.txt").unwrap()), b"hello");
     }
 }

@@ -48,9 +48,14 @@ pub enum BackendError {
 impl From<io::Error> for BackendError {
     fn from(e: io::Error) -> Self {
         match e.raw_os_error() {
-            Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::EXDEV | libc::ENAMETOOLONG | libc::EISDIR) => {
-                BackendError::NotFound
-            }
+            Some(
+                libc::ENOENT
+                | libc::ENOTDIR
+                | libc::ELOOP
+                | libc::EXDEV
+                | libc::ENAMETOOLONG
+                | libc::EISDIR,
+            ) => BackendError::NotFound,
             _ => BackendError::Io(e),
         }
     }
@@ -67,7 +72,12 @@ impl Backend {
         }
     }
 
-    pub async fn open(&self, project: &str, container: &str, object: &str) -> Result<Object, BackendError> {
+    pub async fn open(
+        &self,
+        project: &str,
+        container: &str,
+        object: &str,
+    ) -> Result<Object, BackendError> {
         if !valid_object_name(object) {
             return Err(BackendError::NotFound);
         }
@@ -88,7 +98,9 @@ pub fn valid_object_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_OBJECT_NAME
         && !name.contains('\0')
-        && name.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+        && name
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
 }
 
 #[cfg(test)]
@@ -97,14 +109,34 @@ mod tests {
 
     #[test]
     fn names_that_would_leave_the_container_are_invalid() {
-        for bad in ["", "/etc/passwd", "..", "a/../b", "a/./b", "a//b", "a/", ".", "a\0b", "../x"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "..",
+            "a/../b",
+            "a/./b",
+            "a//b",
+            "a/",
+            ".",
+            "a\0b",
+            "../x",
+        ] {
             assert!(!valid_object_name(bad), "{bad:?}");
         }
     }
 
     #[test]
     fn ordinary_names_are_valid() {
-        for good in ["a", "a/b/c.txt", "Báo cáo tháng 11.pdf", "a b+c&d=e?f#g", "..a", "a..", ".hidden", "a\\b"] {
+        for good in [
+            "a",
+            "a/b/c.txt",
+            "Báo cáo tháng 11.pdf",
+            "a b+c&d=e?f#g",
+            "..a",
+            "a..",
+            ".hidden",
+            "a\\b",
+        ] {
             assert!(valid_object_name(good), "{good:?}");
         }
     }

@@ -79,21 +79,30 @@ mod tests {
     #[test]
     fn view_mode_is_inline_with_the_same_names() {
         let v = content_disposition(true, "photo.jpg");
-        assert_eq!(v.to_str().unwrap(), "inline; filename=\"photo.jpg\"; filename*=UTF-8''photo.jpg");
+        assert_eq!(
+            v.to_str().unwrap(),
+            "inline; filename=\"photo.jpg\"; filename*=UTF-8''photo.jpg"
+        );
     }
 
     #[test]
     fn quotes_backslashes_and_controls_cannot_break_the_header() {
         let v = content_disposition(false, "a\"b\\c\r\nd\u{0}e%41.txt");
         let s = v.to_str().unwrap();
-        assert!(s.starts_with("attachment; filename=\"a_b_c__d_e_41.txt\"; filename*=UTF-8''"), "{s}");
+        assert!(
+            s.starts_with("attachment; filename=\"a_b_c__d_e_41.txt\"; filename*=UTF-8''"),
+            "{s}"
+        );
         assert!(s.ends_with("a%22b%5Cc%0D%0Ad%00e%2541.txt"), "{s}");
     }
 
     #[test]
     fn a_name_with_no_ascii_at_all_falls_back_to_download() {
         assert_eq!(ascii_fallback("日本語"), "download");
-        assert!(content_disposition(false, "日本語").to_str().unwrap().contains("filename*=UTF-8''%E6%97%A5"));
+        assert!(content_disposition(false, "日本語")
+            .to_str()
+            .unwrap()
+            .contains("filename*=UTF-8''%E6%97%A5"));
     }
 
     #[test]

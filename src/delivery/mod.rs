@@ -14,9 +14,8 @@ use crate::body::{Body, Part};
 /// Content-Type from the object name; `text/*` is declared UTF-8 unless the type says more.
 pub fn content_type(object: &str) -> HeaderValue {
     match mime_guess::from_path(object).first_raw() {
-        Some(t) if t.starts_with("text/") => {
-            HeaderValue::from_str(&format!("{t}; charset=utf-8")).unwrap_or(HeaderValue::from_static("text/plain"))
-        }
+        Some(t) if t.starts_with("text/") => HeaderValue::from_str(&format!("{t}; charset=utf-8"))
+            .unwrap_or(HeaderValue::from_static("text/plain")),
         Some(t) => HeaderValue::from_static(t),
         None => HeaderValue::from_static("application/octet-stream"),
     }
@@ -24,7 +23,12 @@ pub fn content_type(object: &str) -> HeaderValue {
 
 /// Types a browser would run script in when shown on our origin.
 fn is_active(content_type: &[u8]) -> bool {
-    let t = content_type.split(|&b| b == b';').next().unwrap_or(b"").trim_ascii().to_ascii_lowercase();
+    let t = content_type
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or(b"")
+        .trim_ascii()
+        .to_ascii_lowercase();
     t == b"text/html"
         || t == b"application/xhtml+xml"
         || t == b"image/svg+xml"
@@ -52,7 +56,10 @@ fn representation_headers(grant: &Grant, object: &Object, now: u64, headers: &mu
     };
     // SECURITY: a shared HTML/SVG/XML/script file must not run script on our origin.
     if is_active(ctype.as_bytes()) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("sandbox"),
+        );
     }
     headers.insert(header::CONTENT_TYPE, ctype);
 
@@ -73,18 +80,30 @@ fn representation_headers(grant: &Grant, object: &Object, now: u64, headers: &mu
     if let Ok(v) = HeaderValue::from_str(&meta.etag) {
         headers.insert(header::ETAG, v);
     }
-    set(headers, header::LAST_MODIFIED, &httpdate::fmt_http_date(meta.modified));
+    set(
+        headers,
+        header::LAST_MODIFIED,
+        &httpdate::fmt_http_date(meta.modified),
+    );
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 
     // Caches never outlive the link: a reload after expiry must come back to us and fail.
     match (&o.cache_control, grant.expires_at) {
         (Some(cc), _) => set(headers, header::CACHE_CONTROL, cc),
-        (None, Some(exp)) => set(headers, header::CACHE_CONTROL, &format!("private, max-age={}", exp.saturating_sub(now))),
+        (None, Some(exp)) => set(
+            headers,
+            header::CACHE_CONTROL,
+            &format!("private, max-age={}", exp.saturating_sub(now)),
+        ),
         (None, None) => set(headers, header::CACHE_CONTROL, "public, no-cache"),
     }
     match (&o.expires, grant.expires_at) {
         (Some(e), _) => set(headers, header::EXPIRES, e),
-        (None, Some(exp)) => set(headers, header::EXPIRES, &httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(exp))),
+        (None, Some(exp)) => set(
+            headers,
+            header::EXPIRES,
+            &httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(exp)),
+        ),
         (None, None) => {}
     }
     if let Some(l) = &o.content_language {
@@ -96,11 +115,18 @@ fn representation_headers(grant: &Grant, object: &Object, now: u64, headers: &mu
 }
 
 /// The response to a GET or HEAD of an object the request may read.
-pub fn respond(grant: &Grant, object: Object, method: &Method, _request: &HeaderMap, now: u64) -> Response<Body> {
+pub fn respond(
+    grant: &Grant,
+    object: Object,
+    method: &Method,
+    _request: &HeaderMap,
+    now: u64,
+) -> Response<Body> {
     let mut resp = Response::new(Body::Empty);
     representation_headers(grant, &object, now, resp.headers_mut());
     let len = object.meta.len;
-    resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     *resp.status_mut() = StatusCode::OK;
     if method != Method::HEAD && len > 0 {
         *resp.body_mut() = object.body(vec![Part::Range { start: 0, end: len }]);
