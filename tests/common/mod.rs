@@ -18,7 +18,10 @@ pub const ACCESS_KEY: &str = "AKIDKEYHOLETEST";
 pub const SECRET_KEY: &str = "keyhole-test-secret";
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// A temporary folder removed on drop.
@@ -108,7 +111,10 @@ impl TestServer {
     }
 
     pub fn request(&self, method: &str, target: &str, headers: &[(&str, &str)]) -> Response {
-        let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        let mut req = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -128,7 +134,10 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -149,22 +158,39 @@ pub fn raw(addr: SocketAddr, request: &[u8]) -> Response {
 
 pub fn parse(buf: Vec<u8>) -> Response {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Response { status: 0, headers: vec![], body: vec![], raw: buf };
+        return Response {
+            status: 0,
+            headers: vec![],
+            body: vec![],
+            raw: buf,
+        };
     };
     let head = String::from_utf8_lossy(&buf[..end]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
     let mut body = buf[end + 4..].to_vec();
-    if let Some(len) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
+    if let Some(len) = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+    {
         if let Ok(n) = len.1.parse::<usize>() {
             body.truncate(n);
         }
     }
-    Response { status, headers, body, raw: buf }
+    Response {
+        status,
+        headers,
+        body,
+        raw: buf,
+    }
 }
 
 /// Percent-encodes a path for a request line (everything but unreserved and `/`).
@@ -182,8 +208,12 @@ pub fn require_tool(tool: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !found {
-        let required = std::env::var("KEYHOLE_INTEROP").is_ok_and(|v| v == "1") || std::env::var("CI").is_ok();
-        assert!(!required, "{tool} is required for this test (KEYHOLE_INTEROP=1 or CI) but is not installed");
+        let required =
+            std::env::var("KEYHOLE_INTEROP").is_ok_and(|v| v == "1") || std::env::var("CI").is_ok();
+        assert!(
+            !required,
+            "{tool} is required for this test (KEYHOLE_INTEROP=1 or CI) but is not installed"
+        );
         eprintln!("skipping: {tool} is not installed (set KEYHOLE_INTEROP=1 to require it)");
     }
     found
