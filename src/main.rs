@@ -53,7 +53,7 @@ enum SignCommand {
     /// A Swift Temporary URL, as `swift tempurl` makes it.
     Swift(SignSwiftArgs),
     /// An S3 presigned GET URL (SigV4, or V2 with --v2), as the AWS SDKs make it.
-    S3(SignS3Args),
+    S3(Box<SignS3Args>),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
