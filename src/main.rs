@@ -51,7 +51,7 @@ struct ServeArgs {
 #[derive(Subcommand)]
 enum SignCommand {
     /// A Swift Temporary URL, as `swift tempurl` makes it.
-    Swift(SignSwiftArgs),
+    Swift(Box<SignSwiftArgs>),
     /// An S3 presigned GET URL (SigV4, or V2 with --v2), as the AWS SDKs make it.
     S3(Box<SignS3Args>),
 }
