@@ -12,6 +12,7 @@
 //! - every query parameter but `X-Amz-Signature` is signed, a raw `+` read as a space;
 //! - the derived signing key depends only on (secret, day, region), so it is cached.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
@@ -24,7 +25,7 @@ use crate::auth::s3::{query_decode, uri_encode, uri_encode_into, S3Error, S3Requ
 use crate::auth::Denied;
 use crate::config::Config;
 use crate::expiry::{format_amz_date, format_iso8601, parse_amz_date};
-use crate::query::Query;
+use crate::query::{form_decode, Query};
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
@@ -55,16 +56,13 @@ pub fn canonical_uri(path: &str) -> String {
 /// The canonical query of a raw query string: every parameter but `X-Amz-Signature`, names and
 /// values decoded (`+` is a space) and AWS-encoded, sorted by name then value.
 pub fn canonical_query(raw: &str) -> String {
-    let mut pairs: Vec<(String, String)> = Vec::with_capacity(8);
+    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(8);
     for (k, v) in Query::new(raw).pairs() {
-        let name = query_decode(k);
-        if &*name == b"X-Amz-Signature" {
+        let name = canonical_piece(k);
+        if name == "X-Amz-Signature" {
             continue;
         }
-        pairs.push((
-            uri_encode(&name, false),
-            uri_encode(&query_decode(v), false),
-        ));
+        pairs.push((name, canonical_piece(v)));
     }
     pairs.sort_unstable();
     let mut out = String::with_capacity(raw.len() + 16);
@@ -77,6 +75,48 @@ pub fn canonical_query(raw: &str) -> String {
         out.push_str(v);
     }
     out
+}
+
+/// One query name or value in canonical form. Signers already send most of them that way
+/// (unreserved bytes bare, every other byte as uppercase `%XX`), and those are taken as is.
+fn canonical_piece(raw: &str) -> Cow<'_, str> {
+    let b = raw.as_bytes();
+    let mut i = 0;
+    let mut canonical = true;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = |c: u8| c.is_ascii_digit() || (b'A'..=b'F').contains(&c);
+            let escaped = match (b.get(i + 1), b.get(i + 2)) {
+                (Some(&h), Some(&l)) if hex(h) && hex(l) => {
+                    let byte = (hex_value(h) << 4) | hex_value(l);
+                    !(byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~'))
+                }
+                _ => false,
+            };
+            if !escaped {
+                canonical = false;
+                break;
+            }
+            i += 3;
+        } else if b[i].is_ascii_alphanumeric() || matches!(b[i], b'-' | b'.' | b'_' | b'~') {
+            i += 1;
+        } else {
+            canonical = false;
+            break;
+        }
+    }
+    if canonical {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(uri_encode(&query_decode(raw), false))
+    }
+}
+
+fn hex_value(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        _ => c - b'A' + 10,
+    }
 }
 
 /// A header value as SigV4 signs it: trimmed, runs of spaces folded into one.
@@ -380,34 +420,63 @@ fn methods_for(method: &http::Method) -> &'static [&'static str] {
 
 const QUERY_PARAMS_REQUIRED: &str = "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.";
 
+/// The `X-Amz-*` parameters of a presigned URL, read in one pass over the query (this is on
+/// every request's path). Each may appear once; a value that is not UTF-8 counts as absent.
+#[derive(Default)]
+struct QueryParams<'q> {
+    algorithm: Option<Cow<'q, str>>,
+    credential: Option<Cow<'q, str>>,
+    date: Option<Cow<'q, str>>,
+    expires: Option<Cow<'q, str>>,
+    signed_headers: Option<Cow<'q, str>>,
+    signature: Option<Cow<'q, str>>,
+    content_sha256: Option<Cow<'q, str>>,
+}
+
+impl<'q> QueryParams<'q> {
+    fn read(q: &Query<'q>) -> Result<QueryParams<'q>, S3Error> {
+        let mut p = QueryParams::default();
+        let mut seen = [false; 7];
+        for (k, v) in q.pairs() {
+            let Some(name) = form_decode(k) else { continue };
+            let (i, slot) = match &*name {
+                "X-Amz-Algorithm" => (0, &mut p.algorithm),
+                "X-Amz-Credential" => (1, &mut p.credential),
+                "X-Amz-Date" => (2, &mut p.date),
+                "X-Amz-Expires" => (3, &mut p.expires),
+                "X-Amz-SignedHeaders" => (4, &mut p.signed_headers),
+                "X-Amz-Signature" => (5, &mut p.signature),
+                "X-Amz-Content-Sha256" => (6, &mut p.content_sha256),
+                _ => continue,
+            };
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(S3Error::query_parameters(format!(
+                    "{name} must appear only once."
+                )));
+            }
+            *slot = form_decode(v);
+        }
+        Ok(p)
+    }
+}
+
 /// Checks a SigV4 presigned URL.
 pub fn verify_query<'c>(
     cfg: &'c Config,
     req: &S3Request<'_>,
     now: u64,
 ) -> Result<Verified<'c>, Denied> {
-    let q = &req.query;
-    let param = |name: &str| match q.unique_form(name) {
-        Ok(Some(v)) => Ok(v),
-        Ok(None) => Err(S3Error::query_parameters(QUERY_PARAMS_REQUIRED)),
-        Err(_) => Err(S3Error::query_parameters(format!(
-            "{name} must appear only once."
-        ))),
-    };
-    let algorithm = param("X-Amz-Algorithm")?;
-    let credential = param("X-Amz-Credential")?;
-    let amz_date = param("X-Amz-Date")?;
-    let expires = param("X-Amz-Expires")?;
-    let signed_headers = param("X-Amz-SignedHeaders")?;
-    let signature = param("X-Amz-Signature")?;
-    let payload_hash = match q.unique_form("X-Amz-Content-Sha256") {
-        Ok(v) => v,
-        Err(_) => {
-            return Err(
-                S3Error::query_parameters("X-Amz-Content-Sha256 must appear only once.").into(),
-            )
-        }
-    };
+    let p = QueryParams::read(&req.query)?;
+    fn need<T>(v: Option<T>) -> Result<T, S3Error> {
+        v.ok_or_else(|| S3Error::query_parameters(QUERY_PARAMS_REQUIRED))
+    }
+    let algorithm = need(p.algorithm)?;
+    let credential = need(p.credential)?;
+    let amz_date = need(p.date)?;
+    let expires = need(p.expires)?;
+    let signed_headers = need(p.signed_headers)?;
+    let signature = need(p.signature)?;
+    let payload_hash = p.content_sha256;
 
     if algorithm != ALGORITHM {
         return Err(S3Error::query_parameters(

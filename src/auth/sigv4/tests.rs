@@ -124,6 +124,11 @@ fn the_canonical_query_signs_every_parameter_but_the_signature_sorted_and_encode
             "response-content-disposition=attachment%3B%20filename%3D%22t%C3%A1.txt%22",
         ),
         ("a=%zz", "a=%25zz"),
+        ("a=%c3%a1&b=%C3%A1", "a=%C3%A1&b=%C3%A1"),
+        ("a=%41%2d", "a=A-"),
+        ("a=%", "a=%25"),
+        ("a=%4", "a=%254"),
+        ("X-Amz-%53ignature=1&z=2", "z=2"),
         ("&&a=1&", "a=1"),
     ];
     for (raw, want) in cases {
