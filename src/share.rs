@@ -1,6 +1,8 @@
 //! Making links. Every signature here comes from the same canonicalisation the verifiers
 //! use (`auth::swift::sign`), so a link we make is a link we accept.
 
+pub mod s3;
+
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::auth::swift::{self, Digest, Scope};
