@@ -55,7 +55,6 @@ struct AccessLog {
     status: u16,
     sent: u64,
     start: Instant,
-    complete: bool,
 }
 
 impl Drop for Logged {
@@ -67,7 +66,8 @@ impl Drop for Logged {
                 path = %l.path,
                 status = l.status,
                 bytes = l.sent,
-                complete = l.complete,
+                // hyper stops polling once the body says it has ended, so ask the body.
+                complete = http_body::Body::is_end_stream(&self.inner),
                 micros = l.start.elapsed().as_micros() as u64,
             );
         }
@@ -85,10 +85,8 @@ impl http_body::Body for Logged {
         let this = self.get_mut();
         let res = Pin::new(&mut this.inner).poll_frame(cx);
         if let Some(log) = &mut this.log {
-            match &res {
-                Poll::Ready(Some(Ok(f))) => log.sent += f.data_ref().map_or(0, |d| d.len() as u64),
-                Poll::Ready(None) => log.complete = true,
-                _ => {}
+            if let Poll::Ready(Some(Ok(f))) = &res {
+                log.sent += f.data_ref().map_or(0, |d| d.len() as u64);
             }
         }
         res
@@ -117,7 +115,6 @@ fn logged(
             status,
             sent: 0,
             start,
-            complete: false,
         });
     resp.map(|inner| Logged { inner, log })
 }
