@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
+use crate::auth::cache;
 use crate::auth::s3::{S3Error, S3Request, Scheme};
 use crate::auth::{self, Denied, Disposition, Grant};
 use crate::backend::BackendError;
@@ -175,6 +176,23 @@ pub fn public_base_url(cfg: &crate::config::Config, origin: &Origin) -> String {
     }
 }
 
+/// The grant for `key` from the cache of recent verifications, or `verify()`'s, stored.
+fn cached_or(
+    state: &State,
+    key: Option<String>,
+    now: u64,
+    verify: impl FnOnce() -> Result<Grant, Denied>,
+) -> Result<Grant, Denied> {
+    if let Some(g) = key.as_deref().and_then(|k| state.links.get(k, now)) {
+        return Ok(g);
+    }
+    let grant = verify()?;
+    if let Some(k) = key {
+        state.links.put(k, &grant);
+    }
+    Ok(grant)
+}
+
 async fn swift<B>(
     state: &State,
     req: &Request<B>,
@@ -195,7 +213,15 @@ async fn swift<B>(
             container: r.container(),
             object: r.object(),
         };
-        match auth::swift::verify(cfg, &path, method, query, origin.client_ip, now) {
+        // Only links bound to an address depend on who asks.
+        let client = if query.has("temp_url_ip_range") {
+            origin.client_ip.to_string()
+        } else {
+            String::new()
+        };
+        let key = cache::key(method.as_str(), "", &client, req.uri().path(), query.raw());
+        let verify = || auth::swift::verify(cfg, &path, method, query, origin.client_ip, now);
+        match cached_or(state, key, now, verify) {
             Ok(g) => g,
             Err(d) => return denied(state, d),
         }
@@ -269,7 +295,12 @@ async fn s3<B>(
             }),
             None => Err(S3Error::access_denied("Access Denied").into()),
         },
-        signed => auth::s3::verify(cfg, &s3req, signed, now),
+        signed => {
+            let key = auth::s3::cache_key(&s3req, signed);
+            cached_or(state, key, now, || {
+                auth::s3::verify(cfg, &s3req, signed, now)
+            })
+        }
     });
     let grant = match verified {
         Ok(g) => g,

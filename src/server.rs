@@ -29,6 +29,8 @@ pub struct State {
     pub config: Config,
     pub backend: Backend,
     pub metrics: Metrics,
+    /// Links verified recently (see `auth::cache`).
+    pub links: crate::auth::cache::LinkCache,
 }
 
 impl State {
@@ -38,6 +40,7 @@ impl State {
             config,
             backend,
             metrics: Metrics::default(),
+            links: Default::default(),
         })
     }
 }

@@ -887,3 +887,30 @@ fn sign_s3_reproduces_the_aws_documentation_example() {
         "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
     );
 }
+
+/// Verified links are remembered (auth::cache); the memory must never outlive the link or
+/// stand in for a different request.
+#[test]
+fn a_remembered_link_still_expires_and_covers_only_its_exact_request() {
+    let (srv, ep) = setup();
+    for v2 in [false, true] {
+        let mut l = link(&srv, &ep, "hello.txt");
+        l.expires = 1;
+        l.v2 = v2;
+        let url = l.url().unwrap();
+        for _ in 0..3 {
+            assert_eq!(srv.get(target(&url)).status, 200, "v2={v2}");
+        }
+        let sig = if v2 { "Signature" } else { "X-Amz-Signature" };
+        assert_eq!(srv.get(target(&flip_signature(&url, sig))).status, 403);
+        // SigV4 signs the host; path-style V2 does not.
+        let r = request_with_host(&srv, "GET", "other.example:1", target(&url), &[]);
+        assert_eq!(
+            r.status,
+            if v2 { 200 } else { 403 },
+            "another host, v2={v2}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        assert_s3_error(&srv.get(target(&url)), 403, "AccessDenied");
+    }
+}

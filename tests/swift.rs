@@ -367,3 +367,27 @@ fn a_path_that_is_not_utf8_is_a_bad_request() {
     ));
     assert_eq!(r.status, 400);
 }
+
+/// Verified links are remembered (auth::cache); the memory must never outlive the link, nor
+/// let a link bound to an address work from another.
+#[test]
+fn a_remembered_link_still_expires_and_stays_bound_to_its_address() {
+    let s = TestServer::start();
+    s.put(PROJECT, "c", "o", b"x");
+    let url = link("/v1/AUTH_p1/c/o", ACCOUNT_KEY, "GET", now() + 1).url();
+    for _ in 0..3 {
+        assert_eq!(s.get(&url).status, 200);
+    }
+    let mut bound = link("/v1/AUTH_p1/c/o", ACCOUNT_KEY, "GET", now() + 60);
+    bound.ip_range = Some("10.0.0.0/8");
+    let bound = bound.url();
+    for _ in 0..2 {
+        assert_eq!(
+            s.get(&bound).status,
+            401,
+            "the loopback client is outside the range"
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(s.get(&url).status, 401);
+}

@@ -1,6 +1,7 @@
 //! Link verification. Each protocol checks its own link and, when it holds, yields a `Grant`:
 //! everything the rest of the request may rely on. Nothing after this step re-reads the query.
 
+pub mod cache;
 pub mod s3;
 pub mod sigv2;
 pub mod sigv4;

@@ -106,6 +106,37 @@ pub fn verify(
     })
 }
 
+/// The key under which a verification of `req` may be cached (see `auth::cache`), when the
+/// signature covers nothing the key would not: query links whose only signed header is
+/// `host` (V4), or that carry no Content-MD5 / Content-Type (V2, which signs those headers).
+pub fn cache_key(req: &S3Request<'_>, scheme: Scheme) -> Option<String> {
+    let cacheable = match scheme {
+        Scheme::QueryV4 => {
+            req.query
+                .unique_form("X-Amz-SignedHeaders")
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some("host")
+        }
+        Scheme::QueryV2 => {
+            !req.headers.contains_key(http::header::CONTENT_TYPE)
+                && !req.headers.contains_key("content-md5")
+        }
+        Scheme::HeaderV4 | Scheme::Unsigned => false,
+    };
+    if !cacheable {
+        return None;
+    }
+    crate::auth::cache::key(
+        req.method.as_str(),
+        req.host.unwrap_or(""),
+        "",
+        req.signed_path,
+        req.query.raw(),
+    )
+}
+
 /// The six `response-*` parameters S3 honours, and the header each replaces.
 pub const OVERRIDES: [&str; 6] = [
     "response-content-type",
