@@ -122,12 +122,13 @@ fn logged(
     resp.map(|inner| Logged { inner, log })
 }
 
-/// Contains a panic in one request to that request: the client gets a 500 and the
-/// connection and server go on.
+/// Contains a panic to the future it happened in: a handler's panic becomes a 500 for that
+/// request, a body's panic ends that connection; the server and the other connections go on
+/// (and `keyhole_panics_total` counts it). `panic = "abort"` must never be set for this crate.
 struct CatchUnwind<F>(F);
 
-impl<F: Future<Output = Response<Body>>> Future for CatchUnwind<F> {
-    type Output = Result<Response<Body>, ()>;
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: structural pinning; the inner future is never moved out of `self`.
         let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
@@ -195,15 +196,24 @@ pub async fn serve(
         // Small responses must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
         state.metrics.connection();
-        let state = state.clone();
-        let svc = hyper::service::service_fn(move |req| service(state.clone(), req, peer));
+        let conn_state = state.clone();
+        let svc_state = state.clone();
+        let svc = hyper::service::service_fn(move |req| service(svc_state.clone(), req, peer));
         let conn = builder
             .serve_connection(TokioIo::new(stream), svc)
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            match CatchUnwind(conn).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
+                Err(()) => {
+                    conn_state
+                        .metrics
+                        .panics
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(%peer, "a connection panicked while sending a body; it was closed");
+                }
             }
         });
     }
@@ -236,4 +246,19 @@ pub fn spawn_background(config: Config) -> std::io::Result<SocketAddr> {
         })
     });
     Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CatchUnwind;
+
+    #[tokio::test]
+    async fn a_panic_is_contained_to_its_future() {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let caught = CatchUnwind(async { panic!("boom") }).await;
+        std::panic::set_hook(hook);
+        assert_eq!(caught, Err::<(), ()>(()));
+        assert_eq!(CatchUnwind(async { 7 }).await, Ok(7));
+    }
 }
