@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::auth::swift::Digest;
+use crate::auth::swift::{Digest, TempUrlKey};
 
 /// A configuration that passed validation.
 #[derive(Debug)]
@@ -54,7 +54,7 @@ pub enum BackendConfig {
 #[derive(Debug)]
 pub struct Project {
     pub id: String,
-    pub temp_url_keys: Vec<Secret>,
+    pub temp_url_keys: Vec<TempUrlKey>,
     pub s3_keys: Vec<S3Key>,
     pub containers: Vec<Container>,
 }
@@ -68,7 +68,7 @@ pub struct S3Key {
 #[derive(Debug)]
 pub struct Container {
     pub name: String,
-    pub temp_url_keys: Vec<Secret>,
+    pub temp_url_keys: Vec<TempUrlKey>,
     pub public: bool,
     pub cors_origins: Vec<String>,
 }
@@ -342,7 +342,7 @@ fn secret_from(
     Ok(Secret(value))
 }
 
-fn keys(key: &str, list: Vec<String>) -> Result<Vec<Secret>, ConfigError> {
+fn keys(key: &str, list: Vec<String>) -> Result<Vec<TempUrlKey>, ConfigError> {
     if list.len() > 2 {
         return err(key, "at most two keys (Key and Key-2)");
     }
@@ -352,7 +352,7 @@ fn keys(key: &str, list: Vec<String>) -> Result<Vec<Secret>, ConfigError> {
             if k.is_empty() {
                 err(format!("{key}[{i}]"), "the key is empty")
             } else {
-                Ok(Secret(k))
+                Ok(TempUrlKey::new(Secret(k)))
             }
         })
         .collect()

@@ -5,9 +5,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::auth::swift::Digest;
 use crate::config::Config;
-use crate::share::SwiftLink;
+use crate::share::{make_link, Mode, Protocol, ShareSpec};
 
 pub const CONFIG_FILE: &str = "keyhole.toml";
 pub const DATA_DIR: &str = "keyhole-data";
@@ -87,37 +86,44 @@ pub fn links(cfg: &Config, base_url: &str, now: u64) -> Vec<(&'static str, Strin
     if project.container(CONTAINER).is_none() {
         return Vec::new();
     }
-    let Some(key) = project.temp_url_keys.first() else {
-        return Vec::new();
-    };
-    let expires = now + 86_400;
-    let swift = |object: &str, inline: bool| {
-        let path = format!(
-            "/v1/{}{}/{CONTAINER}/{object}",
-            cfg.swift.reseller_prefix, project.id
-        );
-        SwiftLink {
-            base_url,
-            path: &path,
-            key: key.expose(),
-            method: "GET",
-            expires,
-            digest: Digest::Sha256,
+    let link = |object: &str, protocol: Protocol, mode: Mode| {
+        let spec = ShareSpec {
+            project: &project.id,
+            container: CONTAINER,
+            object,
+            protocol,
+            mode,
+            lifetime: 86_400,
+            access_key: None,
+            filename: None,
             ip_range: None,
             prefix: false,
-            iso8601: false,
-            inline,
-            filename: None,
-        }
-        .url()
+        };
+        make_link(cfg, &spec, base_url, now).ok()
     };
-    vec![
+    [
         (
             "Swift view (picture, shown in the browser)",
-            swift("keyhole.png", true),
+            link("keyhole.png", Protocol::Swift, Mode::View),
         ),
-        ("Swift view (PDF)", swift("guide.pdf", true)),
-        ("Swift download (UTF-8 name)", swift(REPORT_NAME, false)),
-        ("Swift download (binary)", swift("data/sample.bin", false)),
+        (
+            "Swift view (PDF)",
+            link("guide.pdf", Protocol::Swift, Mode::View),
+        ),
+        (
+            "Swift download (UTF-8 name)",
+            link(REPORT_NAME, Protocol::Swift, Mode::Download),
+        ),
+        (
+            "S3 presigned view (picture)",
+            link("keyhole.png", Protocol::S3, Mode::View),
+        ),
+        (
+            "S3 presigned download (binary)",
+            link("data/sample.bin", Protocol::S3, Mode::Download),
+        ),
     ]
+    .into_iter()
+    .filter_map(|(label, url)| url.map(|u| (label, u)))
+    .collect()
 }

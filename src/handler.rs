@@ -7,12 +7,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
+use crate::auth::s3::{S3Error, S3Request, Scheme};
 use crate::auth::{self, Denied, Disposition, Grant};
 use crate::backend::BackendError;
 use crate::body::Body;
 use crate::forwarded::Origin;
 use crate::query::Query;
-use crate::router::{self, Route, SwiftRoute};
+use crate::router::{self, Route, S3Route, SwiftRoute};
 use crate::server::State;
 use crate::{api, delivery};
 
@@ -51,7 +52,30 @@ fn denied(state: &State, d: Denied) -> Response<Body> {
             StatusCode::UNAUTHORIZED,
             "401 Unauthorized: Temp URL invalid\n",
         ),
+        Denied::S3(e) => s3_error(&e),
     }
+}
+
+/// AWS's error XML, with the request id AWS also sends as a header.
+fn s3_error(e: &S3Error) -> Response<Body> {
+    let id = auth::s3::request_id();
+    let mut r = Response::new(Body::full(e.xml(&id)));
+    *r.status_mut() = e.status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert("x-amz-request-id", v);
+    }
+    if e.status == StatusCode::METHOD_NOT_ALLOWED {
+        h.insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        );
+    }
+    r
 }
 
 pub async fn handle<B>(state: &State, req: Request<B>, peer: SocketAddr) -> Response<Body>
@@ -131,7 +155,7 @@ where
             req.headers(),
         ),
         Route::Swift(r) => swift(state, &req, &r, &query, &origin).await,
-        Route::S3(_) => text(StatusCode::FORBIDDEN, "403 Forbidden\n"),
+        Route::S3(r) => s3(state, &req, &r, &query, &origin).await,
     }
 }
 
@@ -197,12 +221,84 @@ async fn swift<B>(
             None => return denied(state, Denied::Swift),
         }
     };
-    serve(state, &grant, req, now).await
+    serve(state, &grant, req, now, || {
+        text(StatusCode::NOT_FOUND, "404 Not Found\n")
+    })
+    .await
+}
+
+async fn s3<B>(
+    state: &State,
+    req: &Request<B>,
+    r: &S3Route,
+    query: &Query<'_>,
+    origin: &Origin,
+) -> Response<Body> {
+    let cfg = &state.config;
+    let method = req.method();
+    // OPTIONS (CORS preflight) is answered here, before any signature is looked at.
+    if method != Method::GET && method != Method::HEAD {
+        return s3_error(&S3Error::method_not_allowed(method.as_str()));
+    }
+    let now = unix_now();
+    // The client signed the path it sent, which includes any prefix a proxy took off.
+    let signed_path = format!("{}{}", origin.prefix, r.raw_path);
+    let s3req = S3Request {
+        method,
+        signed_path: &signed_path,
+        bucket: &r.bucket,
+        key: &r.key,
+        virtual_host: r.virtual_host,
+        query: *query,
+        headers: req.headers(),
+        host: origin.host.as_deref(),
+    };
+    let verified = auth::s3::scheme(&s3req).and_then(|scheme| match scheme {
+        Scheme::Unsigned => match cfg.public_bucket(&r.bucket) {
+            // Unsigned: no `response-*` override is believed.
+            Some((p, c)) => Ok(Grant {
+                project: p.id.clone(),
+                container: c.name.clone(),
+                object: r.key.clone(),
+                disposition: Disposition {
+                    inline: true,
+                    filename: None,
+                },
+                expires_at: None,
+                overrides: Default::default(),
+            }),
+            None => Err(S3Error::access_denied("Access Denied").into()),
+        },
+        signed => auth::s3::verify(cfg, &s3req, signed, now),
+    });
+    let grant = match verified {
+        Ok(g) => g,
+        Err(d) => return denied(state, d),
+    };
+    // Only now, with a valid signature, may the caller learn what exists.
+    let bucket_known = cfg
+        .project(&grant.project)
+        .and_then(|p| p.container(&grant.container))
+        .is_some();
+    let not_found = || {
+        if bucket_known {
+            s3_error(&S3Error::no_such_key(&grant.object))
+        } else {
+            s3_error(&S3Error::no_such_bucket(&grant.container))
+        }
+    };
+    serve(state, &grant, req, now, not_found).await
 }
 
 /// Opens the granted object, hands it to delivery, and adds the container's CORS headers.
-async fn serve<B>(state: &State, grant: &Grant, req: &Request<B>, now: u64) -> Response<Body> {
-    let mut resp = open_and_respond(state, grant, req, now).await;
+async fn serve<B>(
+    state: &State,
+    grant: &Grant,
+    req: &Request<B>,
+    now: u64,
+    not_found: impl FnOnce() -> Response<Body>,
+) -> Response<Body> {
+    let mut resp = open_and_respond(state, grant, req, now, not_found).await;
     let container = state
         .config
         .project(&grant.project)
@@ -218,6 +314,7 @@ async fn open_and_respond<B>(
     grant: &Grant,
     req: &Request<B>,
     now: u64,
+    not_found: impl FnOnce() -> Response<Body>,
 ) -> Response<Body> {
     match state
         .backend
@@ -225,7 +322,7 @@ async fn open_and_respond<B>(
         .await
     {
         Ok(object) => delivery::respond(grant, object, req.method(), req.headers(), now),
-        Err(BackendError::NotFound) => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
+        Err(BackendError::NotFound) => not_found(),
         Err(BackendError::Io(e)) => {
             tracing::error!(project = %grant.project, container = %grant.container, error = %e, "backend read failed");
             text(

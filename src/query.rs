@@ -62,6 +62,10 @@ impl<'a> Query<'a> {
 
 /// `application/x-www-form-urlencoded` decoding, as Python's `parse_qs` does it.
 pub fn form_decode(s: &str) -> Option<Cow<'_, str>> {
+    // Most names and values need no decoding, and a `str` is already UTF-8.
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return Some(Cow::Borrowed(s));
+    }
     if s.contains('+') {
         let spaced = s.replace('+', " ");
         return percent_decode_str(&spaced)

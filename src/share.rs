@@ -1,6 +1,8 @@
 //! Making links. Every signature here comes from the same canonicalisation the verifiers
 //! use (`auth::swift::sign`), so a link we make is a link we accept.
 
+pub mod s3;
+
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::auth::swift::{self, Digest, Scope};
@@ -293,12 +295,55 @@ pub fn make_link(
     }
 }
 
+/// An S3 SigV4 presigned GET, path style (virtual-hosted when `[s3] domain` is set and
+/// the base URL's host is that domain). Download links sign a `response-content-disposition`
+/// of `attachment`, so the object saves under its name; view links need no override.
 fn s3_link(
-    _cfg: &crate::config::Config,
-    _key: &crate::config::S3Key,
-    _spec: &ShareSpec<'_>,
-    _base: &str,
-    _now: u64,
+    cfg: &crate::config::Config,
+    key: &crate::config::S3Key,
+    spec: &ShareSpec<'_>,
+    base_url: &str,
+    now: u64,
 ) -> Result<String, ShareError> {
-    Err(ShareError::Invalid("S3 links cannot be made yet".into()))
+    let name = spec
+        .filename
+        .unwrap_or_else(|| crate::delivery::disposition::default_filename(spec.object));
+    let disposition;
+    let mut overrides: Vec<(&str, &str)> = Vec::new();
+    if spec.mode == Mode::Download || spec.filename.is_some() {
+        disposition =
+            crate::delivery::disposition::content_disposition(spec.mode == Mode::View, name);
+        let value = disposition
+            .to_str()
+            .map_err(|_| ShareError::Invalid("bad file name".into()))?;
+        overrides.push(("response-content-disposition", value));
+    }
+    let (endpoint, style) = match &cfg.s3.domain {
+        Some(domain) if host_of(base_url).is_some_and(|h| h.eq_ignore_ascii_case(domain)) => {
+            (base_url, s3::Style::Virtual)
+        }
+        _ => (base_url, s3::Style::Path),
+    };
+    s3::S3Link {
+        endpoint,
+        bucket: spec.container,
+        key: spec.object,
+        access_key: &key.access_key,
+        secret: key.secret_key.expose(),
+        region: cfg.s3.regions.first().map_or("us-east-1", String::as_str),
+        now,
+        expires: spec.lifetime,
+        style,
+        v2: false,
+        overrides: &overrides,
+    }
+    .url()
+    .map_err(ShareError::Invalid)
+}
+
+/// The host of `scheme://host[:port]/...`, without the port.
+fn host_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    Some(authority.rsplit_once(':').map_or(authority, |(h, _)| h))
 }

@@ -191,3 +191,34 @@ fn get_on_the_api_is_not_allowed() {
     );
     assert_eq!(r.status, 405);
 }
+
+#[test]
+fn s3_view_and_download_links_work_and_say_their_mode() {
+    let s = server();
+    for (mode, disposition) in [("view", "inline;"), ("download", "attachment;")] {
+        let body = json!({"timeExpire": 600, "urlType": "s3", "viewMode": mode, "accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}).to_string();
+        let (status, v) = post(
+            &s,
+            &object_path("docs/Báo cáo tháng 11.pdf"),
+            Some(TOKEN),
+            &body,
+        );
+        assert_eq!(status, 200, "{v}");
+        let url = v["data"]["docs/Báo cáo tháng 11.pdf"].as_str().unwrap();
+        assert!(url.contains("X-Amz-Signature="), "{url}");
+        assert!(!url.contains(SECRET_KEY));
+        let r = open(&s, url);
+        assert_eq!(
+            (r.status, r.body.as_slice()),
+            (200, b"PDF BYTES".as_slice()),
+            "{mode}: {}",
+            r.text()
+        );
+        let cd = r.header("content-disposition").unwrap();
+        assert!(cd.starts_with(disposition), "{mode}: {cd}");
+        assert!(
+            cd.contains("filename*=UTF-8''B%C3%A1o%20c%C3%A1o%20th%C3%A1ng%2011.pdf"),
+            "{cd}"
+        );
+    }
+}

@@ -40,7 +40,7 @@ fn serve_with_no_config_writes_the_demo_and_prints_links_that_open() {
         .expect(&first)
         .to_string();
     let mut links = Vec::new();
-    for line in lines.by_ref().take(8) {
+    for line in lines.by_ref().take(10) {
         let line = line.unwrap();
         if let Some(url) = line.trim().strip_prefix("http://") {
             links.push(url.split_once('/').unwrap().1.to_string());
@@ -80,6 +80,15 @@ fn serve_with_no_config_writes_the_demo_and_prints_links_that_open() {
         .header("content-disposition")
         .unwrap()
         .starts_with("attachment;"));
+    let s3 = links
+        .iter()
+        .find(|l| l.contains("X-Amz-Signature="))
+        .expect("an S3 presigned link");
+    let r = raw(
+        addr,
+        format!("GET /{s3} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
     assert!(keyhole()
         .args(["check-config", "keyhole.toml"])
         .current_dir(&dir.0)
@@ -186,7 +195,13 @@ fn sign_swift_with_a_fixed_clock_reproduces_swiftclient() {
 fn share_setup() -> (TestServer, std::path::PathBuf) {
     let s = TestServer::start();
     let cfg = s.dir.0.join("share.toml");
-    std::fs::write(&cfg, base_config(&s.dir.0, "")).unwrap();
+    // S3 signs the host, so links must name the server's real address.
+    let text = format!(
+        "public_url = \"http://{}\"\n{}",
+        s.addr,
+        base_config(&s.dir.0, "")
+    );
+    std::fs::write(&cfg, text).unwrap();
     (s, cfg)
 }
 
@@ -325,5 +340,57 @@ fn share_prefix_and_ip_range_links_verify() {
         .unwrap()
         .contains("renamed.txt"));
     let out = share(&cfg, &["p1/c/dir/x.txt", "--ip-range", "not-a-range"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn share_makes_s3_links_in_both_modes_that_verify() {
+    let (s, cfg) = share_setup();
+    s.put(PROJECT, "c", "clip.mp4", b"video bytes");
+    for (mode, disposition) in [("view", "inline;"), ("download", "attachment;")] {
+        let out = share(
+            &cfg,
+            &[
+                "p1/c/clip.mp4",
+                "--protocol",
+                "s3",
+                "--mode",
+                mode,
+                "--expires",
+                "7d",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8(out.stdout).unwrap();
+        assert!(url.contains("X-Amz-Expires=604800"), "{url}");
+        let r = s.get(path_of(url.trim()));
+        assert_eq!(
+            (r.status, r.body.as_slice()),
+            (200, b"video bytes".as_slice()),
+            "{}",
+            r.text()
+        );
+        assert_eq!(r.header("content-type"), Some("video/mp4"));
+        assert!(
+            r.header("content-disposition")
+                .unwrap()
+                .starts_with(disposition),
+            "{mode}"
+        );
+    }
+    let out = share(
+        &cfg,
+        &[
+            "p1/c/clip.mp4",
+            "--protocol",
+            "s3",
+            "--access-key",
+            "NOT-A-KEY",
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
 }

@@ -74,10 +74,7 @@ impl Tag {
     }
 }
 
-fn mac_with<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Tag {
-    // HMAC accepts keys of any length, so new_from_slice cannot fail here.
-    let mut mac =
-        <M as hmac::digest::KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+fn finish<M: Mac>(mut mac: M, parts: &[&[u8]]) -> Tag {
     for p in parts {
         mac.update(p);
     }
@@ -90,12 +87,59 @@ fn mac_with<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Tag 
     tag
 }
 
+fn keyed<M: Mac + hmac::digest::KeyInit>(key: &[u8]) -> M {
+    // HMAC accepts keys of any length, so new_from_slice cannot fail here.
+    <M as hmac::digest::KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!())
+}
+
 /// HMAC over the concatenation of `parts`.
 pub fn hmac(digest: Digest, key: &[u8], parts: &[&[u8]]) -> Tag {
     match digest {
-        Digest::Sha1 => mac_with::<Hmac<Sha1>>(key, parts),
-        Digest::Sha256 => mac_with::<Hmac<Sha256>>(key, parts),
-        Digest::Sha512 => mac_with::<Hmac<Sha512>>(key, parts),
+        Digest::Sha1 => finish(keyed::<Hmac<Sha1>>(key), parts),
+        Digest::Sha256 => finish(keyed::<Hmac<Sha256>>(key), parts),
+        Digest::Sha512 => finish(keyed::<Hmac<Sha512>>(key), parts),
+    }
+}
+
+/// A Temp-URL key with an HMAC state already keyed for each digest. Keying costs two of the
+/// four hash compressions of an HMAC over a short message; doing it once at config load
+/// halves the cost of every verification.
+#[derive(Clone)]
+pub struct TempUrlKey {
+    secret: Secret,
+    sha1: Hmac<Sha1>,
+    sha256: Hmac<Sha256>,
+    sha512: Hmac<Sha512>,
+}
+
+impl TempUrlKey {
+    pub fn new(secret: Secret) -> TempUrlKey {
+        let k = secret.expose().as_bytes();
+        TempUrlKey {
+            sha1: keyed(k),
+            sha256: keyed(k),
+            sha512: keyed(k),
+            secret,
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        self.secret.expose()
+    }
+
+    /// The same value as `hmac(digest, key, parts)`.
+    pub fn tag(&self, digest: Digest, parts: &[&[u8]]) -> Tag {
+        match digest {
+            Digest::Sha1 => finish(self.sha1.clone(), parts),
+            Digest::Sha256 => finish(self.sha256.clone(), parts),
+            Digest::Sha512 => finish(self.sha512.clone(), parts),
+        }
+    }
+}
+
+impl std::fmt::Debug for TempUrlKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TempUrlKey(..)")
     }
 }
 
@@ -303,7 +347,7 @@ pub fn verify(
         http::Method::HEAD => &["HEAD", "GET"],
         _ => return Err(Denied::Swift),
     };
-    let container_keys: &[Secret] = project
+    let container_keys: &[TempUrlKey] = project
         .container(req.container)
         .map(|c| c.temp_url_keys.as_slice())
         .unwrap_or(&[]);
@@ -314,11 +358,7 @@ pub fn verify(
         .chain(&project.temp_url_keys)
         .any(|key| {
             methods.iter().any(|m| {
-                let tag = hmac(
-                    digest,
-                    key.expose().as_bytes(),
-                    &string_to_sign(m, &expires_text, scope, ip),
-                );
+                let tag = key.tag(digest, &string_to_sign(m, &expires_text, scope, ip));
                 bool::from(tag.as_bytes().ct_eq(&given))
             })
         });

@@ -1,0 +1,733 @@
+//! AWS Signature Version 4 for S3: presigned URLs (query auth) and `Authorization` header
+//! auth, for GET and HEAD of one object.
+//!
+//! `canonical_request` and `string_to_sign` are the one place the signed text is built; the
+//! verifiers below and `presign` (used by `share::s3`) both go through them, so a link we make
+//! is a link we accept.
+//!
+//! How S3 reads a request, which is what decides compatibility:
+//! - the canonical URI is the path decoded and then encoded once with AWS's rules, never
+//!   normalised (no `.`/`..` or `//` folding), so a client's choice of which characters to
+//!   escape in the URL does not matter;
+//! - every query parameter but `X-Amz-Signature` is signed, a raw `+` read as a space;
+//! - the derived signing key depends only on (secret, day, region), so it is cached.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use hmac::{Hmac, Mac};
+use percent_encoding::percent_decode_str;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::auth::s3::{query_decode, uri_encode, uri_encode_into, S3Error, S3Request, Verified};
+use crate::auth::Denied;
+use crate::config::Config;
+use crate::expiry::{format_amz_date, format_iso8601, parse_amz_date};
+use crate::query::{form_decode, Query};
+
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+pub const SERVICE: &str = "s3";
+pub const TERMINATOR: &str = "aws4_request";
+/// S3's longest presigned-URL lifetime: seven days.
+pub const MAX_EXPIRES: u64 = 604_800;
+/// How far a client clock may run ahead (and, for header auth, behind) of ours.
+pub const MAX_SKEW: u64 = 900;
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so new_from_slice cannot fail.
+    let mut m = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    m.update(data);
+    m.finalize().into_bytes().into()
+}
+
+// ---- the signed text ----
+
+/// The canonical URI of a path as sent (percent-encoded): decoded, then AWS-encoded once.
+pub fn canonical_uri(path: &str) -> String {
+    let decoded: Vec<u8> = percent_decode_str(path).collect();
+    uri_encode(&decoded, true)
+}
+
+/// The canonical query of a raw query string: every parameter but `X-Amz-Signature`, names and
+/// values decoded (`+` is a space) and AWS-encoded, sorted by name then value.
+pub fn canonical_query(raw: &str) -> String {
+    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(8);
+    for (k, v) in Query::new(raw).pairs() {
+        let name = canonical_piece(k);
+        if name == "X-Amz-Signature" {
+            continue;
+        }
+        pairs.push((name, canonical_piece(v)));
+    }
+    pairs.sort_unstable();
+    let mut out = String::with_capacity(raw.len() + 16);
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
+/// One query name or value in canonical form. Signers already send most of them that way
+/// (unreserved bytes bare, every other byte as uppercase `%XX`), and those are taken as is.
+fn canonical_piece(raw: &str) -> Cow<'_, str> {
+    let b = raw.as_bytes();
+    let mut i = 0;
+    let mut canonical = true;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = |c: u8| c.is_ascii_digit() || (b'A'..=b'F').contains(&c);
+            let escaped = match (b.get(i + 1), b.get(i + 2)) {
+                (Some(&h), Some(&l)) if hex(h) && hex(l) => {
+                    let byte = (hex_value(h) << 4) | hex_value(l);
+                    !(byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~'))
+                }
+                _ => false,
+            };
+            if !escaped {
+                canonical = false;
+                break;
+            }
+            i += 3;
+        } else if b[i].is_ascii_alphanumeric() || matches!(b[i], b'-' | b'.' | b'_' | b'~') {
+            i += 1;
+        } else {
+            canonical = false;
+            break;
+        }
+    }
+    if canonical {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(uri_encode(&query_decode(raw), false))
+    }
+}
+
+fn hex_value(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        _ => c - b'A' + 10,
+    }
+}
+
+/// A header value as SigV4 signs it: trimmed, runs of spaces folded into one.
+pub fn fold_value(out: &mut Vec<u8>, value: &[u8]) {
+    let mut pending_space = false;
+    let start = out.len();
+    for &b in value {
+        if b == b' ' || b == b'\t' {
+            pending_space = out.len() > start;
+            continue;
+        }
+        if pending_space {
+            out.push(b' ');
+            pending_space = false;
+        }
+        out.push(b);
+    }
+}
+
+/// The canonical request: `METHOD\nURI\nQUERY\nname:value\n...\n\nSIGNED\nPAYLOAD`.
+/// `headers` holds the folded value of each signed header, in `signed_headers` order.
+pub fn canonical_request(
+    method: &str,
+    uri: &str,
+    query: &str,
+    headers: &[(&str, Vec<u8>)],
+    signed_headers: &str,
+    payload_hash: &str,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + uri.len() + query.len() + headers.len() * 40);
+    for part in [method, "\n", uri, "\n", query, "\n"] {
+        out.extend_from_slice(part.as_bytes());
+    }
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(value);
+        out.push(b'\n');
+    }
+    for part in ["\n", signed_headers, "\n", payload_hash] {
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
+}
+
+/// `AWS4-HMAC-SHA256\n<amz date>\n<scope>\n<hex sha256(canonical request)>`.
+pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
+    let hash = hex::encode(Sha256::digest(canonical_request));
+    let mut s = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
+    for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n", &hash] {
+        s.push_str(part);
+    }
+    s
+}
+
+/// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), "s3"), "aws4_request")`.
+pub fn signing_key(secret: &str, date: &str, region: &str) -> [u8; 32] {
+    let k = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
+    let k = hmac(&k, region.as_bytes());
+    let k = hmac(&k, SERVICE.as_bytes());
+    hmac(&k, TERMINATOR.as_bytes())
+}
+
+/// A signing key ready to MAC with: HMAC's inner and outer pads already absorbed.
+#[derive(Clone)]
+struct CachedKey {
+    secret: String,
+    mac: HmacSha256,
+}
+
+/// Signing keys by scope (`access key/day/region`). Deriving one costs four HMACs, far more
+/// than the lookup, and a key serves a whole day of requests. The secret is kept with the key
+/// so a changed secret (another config in the same process) is never served a stale key.
+fn keyed_mac(scope_key: &str, secret: &str, date: &str, region: &str) -> HmacSha256 {
+    const MAX_ENTRIES: usize = 4096;
+    static CACHE: OnceLock<Mutex<HashMap<String, CachedKey>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Ok(map) = cache.lock() {
+        if let Some(k) = map.get(scope_key) {
+            if bool::from(k.secret.as_bytes().ct_eq(secret.as_bytes())) {
+                return k.mac.clone();
+            }
+        }
+    }
+    let key = signing_key(secret, date, region);
+    let mac = <HmacSha256 as Mac>::new_from_slice(&key).unwrap_or_else(|_| unreachable!());
+    if let Ok(mut map) = cache.lock() {
+        // Bounded: a flood of made-up scopes can only make us forget, never grow.
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(
+            scope_key.to_string(),
+            CachedKey {
+                secret: secret.to_string(),
+                mac: mac.clone(),
+            },
+        );
+    }
+    mac
+}
+
+// ---- parsing ----
+
+/// `<access key>/<YYYYMMDD>/<region>/s3/aws4_request`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credential<'a> {
+    pub access_key: &'a str,
+    pub date: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
+    pub terminator: &'a str,
+    /// Everything after the access key: `date/region/service/terminator`.
+    pub scope: &'a str,
+}
+
+impl<'a> Credential<'a> {
+    pub fn parse(text: &'a str) -> Option<Credential<'a>> {
+        let mut it = text.rsplitn(5, '/');
+        let (terminator, service, region, date, access_key) =
+            (it.next()?, it.next()?, it.next()?, it.next()?, it.next()?);
+        if [terminator, service, region, date, access_key]
+            .iter()
+            .any(|s| s.is_empty())
+        {
+            return None;
+        }
+        Some(Credential {
+            access_key,
+            date,
+            region,
+            service,
+            terminator,
+            scope: &text[access_key.len() + 1..],
+        })
+    }
+
+    /// Region, service and terminator as this endpoint expects them; the error message is AWS's.
+    fn check(&self, cfg: &Config, amz_date: &str, prefix: &str) -> Result<(), String> {
+        if !cfg.s3.regions.iter().any(|r| r == self.region) {
+            let expected = cfg
+                .s3
+                .regions
+                .first()
+                .map(String::as_str)
+                .unwrap_or("us-east-1");
+            return Err(format!(
+                "{prefix} the region '{}' is wrong; expecting '{expected}'",
+                self.region
+            ));
+        }
+        if self.service != SERVICE {
+            return Err(format!(
+                "{prefix} incorrect service \"{}\". This endpoint belongs to \"s3\".",
+                self.service
+            ));
+        }
+        if self.terminator != TERMINATOR {
+            return Err(format!(
+                "{prefix} incorrect terminal \"{}\". This endpoint uses \"aws4_request\".",
+                self.terminator
+            ));
+        }
+        if amz_date.get(..8) != Some(self.date) {
+            return Err("Invalid credential date. Date is not the same as X-Amz-Date.".to_string());
+        }
+        Ok(())
+    }
+}
+
+/// `X-Amz-Date`: exactly `YYYYMMDDTHHMMSSZ`.
+fn parse_date(text: &str) -> Option<u64> {
+    if text.len() != 16 {
+        return None;
+    }
+    parse_amz_date(text)
+}
+
+/// `host;range;x-amz-date`: lowercase names, `host` among them.
+fn parse_signed_headers(text: &str) -> Option<Vec<&str>> {
+    let names: Vec<&str> = text.split(';').collect();
+    let valid = |n: &&str| {
+        !n.is_empty()
+            && n.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    };
+    (names.iter().all(valid) && names.contains(&"host")).then_some(names)
+}
+
+/// The folded value of each signed header. `host` is the host the client addressed (behind a
+/// trusted proxy, the forwarded one); a signed header the request lacks signs as empty, and so
+/// cannot match.
+fn signed_header_values<'n>(req: &S3Request<'_>, names: &[&'n str]) -> Vec<(&'n str, Vec<u8>)> {
+    names
+        .iter()
+        .map(|&name| {
+            let mut v = Vec::new();
+            if name == "host" {
+                fold_value(&mut v, req.host.unwrap_or("").as_bytes());
+            } else {
+                for (i, value) in req.headers.get_all(name).iter().enumerate() {
+                    if i > 0 {
+                        v.push(b',');
+                    }
+                    fold_value(&mut v, value.as_bytes());
+                }
+            }
+            (name, v)
+        })
+        .collect()
+}
+
+/// A provided signature: exactly 64 lowercase hex digits, as AWS prints them.
+fn decode_signature(sig: &str) -> Option<[u8; 32]> {
+    if sig.len() != 64
+        || !sig
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(sig, &mut out).ok()?;
+    Some(out)
+}
+
+/// What both verifiers feed the signature check.
+struct Signed<'a> {
+    credential: Credential<'a>,
+    secret: &'a str,
+    amz_date: &'a str,
+    signed_headers: &'a str,
+    header_names: Vec<&'a str>,
+    payload_hash: &'a str,
+    signature: &'a str,
+}
+
+/// Recomputes the signature for each method the request may have been signed for (HEAD is
+/// allowed with a GET link) and compares in constant time.
+fn check_signature(req: &S3Request<'_>, s: &Signed<'_>, methods: &[&str]) -> Result<(), Denied> {
+    let uri = canonical_uri(req.signed_path);
+    let query = canonical_query(req.query.raw());
+    let headers = signed_header_values(req, &s.header_names);
+    let provided = decode_signature(s.signature);
+    let mac = keyed_mac(
+        &s.credential_cache_key(),
+        s.secret,
+        s.credential.date,
+        s.credential.region,
+    );
+    let mut first = None;
+    for &method in methods {
+        let cr = canonical_request(
+            method,
+            &uri,
+            &query,
+            &headers,
+            s.signed_headers,
+            s.payload_hash,
+        );
+        let sts = string_to_sign(s.amz_date, s.credential.scope, &cr);
+        let mut m = mac.clone();
+        m.update(sts.as_bytes());
+        let expected: [u8; 32] = m.finalize().into_bytes().into();
+        if let Some(given) = &provided {
+            if bool::from(expected.ct_eq(given)) {
+                return Ok(());
+            }
+        }
+        first.get_or_insert((sts, cr));
+    }
+    let (sts, cr) = first.unwrap_or_default();
+    Err(S3Error::signature_mismatch(
+        s.credential.access_key,
+        sts.as_bytes(),
+        s.signature,
+        Some(&cr),
+    )
+    .into())
+}
+
+impl Signed<'_> {
+    fn credential_cache_key(&self) -> String {
+        let c = &self.credential;
+        let mut k = String::with_capacity(c.access_key.len() + c.region.len() + 10);
+        for part in [c.access_key, "/", c.date, "/", c.region] {
+            k.push_str(part);
+        }
+        k
+    }
+}
+
+fn methods_for(method: &http::Method) -> &'static [&'static str] {
+    match *method {
+        http::Method::HEAD => &["HEAD", "GET"],
+        _ => &["GET"],
+    }
+}
+
+// ---- query auth (presigned URLs) ----
+
+const QUERY_PARAMS_REQUIRED: &str = "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.";
+
+/// The `X-Amz-*` parameters of a presigned URL, read in one pass over the query (this is on
+/// every request's path). Each may appear once; a value that is not UTF-8 counts as absent.
+#[derive(Default)]
+struct QueryParams<'q> {
+    algorithm: Option<Cow<'q, str>>,
+    credential: Option<Cow<'q, str>>,
+    date: Option<Cow<'q, str>>,
+    expires: Option<Cow<'q, str>>,
+    signed_headers: Option<Cow<'q, str>>,
+    signature: Option<Cow<'q, str>>,
+    content_sha256: Option<Cow<'q, str>>,
+}
+
+impl<'q> QueryParams<'q> {
+    fn read(q: &Query<'q>) -> Result<QueryParams<'q>, S3Error> {
+        let mut p = QueryParams::default();
+        let mut seen = [false; 7];
+        for (k, v) in q.pairs() {
+            let Some(name) = form_decode(k) else { continue };
+            let (i, slot) = match &*name {
+                "X-Amz-Algorithm" => (0, &mut p.algorithm),
+                "X-Amz-Credential" => (1, &mut p.credential),
+                "X-Amz-Date" => (2, &mut p.date),
+                "X-Amz-Expires" => (3, &mut p.expires),
+                "X-Amz-SignedHeaders" => (4, &mut p.signed_headers),
+                "X-Amz-Signature" => (5, &mut p.signature),
+                "X-Amz-Content-Sha256" => (6, &mut p.content_sha256),
+                _ => continue,
+            };
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(S3Error::query_parameters(format!(
+                    "{name} must appear only once."
+                )));
+            }
+            *slot = form_decode(v);
+        }
+        Ok(p)
+    }
+}
+
+/// Checks a SigV4 presigned URL.
+pub fn verify_query<'c>(
+    cfg: &'c Config,
+    req: &S3Request<'_>,
+    now: u64,
+) -> Result<Verified<'c>, Denied> {
+    let p = QueryParams::read(&req.query)?;
+    fn need<T>(v: Option<T>) -> Result<T, S3Error> {
+        v.ok_or_else(|| S3Error::query_parameters(QUERY_PARAMS_REQUIRED))
+    }
+    let algorithm = need(p.algorithm)?;
+    let credential = need(p.credential)?;
+    let amz_date = need(p.date)?;
+    let expires = need(p.expires)?;
+    let signed_headers = need(p.signed_headers)?;
+    let signature = need(p.signature)?;
+    let payload_hash = p.content_sha256;
+
+    if algorithm != ALGORITHM {
+        return Err(S3Error::query_parameters(
+            "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"",
+        )
+        .into());
+    }
+    let Some(date) = parse_date(&amz_date) else {
+        return Err(S3Error::query_parameters(
+            "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"",
+        )
+        .into());
+    };
+    let Some(cred) = Credential::parse(&credential) else {
+        return Err(S3Error::query_parameters("Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".").into());
+    };
+    cred.check(
+        cfg,
+        &amz_date,
+        "Error parsing the X-Amz-Credential parameter;",
+    )
+    .map_err(S3Error::query_parameters)?;
+    let lifetime = parse_expires(&expires, cfg.max_link_lifetime)?;
+    let Some(header_names) = parse_signed_headers(&signed_headers) else {
+        return Err(S3Error::query_parameters(
+            "X-Amz-SignedHeaders must be lowercase header names separated by ';' and include host.",
+        )
+        .into());
+    };
+
+    let Some((project, key)) = cfg.s3_key(cred.access_key) else {
+        return Err(S3Error::invalid_access_key(cred.access_key).into());
+    };
+
+    // The link's age is not limited beyond X-Amz-Expires; only a date from the future is.
+    if date > now.saturating_add(MAX_SKEW) {
+        return Err(S3Error::access_denied("Request is not yet valid")
+            .with("X-Amz-Date", amz_date.as_ref())
+            .with("ServerTime", format_iso8601(now))
+            .into());
+    }
+    let expires_at = date.saturating_add(lifetime);
+    if now > expires_at {
+        return Err(S3Error::access_denied("Request has expired")
+            .with("X-Amz-Expires", expires.as_ref())
+            .with("Expires", format_iso8601(expires_at))
+            .with("ServerTime", format_iso8601(now))
+            .into());
+    }
+
+    let signed = Signed {
+        credential: cred,
+        secret: key.secret_key.expose(),
+        amz_date: &amz_date,
+        signed_headers: &signed_headers,
+        header_names,
+        payload_hash: payload_hash.as_deref().unwrap_or(UNSIGNED_PAYLOAD),
+        signature: &signature,
+    };
+    check_signature(req, &signed, methods_for(req.method))?;
+    Ok(Verified {
+        project,
+        expires_at: Some(expires_at),
+    })
+}
+
+/// `X-Amz-Expires`: decimal seconds, 1..=604800, and no more than the configured cap.
+fn parse_expires(text: &str, cap: Option<u64>) -> Result<u64, S3Error> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(S3Error::query_parameters(
+            "X-Amz-Expires should be a number",
+        ));
+    }
+    let n = text.parse::<u64>().unwrap_or(u64::MAX);
+    if n == 0 {
+        return Err(S3Error::query_parameters(
+            "X-Amz-Expires must be at least 1 second",
+        ));
+    }
+    if n > MAX_EXPIRES {
+        return Err(S3Error::query_parameters(
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+        ));
+    }
+    match cap {
+        Some(max) if n > max => Err(S3Error::query_parameters(format!(
+            "X-Amz-Expires must be at most {max} seconds on this server (max_link_lifetime)"
+        ))),
+        _ => Ok(n),
+    }
+}
+
+// ---- header auth ----
+
+/// Checks a request signed in its `Authorization` header (what SDKs and `rclone` send).
+pub fn verify_header<'c>(
+    cfg: &'c Config,
+    req: &S3Request<'_>,
+    now: u64,
+) -> Result<Verified<'c>, Denied> {
+    let malformed = || {
+        S3Error::header_malformed("The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.")
+    };
+    let auth = req
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix(ALGORITHM))
+        .ok_or_else(malformed)?;
+    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
+    for part in auth.split(',') {
+        match part.trim().split_once('=') {
+            Some(("Credential", v)) => credential = Some(v),
+            Some(("SignedHeaders", v)) => signed_headers = Some(v),
+            Some(("Signature", v)) => signature = Some(v),
+            _ => return Err(malformed().into()),
+        }
+    }
+    let (Some(credential), Some(signed_headers), Some(signature)) =
+        (credential, signed_headers, signature)
+    else {
+        return Err(malformed().into());
+    };
+
+    let amz_date = req
+        .headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(date) = parse_date(amz_date) else {
+        return Err(S3Error::access_denied(
+            "AWS authentication requires a valid Date or x-amz-date header",
+        )
+        .into());
+    };
+    let Some(cred) = Credential::parse(credential) else {
+        return Err(S3Error::header_malformed("The authorization header is malformed; the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".").into());
+    };
+    cred.check(cfg, amz_date, "The authorization header is malformed;")
+        .map_err(S3Error::header_malformed)?;
+    let Some(header_names) = parse_signed_headers(signed_headers) else {
+        return Err(S3Error::header_malformed("The authorization header is malformed; SignedHeaders must be lowercase names separated by ';' and include host.").into());
+    };
+    let Some(payload_hash) = req
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(S3Error::new(
+            http::StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "Missing required header for this request: x-amz-content-sha256",
+        )
+        .into());
+    };
+
+    let Some((project, key)) = cfg.s3_key(cred.access_key) else {
+        return Err(S3Error::invalid_access_key(cred.access_key).into());
+    };
+    if date.abs_diff(now) > MAX_SKEW {
+        return Err(S3Error::new(
+            http::StatusCode::FORBIDDEN,
+            "RequestTimeTooSkewed",
+            "The difference between the request time and the current time is too large.",
+        )
+        .with("RequestTime", amz_date)
+        .with("ServerTime", format_iso8601(now))
+        .with("MaxAllowedSkewMilliseconds", "900000")
+        .into());
+    }
+
+    let signed = Signed {
+        credential: cred,
+        secret: key.secret_key.expose(),
+        amz_date,
+        signed_headers,
+        header_names,
+        payload_hash,
+        signature,
+    };
+    check_signature(req, &signed, &[req.method.as_str()])?;
+    Ok(Verified {
+        project,
+        expires_at: None,
+    })
+}
+
+// ---- making links ----
+
+/// Everything a SigV4 presigned GET URL is made of.
+#[derive(Debug, Clone)]
+pub struct Presign<'a> {
+    /// `host[:port]` as the client will send it.
+    pub host: &'a str,
+    /// The decoded path the client will request, any proxy prefix included: `/bucket/key`.
+    pub path: &'a str,
+    pub access_key: &'a str,
+    pub secret: &'a str,
+    pub region: &'a str,
+    /// Unix seconds the link is signed at (`X-Amz-Date`).
+    pub now: u64,
+    /// `X-Amz-Expires`, seconds.
+    pub expires: u64,
+    /// Extra signed parameters, decoded (`response-content-disposition`, ...).
+    pub params: &'a [(&'a str, &'a str)],
+}
+
+impl Presign<'_> {
+    /// The encoded path and query, signature last: append to `scheme://host`.
+    pub fn path_and_query(&self) -> String {
+        let amz_date = format_amz_date(self.now);
+        let date = &amz_date[..8];
+        let scope = format!("{date}/{}/{SERVICE}/{TERMINATOR}", self.region);
+        let credential = format!("{}/{scope}", self.access_key);
+        let expires = self.expires.to_string();
+        let mut raw = String::new();
+        let fixed = [
+            ("X-Amz-Algorithm", ALGORITHM),
+            ("X-Amz-Credential", &credential),
+            ("X-Amz-Date", &amz_date),
+            ("X-Amz-Expires", &expires),
+            ("X-Amz-SignedHeaders", "host"),
+        ];
+        for (name, value) in fixed.iter().chain(self.params) {
+            if !raw.is_empty() {
+                raw.push('&');
+            }
+            uri_encode_into(&mut raw, name.as_bytes(), false);
+            raw.push('=');
+            uri_encode_into(&mut raw, value.as_bytes(), false);
+        }
+        let uri = uri_encode(self.path.as_bytes(), true);
+        let query = canonical_query(&raw);
+        let mut host = Vec::new();
+        fold_value(&mut host, self.host.as_bytes());
+        let cr = canonical_request(
+            "GET",
+            &uri,
+            &query,
+            &[("host", host)],
+            "host",
+            UNSIGNED_PAYLOAD,
+        );
+        let sts = string_to_sign(&amz_date, &scope, &cr);
+        let sig = hex::encode(hmac(
+            &signing_key(self.secret, date, self.region),
+            sts.as_bytes(),
+        ));
+        format!("{uri}?{query}&X-Amz-Signature={sig}")
+    }
+}
+
+#[cfg(test)]
+mod tests;

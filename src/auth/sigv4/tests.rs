@@ -1,0 +1,219 @@
+//! SigV4 against AWS's published examples and S3's encoding rules.
+
+use super::*;
+
+const AK: &str = "AKIAIOSFODNN7EXAMPLE";
+const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+/// 20130524T000000Z
+const MAY_24_2013: u64 = 1_369_353_600;
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// AWS S3 docs, "Authenticating Requests: Using Query Parameters (AWS Signature Version 4)".
+#[test]
+fn presign_reproduces_the_aws_query_auth_example() {
+    let p = Presign {
+        host: "examplebucket.s3.amazonaws.com",
+        path: "/test.txt",
+        access_key: AK,
+        secret: SECRET,
+        region: "us-east-1",
+        now: MAY_24_2013,
+        expires: 86_400,
+        params: &[],
+    };
+    assert_eq!(
+        p.path_and_query(),
+        "/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+    );
+}
+
+#[test]
+fn the_aws_query_auth_example_canonical_request_and_string_to_sign() {
+    let query = canonical_query("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=whatever");
+    let cr = canonical_request(
+        "GET",
+        "/test.txt",
+        &query,
+        &[("host", b"examplebucket.s3.amazonaws.com".to_vec())],
+        "host",
+        UNSIGNED_PAYLOAD,
+    );
+    assert_eq!(
+        String::from_utf8(cr.clone()).unwrap(),
+        "GET\n/test.txt\nX-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host\nhost:examplebucket.s3.amazonaws.com\n\nhost\nUNSIGNED-PAYLOAD"
+    );
+    let sts = string_to_sign(
+        "20130524T000000Z",
+        "20130524/us-east-1/s3/aws4_request",
+        &cr,
+    );
+    assert_eq!(sts, "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n3bfa292879f6447bbcda7001decf97f4a54dc650c8942174ae0a9121cf58ad04");
+}
+
+/// AWS S3 docs, "Signature Calculations for the Authorization Header", example GET Object.
+#[test]
+fn the_aws_header_auth_get_object_example() {
+    let headers = [
+        ("host", b"examplebucket.s3.amazonaws.com".to_vec()),
+        ("range", b"bytes=0-9".to_vec()),
+        ("x-amz-content-sha256", EMPTY_SHA256.as_bytes().to_vec()),
+        ("x-amz-date", b"20130524T000000Z".to_vec()),
+    ];
+    let signed = "host;range;x-amz-content-sha256;x-amz-date";
+    let cr = canonical_request("GET", "/test.txt", "", &headers, signed, EMPTY_SHA256);
+    assert_eq!(
+        String::from_utf8(cr.clone()).unwrap(),
+        format!("GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\nrange:bytes=0-9\nx-amz-content-sha256:{EMPTY_SHA256}\nx-amz-date:20130524T000000Z\n\n{signed}\n{EMPTY_SHA256}")
+    );
+    let sts = string_to_sign(
+        "20130524T000000Z",
+        "20130524/us-east-1/s3/aws4_request",
+        &cr,
+    );
+    assert_eq!(sts, "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");
+    let sig = hex::encode(hmac(
+        &signing_key(SECRET, "20130524", "us-east-1"),
+        sts.as_bytes(),
+    ));
+    assert_eq!(
+        sig,
+        "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+    );
+}
+
+#[test]
+fn the_canonical_uri_is_the_decoded_path_encoded_once_and_never_normalised() {
+    let cases = [
+        ("/c/test.txt", "/c/test.txt"),
+        ("/c/a%20b", "/c/a%20b"),
+        // '+' in a path is a plus, not a space.
+        ("/c/a+b", "/c/a%2Bb"),
+        ("/c/a%2Bb", "/c/a%2Bb"),
+        ("/c/%7E~", "/c/~~"),
+        ("/c/100%25", "/c/100%25"),
+        ("/c/a=b", "/c/a%3Db"),
+        ("/c/a%3db", "/c/a%3Db"),
+        ("/c/dir%2Fsub/x", "/c/dir/sub/x"),
+        (
+            "/c/Ti%E1%BA%BFng%20Vi%E1%BB%87t.pdf",
+            "/c/Ti%E1%BA%BFng%20Vi%E1%BB%87t.pdf",
+        ),
+        ("/c/Tiếng", "/c/Ti%E1%BA%BFng"),
+        ("/c/(a)!'*", "/c/%28a%29%21%27%2A"),
+        ("/c//x/./../y", "/c//x/./../y"),
+    ];
+    for (path, want) in cases {
+        assert_eq!(canonical_uri(path), want, "{path}");
+    }
+}
+
+#[test]
+fn the_canonical_query_signs_every_parameter_but_the_signature_sorted_and_encoded_once() {
+    let cases = [
+        ("b=2&a=1&X-Amz-Signature=ff", "a=1&b=2"),
+        // AWS reads a raw '+' as a space; an encoded one stays a plus.
+        ("a=x+y", "a=x%20y"),
+        ("a=x%2By", "a=x%2By"),
+        ("a=x%2by", "a=x%2By"),
+        ("a=%7e&b=~", "a=~&b=~"),
+        ("flag&x-id=GetObject", "flag=&x-id=GetObject"),
+        ("a=2&a=1", "a=1&a=2"),
+        ("a=%3D%26/", "a=%3D%26%2F"),
+        (
+            "response-content-disposition=attachment%3B%20filename%3D%22t%C3%A1.txt%22",
+            "response-content-disposition=attachment%3B%20filename%3D%22t%C3%A1.txt%22",
+        ),
+        ("a=%zz", "a=%25zz"),
+        ("a=%c3%a1&b=%C3%A1", "a=%C3%A1&b=%C3%A1"),
+        ("a=%41%2d", "a=A-"),
+        ("a=%", "a=%25"),
+        ("a=%4", "a=%254"),
+        ("X-Amz-%53ignature=1&z=2", "z=2"),
+        ("&&a=1&", "a=1"),
+    ];
+    for (raw, want) in cases {
+        assert_eq!(canonical_query(raw), want, "{raw}");
+    }
+}
+
+#[test]
+fn header_values_are_trimmed_and_inner_spaces_folded() {
+    let mut out = Vec::new();
+    fold_value(&mut out, b"  a   b \t c  ");
+    assert_eq!(out, b"a b c");
+}
+
+#[test]
+fn credentials_split_from_the_right() {
+    let c = Credential::parse("AK/20130524/us-east-1/s3/aws4_request").unwrap();
+    assert_eq!(
+        (c.access_key, c.date, c.region, c.service, c.terminator),
+        ("AK", "20130524", "us-east-1", "s3", "aws4_request")
+    );
+    assert_eq!(c.scope, "20130524/us-east-1/s3/aws4_request");
+    for bad in [
+        "",
+        "AK/20130524/us-east-1/s3",
+        "/20130524/us-east-1/s3/aws4_request",
+        "AK//us-east-1/s3/aws4_request",
+    ] {
+        assert_eq!(Credential::parse(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn signatures_are_64_lowercase_hex_digits() {
+    assert!(decode_signature(&"a".repeat(64)).is_some());
+    assert!(decode_signature(&"A".repeat(64)).is_none());
+    assert!(decode_signature(&"a".repeat(63)).is_none());
+    assert!(decode_signature(&"g".repeat(64)).is_none());
+}
+
+#[test]
+fn expires_is_one_second_to_a_week_and_at_most_the_configured_cap() {
+    assert_eq!(parse_expires("1", None), Ok(1));
+    assert_eq!(parse_expires("604800", None), Ok(604_800));
+    for bad in [
+        "0",
+        "604801",
+        "",
+        "-1",
+        "+5",
+        "1.5",
+        "99999999999999999999999",
+    ] {
+        assert!(parse_expires(bad, None).is_err(), "{bad}");
+    }
+    assert!(parse_expires("3601", Some(3600)).is_err());
+    assert_eq!(parse_expires("3600", Some(3600)), Ok(3600));
+}
+
+#[test]
+fn the_signing_key_cache_never_serves_a_key_for_another_secret() {
+    let a = keyed_mac(
+        "CACHEAK/20130524/us-east-1",
+        "secret-a",
+        "20130524",
+        "us-east-1",
+    )
+    .finalize()
+    .into_bytes();
+    let b = keyed_mac(
+        "CACHEAK/20130524/us-east-1",
+        "secret-b",
+        "20130524",
+        "us-east-1",
+    )
+    .finalize()
+    .into_bytes();
+    assert_ne!(a, b);
+    let a2 = keyed_mac(
+        "CACHEAK/20130524/us-east-1",
+        "secret-a",
+        "20130524",
+        "us-east-1",
+    )
+    .finalize()
+    .into_bytes();
+    assert_eq!(a, a2);
+}
