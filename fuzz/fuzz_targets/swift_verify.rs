@@ -103,19 +103,40 @@ struct Signed {
     edits: Vec<Edit>,
 }
 
-#[derive(Arbitrary, Debug)]
+/// Input layout (so that seeds can be real links): byte 0 holds flags (bit 0: the strict
+/// config, bit 1: HEAD, bit 2: the client is IPv4-mapped IPv6, bit 3: `Signed` mode), bytes
+/// 1..5 the client IPv4 address, bytes 5..9 how many seconds before the expiry (or before
+/// NOW in raw mode) the request comes (little-endian), the rest the URL `path?query` (raw
+/// mode) or a `Signed` link drawn with `arbitrary`.
 enum Mode {
-    Raw { path: String, query: String },
+    Raw(String),
     Signed(Signed),
 }
 
-#[derive(Arbitrary, Debug)]
 struct Input {
     strict: bool,
     head: bool,
     client: ([u8; 4], bool),
     now_back: u32,
     mode: Mode,
+}
+
+fn input(data: &[u8]) -> Option<Input> {
+    if data.len() < 9 {
+        return None;
+    }
+    let rest = &data[9..];
+    Some(Input {
+        strict: data[0] & 1 != 0,
+        head: data[0] & 2 != 0,
+        client: (data[1..5].try_into().unwrap(), data[0] & 4 != 0),
+        now_back: u32::from_le_bytes(data[5..9].try_into().unwrap()),
+        mode: if data[0] & 8 == 0 {
+            Mode::Raw(String::from_utf8_lossy(rest).into_owned())
+        } else {
+            Mode::Signed(arbitrary::Unstructured::new(rest).arbitrary().ok()?)
+        },
+    })
 }
 
 /// What was signed, for oracle 2.
@@ -248,10 +269,13 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-fuzz_target!(|input: Input| {
+fuzz_target!(|data: &[u8]| {
+    let Some(input) = input(data) else {
+        return;
+    };
     let cfg = &configs()[usize::from(input.strict)];
     let (url, made) = match &input.mode {
-        Mode::Raw { path, query } => (format!("{path}?{query}"), None),
+        Mode::Raw(url) => (url.clone(), None),
         Mode::Signed(s) => {
             let (url, made) = make(s);
             (url, Some(made))
@@ -286,6 +310,9 @@ fuzz_target!(|input: Input| {
     let Ok(g) = swift::verify(cfg, &req, &method, &q, client, now) else {
         return;
     };
+    if std::env::var_os("KEYHOLE_FUZZ_DEBUG").is_some() {
+        eprintln!("verified: {url}");
+    }
 
     // ---- oracle 1: the carried signature is an HMAC of this request by a valid key ----
     assert_eq!(req.account, format!("AUTH_{}", g.project));
@@ -359,7 +386,7 @@ fuzz_target!(|input: Input| {
         }
         let (signer_project, key) = SIGNERS[match &input.mode {
             Mode::Signed(s) => usize::from(s.signer) % SIGNERS.len(),
-            Mode::Raw { .. } => unreachable!(),
+            Mode::Raw(_) => unreachable!(),
         }];
         assert_eq!(signer_project, m.project);
         assert!(
