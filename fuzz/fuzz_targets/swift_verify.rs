@@ -298,7 +298,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let now = match &made {
         Some(m) => m.expires.saturating_sub(u64::from(input.now_back)),
-        None => NOW - u64::from(input.now_back),
+        None => NOW.saturating_sub(u64::from(input.now_back)),
     };
     let req = SwiftPath {
         path: &r.path,
