@@ -41,7 +41,7 @@ fuzz_target!(|input: (bool, String)| {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             assert!(
-                i + 2 < bytes.len() + 0
+                i + 2 < bytes.len()
                     && bytes[i + 1].is_ascii_hexdigit()
                     && bytes[i + 2].is_ascii_hexdigit(),
                 "bad escape in {encoded:?}"
