@@ -12,7 +12,7 @@
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
@@ -71,7 +71,9 @@ pub fn canonical_resource(path: &str, raw_query: &str) -> String {
         if SIGNED_PARAMS.binary_search(&k).is_ok() {
             signed.push((
                 k,
-                v.map(|v| percent_decode_str(v).decode_utf8_lossy().into_owned()),
+                // Decoded exactly as `s3::overrides` reads the value it will serve (a raw
+                // `+` is a space), so what was signed is what is sent.
+                v.map(|v| String::from_utf8_lossy(&crate::auth::s3::query_decode(v)).into_owned()),
             ));
         }
     }

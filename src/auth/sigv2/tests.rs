@@ -103,3 +103,17 @@ fn signatures_survive_form_decoding_of_plus() {
     assert_eq!(decode_signature("not base64!"), None);
     assert_eq!(decode_signature("AAAA"), None);
 }
+
+#[test]
+fn a_raw_plus_in_a_signed_override_is_read_as_the_space_it_will_be_served_as() {
+    // The override served is form-decoded ("a b"), so the canonical resource must be too:
+    // `a%2Bb` signed cannot be replayed as `a+b` to serve a different value.
+    assert_eq!(
+        canonical_resource("/b/k", "response-content-type=a+b"),
+        "/b/k?response-content-type=a b"
+    );
+    assert_eq!(
+        canonical_resource("/b/k", "response-content-type=a%2Bb"),
+        "/b/k?response-content-type=a+b"
+    );
+}
