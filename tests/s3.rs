@@ -914,3 +914,24 @@ fn a_remembered_link_still_expires_and_covers_only_its_exact_request() {
         assert_s3_error(&srv.get(target(&url)), 403, "AccessDenied");
     }
 }
+
+/// `..` or `.` as the bucket of a validly signed link must not climb into another project.
+#[test]
+fn a_dot_dot_bucket_cannot_reach_another_project() {
+    let (srv, ep) = setup();
+    srv.put("p2", "c", "secret.txt", b"OTHER PROJECT SECRET");
+    for (bucket, key) in [("..", "p2/c/secret.txt"), (".", "c/hello.txt")] {
+        let mut l = link(&srv, &ep, key);
+        l.bucket = bucket;
+        for v2 in [false, true] {
+            l.v2 = v2;
+            let url = l.url().unwrap();
+            let r = srv.get(target(&url));
+            assert!((400..500).contains(&r.status), "{url}: {}", r.status);
+            assert!(
+                !r.text().contains("SECRET") && !r.text().contains("hello"),
+                "{url} leaked"
+            );
+        }
+    }
+}

@@ -391,3 +391,24 @@ fn a_remembered_link_still_expires_and_stays_bound_to_its_address() {
     std::thread::sleep(std::time::Duration::from_millis(2100));
     assert_eq!(s.get(&url).status, 401);
 }
+
+/// Found while reworking the filesystem open: `..` as the *container* (not the object) of a
+/// validly signed link must not reach a sibling project.
+#[test]
+fn a_dot_dot_container_cannot_reach_another_project() {
+    let s = TestServer::start();
+    s.put("p2", "c", "secret.txt", b"OTHER PROJECT SECRET");
+    std::fs::write(s.root().join("top.txt"), b"ROOT FILE").unwrap();
+    for path in [
+        "/v1/AUTH_p1/../p2/c/secret.txt",
+        "/v1/AUTH_p1/./c/x",
+        "/v1/AUTH_p1/../top.txt",
+    ] {
+        let r = s.get(&link(path, ACCOUNT_KEY, "GET", now() + 60).url());
+        assert!((400..500).contains(&r.status), "{path}: {}", r.status);
+        assert!(
+            !r.text().contains("SECRET") && !r.text().contains("ROOT FILE"),
+            "{path} leaked"
+        );
+    }
+}

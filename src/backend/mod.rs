@@ -85,7 +85,9 @@ impl Backend {
         container: &str,
         object: &str,
     ) -> Result<Object, BackendError> {
-        if !valid_object_name(object) {
+        // SECURITY: the project and container are single path segments too; a `..`
+        // container would otherwise climb into a sibling project.
+        if !valid_segment(project) || !valid_segment(container) || !valid_object_name(object) {
             return Err(BackendError::NotFound);
         }
         match self {
@@ -102,12 +104,12 @@ pub const MAX_OBJECT_NAME: usize = 1024;
 // SECURITY: this is the first of two walls (the second is `openat2` with RESOLVE_BENEATH);
 // a name refused here never reaches the filesystem.
 pub fn valid_object_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_OBJECT_NAME
-        && !name.contains('\0')
-        && name
-            .split('/')
-            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+    name.len() <= MAX_OBJECT_NAME && name.split('/').all(valid_segment)
+}
+
+/// One path component that names itself: not empty, `.` or `..`, no `/` or NUL.
+pub fn valid_segment(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\0'])
 }
 
 #[cfg(test)]
@@ -130,6 +132,14 @@ mod tests {
         ] {
             assert!(!valid_object_name(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn project_and_container_segments_cannot_climb() {
+        for bad in ["", ".", "..", "a/b", "a\0"] {
+            assert!(!super::valid_segment(bad), "{bad:?}");
+        }
+        assert!(super::valid_segment("..a") && super::valid_segment("c"));
     }
 
     #[test]
