@@ -1,8 +1,10 @@
 //! The filesystem backend: objects at `<root>/<project>/<container>/<object>`.
 //!
-//! Opening resolves the container with no symlinks at all and then the object with
-//! `RESOLVE_BENEATH` from the container's directory, in the kernel and in one step, so no
-//! name, symlink or a rename racing the open can reach outside the container.
+//! Opening resolves `<project>/<container>/<object>` from the root in one `openat2` with
+//! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`: the kernel refuses any symlink on the way and any
+//! escape from the root, in one step, so no name, symlink or rename racing the open can reach
+//! another container. (`backend::valid_segment` has already refused `.` and `..`.)
+//! Symlinks are never followed, as nginx's `disable_symlinks on` would have it.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -31,7 +33,6 @@ struct OpenHow {
     resolve: u64,
 }
 
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 const RESOLVE_BENEATH: u64 = 0x08;
 
@@ -102,44 +103,35 @@ impl FsBackend {
         })
     }
 
-    fn open_container(&self, project: &str, container: &str) -> io::Result<OwnedFd> {
-        let dir_flags = libc::O_PATH | libc::O_DIRECTORY;
+    /// Opens `<project>/<container>/<object>` below the root, refusing every symlink on the
+    /// way: one `openat2` in the kernel, so nothing can be swapped in between checks.
+    fn open_file(&self, project: &str, container: &str, object: &str) -> io::Result<OwnedFd> {
+        // O_NONBLOCK: opening a FIFO must not hang the worker; it is refused below as not a file.
+        let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK;
         if !self.no_openat2.load(Ordering::Relaxed) {
-            let path = format!("{project}/{container}");
+            let path = format!("{project}/{container}/{object}");
             match openat2(
                 self.root.as_raw_fd(),
                 &path,
-                dir_flags,
+                flags,
                 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
             ) {
-                Err(e)
-                    if e.raw_os_error() == Some(libc::ENOSYS)
-                        || e.raw_os_error() == Some(libc::EPERM) =>
-                {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
                     self.no_openat2.store(true, Ordering::Relaxed);
                 }
                 other => return other,
             }
         }
-        let p = openat(self.root.as_raw_fd(), project, dir_flags)?;
-        openat(p.as_raw_fd(), container, dir_flags)
-    }
-
-    fn open_object(&self, container: &OwnedFd, object: &str) -> io::Result<OwnedFd> {
-        // O_NONBLOCK: opening a FIFO must not hang the worker; it is refused below as not a file.
-        let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK;
-        if !self.no_openat2.load(Ordering::Relaxed) {
-            return openat2(
-                container.as_raw_fd(),
-                object,
-                flags,
-                RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-            );
-        }
+        // Without openat2: one component at a time, each with O_NOFOLLOW.
         let mut dir: Option<OwnedFd> = None;
-        let mut segments = object.split('/').peekable();
+        let mut segments = [project, container]
+            .into_iter()
+            .chain(object.split('/'))
+            .peekable();
         while let Some(seg) = segments.next() {
-            let at = dir.as_ref().unwrap_or(container).as_raw_fd();
+            let at = dir
+                .as_ref()
+                .map_or(self.root.as_raw_fd(), |d| d.as_raw_fd());
             if segments.peek().is_none() {
                 return openat(at, seg, flags);
             }
@@ -159,15 +151,14 @@ impl FsBackend {
         Ok(())
     }
 
-    /// Opens an object for reading: one resolution, one open, one fstat.
+    /// Opens an object for reading: one open, one fstat.
     pub fn open(
         &self,
         project: &str,
         container: &str,
         object: &str,
     ) -> Result<Object, BackendError> {
-        let dir = self.open_container(project, container)?;
-        let file = File::from(self.open_object(&dir, object)?);
+        let file = File::from(self.open_file(project, container, object)?);
         let md = file.metadata()?;
         if !md.is_file() {
             return Err(BackendError::NotFound);
@@ -259,10 +250,18 @@ mod tests {
     }
 
     #[test]
-    fn a_symlink_inside_the_container_is_followed() {
+    fn symlinks_are_never_followed_even_inside_the_container() {
         let (d, b) = tree();
         symlink("sub/o.txt", d.path().join("p/c/alias")).unwrap();
-        assert_eq!(read(b.open("p", "c", "alias").unwrap()), b"hello");
+        symlink("sub", d.path().join("p/c/dir-alias")).unwrap();
+        assert!(matches!(
+            b.open("p", "c", "alias"),
+            Err(BackendError::NotFound)
+        ));
+        assert!(matches!(
+            b.open("p", "c", "dir-alias/o.txt"),
+            Err(BackendError::NotFound)
+        ));
     }
 
     #[test]
