@@ -28,6 +28,14 @@ const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
 /// not printable ASCII, or could end the quoted string or be read as an escape (`"`, `\`,
 /// `%`), replaced by `_`.
 pub fn ascii_fallback(name: &str) -> String {
+    // Most names are plain ASCII already: no normalisation needed.
+    if name
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && !matches!(b, b'"' | b'\\' | b'%'))
+        && !name.trim_matches(['_', '.', ' ']).is_empty()
+    {
+        return name.to_string();
+    }
     let mut out = String::with_capacity(name.len());
     for c in name.nfkd().filter(|c| !is_combining_mark(*c)) {
         let c = match c {
