@@ -158,6 +158,12 @@ impl FsBackend {
         container: &str,
         object: &str,
     ) -> Result<Object, BackendError> {
+        // SECURITY: the kernel keeps the open under the root and off symlinks; only names
+        // without `.`/`..` segments keep it inside the container, so this backend checks them
+        // itself rather than trust every caller to.
+        if !super::valid_location(project, container, object) {
+            return Err(BackendError::NotFound);
+        }
         let file = File::from(self.open_file(project, container, object)?);
         let md = file.metadata()?;
         if !md.is_file() {
@@ -272,6 +278,14 @@ mod tests {
             b.open("p", "linked", "secret"),
             Err(BackendError::NotFound)
         ));
+    }
+
+    #[test]
+    fn names_that_climb_are_refused_by_the_backend_itself() {
+        let (_d, b) = tree();
+        for (container, object) in [("c", "../other/secret"), ("..", "p/other/secret"), ("c", "sub/../../other/secret")] {
+            assert!(matches!(b.open("p", container, object), Err(BackendError::NotFound)), "{container} {object}");
+        }
     }
 
     #[test]

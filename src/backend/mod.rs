@@ -85,9 +85,7 @@ impl Backend {
         container: &str,
         object: &str,
     ) -> Result<Object, BackendError> {
-        // SECURITY: the project and container are single path segments too; a `..`
-        // container would otherwise climb into a sibling project.
-        if !valid_segment(project) || !valid_segment(container) || !valid_object_name(object) {
+        if !valid_location(project, container, object) {
             return Err(BackendError::NotFound);
         }
         match self {
@@ -105,6 +103,13 @@ pub const MAX_OBJECT_NAME: usize = 1024;
 // a name refused here never reaches the filesystem.
 pub fn valid_object_name(name: &str) -> bool {
     name.len() <= MAX_OBJECT_NAME && name.split('/').all(valid_segment)
+}
+
+/// A project, container and object that name a place inside that container and nowhere else.
+// SECURITY: the project and container are single segments too: a `..` container would
+// otherwise climb into a sibling project.
+pub fn valid_location(project: &str, container: &str, object: &str) -> bool {
+    valid_segment(project) && valid_segment(container) && valid_object_name(object)
 }
 
 /// One path component that names itself: not empty, `.` or `..`, no `/` or NUL.
