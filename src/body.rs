@@ -26,6 +26,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// holds little (hyper buffers at most one frame per connection; see `server.rs`).
 pub const CHUNK: usize = crate::bufpool::REGION;
 
+/// Single ranges up to this size are read when the response is made (see `Body::file`).
+const INLINE: usize = 16 * 1024;
+
 /// One piece of a file body.
 #[derive(Debug, Clone)]
 pub enum Part {
@@ -55,7 +58,19 @@ impl Body {
         Body::Full(Some(b.into()))
     }
 
+    /// A body for `parts` of `file`. A small single range already in the page cache is read
+    /// at once into a buffer: no stream to set up or poll, and the file is closed sooner.
     pub fn file(file: Arc<File>, parts: Vec<Part>) -> Body {
+        if let [Part::Range { start, end }] = parts.as_slice() {
+            let len = end.saturating_sub(*start) as usize;
+            if len <= INLINE {
+                if let Ok(b) = read_nowait(&file, *start, len) {
+                    if b.len() == len {
+                        return Body::full(b);
+                    }
+                }
+            }
+        }
         let remaining = parts.iter().map(Part::len).sum();
         Body::File(FileBody {
             file,

@@ -283,8 +283,15 @@ mod tests {
     #[test]
     fn names_that_climb_are_refused_by_the_backend_itself() {
         let (_d, b) = tree();
-        for (container, object) in [("c", "../other/secret"), ("..", "p/other/secret"), ("c", "sub/../../other/secret")] {
-            assert!(matches!(b.open("p", container, object), Err(BackendError::NotFound)), "{container} {object}");
+        for (container, object) in [
+            ("c", "../other/secret"),
+            ("..", "p/other/secret"),
+            ("c", "sub/../../other/secret"),
+        ] {
+            assert!(
+                matches!(b.open("p", container, object), Err(BackendError::NotFound)),
+                "{container} {object}"
+            );
         }
     }
 
