@@ -9,7 +9,7 @@ use http::{Method, Request, Response, StatusCode};
 
 use crate::auth::cache;
 use crate::auth::s3::{S3Error, S3Request, Scheme};
-use crate::auth::{self, Denied, Disposition, Grant};
+use crate::auth::{self, Denied, Grant};
 use crate::backend::BackendError;
 use crate::body::Body;
 use crate::forwarded::Origin;
@@ -233,17 +233,7 @@ async fn swift<B>(
             .and_then(|p| p.container(r.container()).map(|c| (p, c)))
             .filter(|(_, c)| c.public);
         match public {
-            Some((p, c)) => Grant {
-                project: p.id.clone(),
-                container: c.name.clone(),
-                object: r.object().to_string(),
-                disposition: Disposition {
-                    inline: true,
-                    filename: None,
-                },
-                expires_at: None,
-                overrides: Default::default(),
-            },
+            Some((p, c)) => Grant::public(&p.id, &c.name, r.object()),
             None => return denied(state, Denied::Swift),
         }
     };
@@ -262,7 +252,6 @@ async fn s3<B>(
 ) -> Response<Body> {
     let cfg = &state.config;
     let method = req.method();
-    // OPTIONS (CORS preflight) is answered here, before any signature is looked at.
     if method != Method::GET && method != Method::HEAD {
         return s3_error(&S3Error::method_not_allowed(method.as_str()));
     }
@@ -282,17 +271,7 @@ async fn s3<B>(
     let verified = auth::s3::scheme(&s3req).and_then(|scheme| match scheme {
         Scheme::Unsigned => match cfg.public_bucket(&r.bucket) {
             // Unsigned: no `response-*` override is believed.
-            Some((p, c)) => Ok(Grant {
-                project: p.id.clone(),
-                container: c.name.clone(),
-                object: r.key.clone(),
-                disposition: Disposition {
-                    inline: true,
-                    filename: None,
-                },
-                expires_at: None,
-                overrides: Default::default(),
-            }),
+            Some((p, c)) => Ok(Grant::public(&p.id, &c.name, &r.key)),
             None => Err(S3Error::access_denied("Access Denied").into()),
         },
         signed => {

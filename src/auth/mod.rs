@@ -23,6 +23,24 @@ pub struct Grant {
     pub overrides: Overrides,
 }
 
+impl Grant {
+    /// What anyone may do with an object of a public container: read it, inline, with no
+    /// expiry and no overrides.
+    pub fn public(project: &str, container: &str, object: &str) -> Grant {
+        Grant {
+            project: project.to_string(),
+            container: container.to_string(),
+            object: object.to_string(),
+            disposition: Disposition {
+                inline: true,
+                filename: None,
+            },
+            expires_at: None,
+            overrides: Overrides::default(),
+        }
+    }
+}
+
 /// View (`inline`) or download (`attachment`), and the name to save under.
 #[derive(Debug, Clone, Default)]
 pub struct Disposition {
