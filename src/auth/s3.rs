@@ -13,7 +13,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::auth::{sigv2, sigv4, Denied, Disposition, Grant, Overrides};
 use crate::config::{Config, Project};
-use crate::query::Query;
+use crate::query::{form_decode, Query};
 
 /// An S3 object request, as every verifier sees it.
 #[derive(Debug, Clone, Copy)]
@@ -49,9 +49,15 @@ pub enum Scheme {
 
 /// Tells the scheme from the parameters and headers present, before any of them is parsed.
 pub fn scheme(req: &S3Request<'_>) -> Result<Scheme, Denied> {
-    let q = &req.query;
-    let v4 = q.has("X-Amz-Algorithm") || q.has("X-Amz-Credential") || q.has("X-Amz-Signature");
-    let v2 = q.has("AWSAccessKeyId") || q.has("Signature");
+    // One pass over the query: every request comes through here before anything else.
+    let (mut v4, mut v2) = (false, false);
+    for (k, _) in req.query.pairs() {
+        match form_decode(k).as_deref() {
+            Some("X-Amz-Algorithm" | "X-Amz-Credential" | "X-Amz-Signature") => v4 = true,
+            Some("AWSAccessKeyId" | "Signature") => v2 = true,
+            _ => {}
+        }
+    }
     let header = req
         .headers
         .get(http::header::AUTHORIZATION)
