@@ -19,6 +19,7 @@ use http_body::{Frame, SizeHint};
 use tokio::task::JoinHandle;
 
 use crate::bufpool::ReadBuf;
+use crate::zerocopy::{self, Plan};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -78,6 +79,7 @@ impl Body {
             remaining,
             pending: None,
             nowait: true,
+            zero_copy: None,
         })
     }
 }
@@ -121,6 +123,8 @@ pub struct FileBody {
     pending: Option<JoinHandle<io::Result<Bytes>>>,
     /// False once the filesystem said it cannot do RWF_NOWAIT reads.
     nowait: bool,
+    /// Set on plain HTTP/1 connections: cached ranges are sent with sendfile.
+    zero_copy: Option<Arc<Plan>>,
 }
 
 /// The file ended before the bytes promised in Content-Length: it was truncated or replaced
@@ -172,6 +176,11 @@ fn read_blocking(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
 }
 
 impl FileBody {
+    /// Lets the connection send this body's file ranges itself (see `zerocopy`).
+    pub fn zero_copy(&mut self, plan: Arc<Plan>) {
+        self.zero_copy = Some(plan);
+    }
+
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         loop {
             if let Some(task) = &mut self.pending {
@@ -202,6 +211,12 @@ impl FileBody {
             if start >= end {
                 self.parts.pop_front();
                 continue;
+            }
+            if let Some(plan) = &self.zero_copy {
+                let len = (end - start).min(zerocopy::CHUNK as u64) as usize;
+                if let Some(placeholder) = plan.placeholder(&self.file, start, len) {
+                    return Poll::Ready(Some(self.take(placeholder)));
+                }
             }
             let len = (end - start).min(CHUNK as u64) as usize;
             if self.nowait {

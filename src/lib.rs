@@ -19,3 +19,4 @@ pub mod router;
 pub mod server;
 pub mod share;
 pub mod ui;
+pub mod zerocopy;

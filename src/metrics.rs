@@ -11,6 +11,7 @@ pub struct Metrics {
     denied: AtomicU64,
     pub panics: AtomicU64,
     connections: AtomicU64,
+    zero_copy_bytes: AtomicU64,
 }
 
 impl Metrics {
@@ -29,6 +30,10 @@ impl Metrics {
 
     pub fn connection(&self) {
         self.connections.fetch_add(1, Relaxed);
+    }
+
+    pub fn zero_copy(&self, bytes: usize) {
+        self.zero_copy_bytes.fetch_add(bytes as u64, Relaxed);
     }
 
     pub fn render(&self) -> String {
@@ -63,6 +68,11 @@ impl Metrics {
             "keyhole_connections_total",
             "Connections accepted.",
             self.connections.load(Relaxed),
+        );
+        one(
+            "keyhole_zero_copy_bytes_total",
+            "Body bytes the kernel sent straight from the file (sendfile).",
+            self.zero_copy_bytes.load(Relaxed),
         );
         out
     }

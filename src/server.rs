@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response};
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
@@ -21,6 +21,7 @@ use crate::backend::Backend;
 use crate::body::{Body, BoxError};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::zerocopy::{Conn, Plan};
 
 /// hyper's per-connection buffer limit, for reading request heads and queueing writes.
 const MAX_BUF: usize = 64 * 1024;
@@ -87,10 +88,13 @@ impl http_body::Body for Logged {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         let res = Pin::new(&mut this.inner).poll_frame(cx);
-        if let Some(log) = &mut this.log {
-            if let Poll::Ready(Some(Ok(f))) = &res {
-                log.sent += f.data_ref().map_or(0, |d| d.len() as u64);
+        match (&res, &mut this.log) {
+            (Poll::Ready(Some(Ok(f))), Some(log)) => {
+                log.sent += f.data_ref().map_or(0, |d| d.len() as u64)
             }
+            // The connection is closed after this; say why.
+            (Poll::Ready(Some(Err(e))), _) => tracing::warn!(error = %e, "a body failed"),
+            _ => {}
         }
         res
     }
@@ -144,9 +148,12 @@ async fn service(
     state: Arc<State>,
     req: Request<Incoming>,
     peer: SocketAddr,
+    plan: Arc<Plan>,
 ) -> Result<Response<Logged>, Infallible> {
     let start = Instant::now();
     let method = req.method().clone();
+    // HTTP/2 frames its own data; only HTTP/1 can take placeholders.
+    let http1 = req.version() <= http::Version::HTTP_11;
     let path = req.uri().path().to_string();
     let resp = match CatchUnwind(crate::handler::handle(&state, req, peer)).await {
         Ok(r) => r,
@@ -162,6 +169,10 @@ async fn service(
             )
         }
     };
+    let mut resp = resp;
+    if let (true, Body::File(f)) = (http1, resp.body_mut()) {
+        f.zero_copy(plan);
+    }
     Ok(logged(method, &path, start, resp))
 }
 
@@ -176,7 +187,8 @@ pub async fn serve(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A stalled client then holds at most one body frame (see `body::CHUNK`), and request
     // heads are capped at 64 KiB.
-    builder.http1().max_buf_size(MAX_BUF);
+    // Vectored writes hand body chunks to the connection uncopied, which zero-copy needs.
+    builder.http1().max_buf_size(MAX_BUF).writev(true);
     let builder = Arc::new(builder);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -198,9 +210,13 @@ pub async fn serve(
         state.metrics.connection();
         let conn_state = state.clone();
         let svc_state = state.clone();
-        let svc = hyper::service::service_fn(move |req| service(svc_state.clone(), req, peer));
+        let plan = Arc::new(Plan::default());
+        let svc_plan = plan.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            service(svc_state.clone(), req, peer, svc_plan.clone())
+        });
         let conn = builder
-            .serve_connection(TokioIo::new(stream), svc)
+            .serve_connection(Conn::new(stream, plan, state.clone()), svc)
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

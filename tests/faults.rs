@@ -10,8 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use keyhole::auth::swift::Digest;
-use keyhole::share::SwiftLink;
 
 struct Server {
     child: Child,
@@ -104,20 +102,7 @@ impl Server {
 }
 
 fn link(object: &str) -> String {
-    SwiftLink {
-        base_url: "",
-        path: &format!("/v1/AUTH_p1/c/{object}"),
-        key: ACCOUNT_KEY,
-        method: "GET",
-        expires: now() + 3600,
-        digest: Digest::Sha256,
-        ip_range: None,
-        prefix: false,
-        iso8601: false,
-        inline: false,
-        filename: None,
-    }
-    .url()
+    signed(&format!("/v1/AUTH_p1/c/{object}"))
 }
 
 /// Reads one response with a Content-Length body from a keep-alive connection.

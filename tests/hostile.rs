@@ -8,27 +8,8 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::*;
-use keyhole::auth::swift::Digest;
-use keyhole::share::SwiftLink;
 
 const SECRETS: [&str; 3] = ["OTHER PROJECT SECRET", "OUTSIDE ROOT", "/bin/bash"];
-
-fn signed(path: &str) -> String {
-    SwiftLink {
-        base_url: "",
-        path,
-        key: ACCOUNT_KEY,
-        method: "GET",
-        expires: now() + 600,
-        digest: Digest::Sha256,
-        ip_range: None,
-        prefix: false,
-        iso8601: false,
-        inline: false,
-        filename: None,
-    }
-    .url()
-}
 
 fn setup() -> TestServer {
     let s = TestServer::start();

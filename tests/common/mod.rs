@@ -193,6 +193,24 @@ pub fn parse(buf: Vec<u8>) -> Response {
     }
 }
 
+/// A download link for `path` (e.g. `/v1/AUTH_p1/c/o`): sha256, account key, an hour.
+pub fn signed(path: &str) -> String {
+    keyhole::share::SwiftLink {
+        base_url: "",
+        path,
+        key: ACCOUNT_KEY,
+        method: "GET",
+        expires: now() + 3600,
+        digest: keyhole::auth::swift::Digest::Sha256,
+        ip_range: None,
+        prefix: false,
+        iso8601: false,
+        inline: false,
+        filename: None,
+    }
+    .url()
+}
+
 /// Percent-encodes a path for a request line (everything but unreserved and `/`).
 pub fn encode_path(p: &str) -> String {
     keyhole::share::encode_path(p)
