@@ -2,6 +2,7 @@
 //! into its own module; nothing here reaches back.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::{self, HeaderValue};
@@ -12,6 +13,7 @@ use crate::auth::s3::{S3Error, S3Request, Scheme};
 use crate::auth::{self, Denied, Grant};
 use crate::backend::BackendError;
 use crate::body::Body;
+use crate::delivery::Prepared;
 use crate::forwarded::Origin;
 use crate::query::Query;
 use crate::router::{self, Route, S3Route, SwiftRoute};
@@ -182,15 +184,20 @@ fn cached_or(
     key: Option<String>,
     now: u64,
     verify: impl FnOnce() -> Result<Grant, Denied>,
-) -> Result<Grant, Denied> {
-    if let Some(g) = key.as_deref().and_then(|k| state.links.get(k, now)) {
-        return Ok(g);
+) -> Result<Arc<Prepared>, Denied> {
+    if let Some(p) = key.as_deref().and_then(|k| state.links.get(k, now)) {
+        return Ok(p);
     }
-    let grant = verify()?;
+    let prepared = Arc::new(Prepared::new(verify()?));
     if let Some(k) = key {
-        state.links.put(k, &grant);
+        state.links.put(k, &prepared);
     }
-    Ok(grant)
+    Ok(prepared)
+}
+
+/// A public container's grant, prepared for this request alone.
+fn public_grant(project: &str, container: &str, object: &str) -> Arc<Prepared> {
+    Arc::new(Prepared::new(Grant::public(project, container, object)))
 }
 
 async fn swift<B>(
@@ -233,7 +240,7 @@ async fn swift<B>(
             .and_then(|p| p.container(r.container()).map(|c| (p, c)))
             .filter(|(_, c)| c.public);
         match public {
-            Some((p, c)) => Grant::public(&p.id, &c.name, r.object()),
+            Some((p, c)) => public_grant(&p.id, &c.name, r.object()),
             None => return denied(state, Denied::Swift),
         }
     };
@@ -271,7 +278,7 @@ async fn s3<B>(
     let verified = auth::s3::scheme(&s3req).and_then(|scheme| match scheme {
         Scheme::Unsigned => match cfg.public_bucket(&r.bucket) {
             // Unsigned: no `response-*` override is believed.
-            Some((p, c)) => Ok(Grant::public(&p.id, &c.name, &r.key)),
+            Some((p, c)) => Ok(public_grant(&p.id, &c.name, &r.key)),
             None => Err(S3Error::access_denied("Access Denied").into()),
         },
         signed => {
@@ -281,10 +288,11 @@ async fn s3<B>(
             })
         }
     });
-    let grant = match verified {
-        Ok(g) => g,
+    let prepared = match verified {
+        Ok(p) => p,
         Err(d) => return denied(state, d),
     };
+    let grant = &prepared.grant;
     // Only now, with a valid signature, may the caller learn what exists.
     let bucket_known = cfg
         .project(&grant.project)
@@ -297,18 +305,19 @@ async fn s3<B>(
             s3_error(&S3Error::no_such_bucket(&grant.container))
         }
     };
-    serve(state, &grant, req, now, not_found).await
+    serve(state, &prepared, req, now, not_found).await
 }
 
 /// Opens the granted object, hands it to delivery, and adds the container's CORS headers.
 async fn serve<B>(
     state: &State,
-    grant: &Grant,
+    prepared: &Prepared,
     req: &Request<B>,
     now: u64,
     not_found: impl FnOnce() -> Response<Body>,
 ) -> Response<Body> {
-    let mut resp = open_and_respond(state, grant, req, now, not_found).await;
+    let mut resp = open_and_respond(state, prepared, req, now, not_found).await;
+    let grant = &prepared.grant;
     let container = state
         .config
         .project(&grant.project)
@@ -321,17 +330,18 @@ async fn serve<B>(
 
 async fn open_and_respond<B>(
     state: &State,
-    grant: &Grant,
+    prepared: &Prepared,
     req: &Request<B>,
     now: u64,
     not_found: impl FnOnce() -> Response<Body>,
 ) -> Response<Body> {
+    let grant = &prepared.grant;
     match state
         .backend
         .open(&grant.project, &grant.container, &grant.object)
         .await
     {
-        Ok(object) => delivery::respond(grant, object, req.method(), req.headers(), now),
+        Ok(object) => delivery::respond(prepared, object, req.method(), req.headers(), now),
         Err(BackendError::NotFound) => not_found(),
         Err(BackendError::Io(e)) => {
             tracing::error!(project = %grant.project, container = %grant.container, error = %e, "backend read failed");

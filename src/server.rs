@@ -154,7 +154,8 @@ async fn service(
     let method = req.method().clone();
     // HTTP/2 frames its own data; only HTTP/1 can take placeholders.
     let http1 = req.version() <= http::Version::HTTP_11;
-    let path = req.uri().path().to_string();
+    // A clone shares the request's bytes: no copy unless something is logged.
+    let uri = req.uri().clone();
     let resp = match CatchUnwind(crate::handler::handle(&state, req, peer)).await {
         Ok(r) => r,
         Err(()) => {
@@ -162,7 +163,7 @@ async fn service(
                 .metrics
                 .panics
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::error!(%method, %path, "request handler panicked");
+            tracing::error!(%method, path = uri.path(), "request handler panicked");
             crate::handler::text(
                 http::StatusCode::INTERNAL_SERVER_ERROR,
                 "500 Internal Server Error\n",
@@ -173,7 +174,7 @@ async fn service(
     if let (true, Body::File(f)) = (http1, resp.body_mut()) {
         f.zero_copy(plan);
     }
-    Ok(logged(method, &path, start, resp))
+    Ok(logged(method, uri.path(), start, resp))
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then lets open

@@ -12,9 +12,9 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use crate::auth::Grant;
+use crate::delivery::Prepared;
 
 const SHARDS: usize = 16;
 /// Entries per shard; a full shard is emptied and starts again (4,096 links in all).
@@ -23,7 +23,7 @@ const PER_SHARD: usize = 256;
 const MAX_KEY: usize = 2048;
 
 pub struct LinkCache {
-    shards: [Mutex<HashMap<Box<str>, Grant>>; SHARDS],
+    shards: [Mutex<HashMap<Box<str>, Arc<Prepared>>>; SHARDS],
     hasher: RandomState,
 }
 
@@ -50,46 +50,46 @@ pub fn key(method: &str, host: &str, client: &str, path: &str, query: &str) -> O
 }
 
 impl LinkCache {
-    fn shard(&self, key: &str) -> &Mutex<HashMap<Box<str>, Grant>> {
+    fn shard(&self, key: &str) -> &Mutex<HashMap<Box<str>, Arc<Prepared>>> {
         &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
     /// The grant a still-valid link verified to, if this exact request was seen.
-    pub fn get(&self, key: &str, now: u64) -> Option<Grant> {
+    pub fn get(&self, key: &str, now: u64) -> Option<Arc<Prepared>> {
         let map = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
-        let grant = map.get(key)?;
-        match grant.expires_at {
-            Some(exp) if now <= exp => Some(grant.clone()),
+        let p = map.get(key)?;
+        match p.grant.expires_at {
+            Some(exp) if now <= exp => Some(p.clone()),
             _ => None,
         }
     }
 
-    pub fn put(&self, key: String, grant: &Grant) {
-        if grant.expires_at.is_none() {
+    pub fn put(&self, key: String, p: &Arc<Prepared>) {
+        if p.grant.expires_at.is_none() {
             return;
         }
         let mut map = self.shard(&key).lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= PER_SHARD {
             map.clear();
         }
-        map.insert(key.into_boxed_str(), grant.clone());
+        map.insert(key.into_boxed_str(), p.clone());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{Disposition, Overrides};
+    use crate::auth::{Disposition, Grant, Overrides};
 
-    fn grant(expires_at: Option<u64>) -> Grant {
-        Grant {
+    fn grant(expires_at: Option<u64>) -> Arc<Prepared> {
+        Arc::new(Prepared::new(Grant {
             project: "p".into(),
             container: "c".into(),
             object: "o".into(),
             disposition: Disposition::default(),
             expires_at,
             overrides: Overrides::default(),
-        }
+        }))
     }
 
     #[test]

@@ -6,7 +6,7 @@ pub mod disposition;
 pub mod multipart;
 pub mod range;
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use conditional::Stop;
 use range::Ranges;
@@ -52,72 +52,102 @@ fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
     }
 }
 
-/// The headers every representation of this object carries, whatever the status.
-fn representation_headers(grant: &Grant, object: &Object, now: u64, headers: &mut HeaderMap) {
-    let meta = &object.meta;
-    let o = &grant.overrides;
+/// A grant with the response headers that depend on it alone, built once when the link is
+/// verified (and kept with it in the link cache) rather than on every request.
+pub struct Prepared {
+    pub grant: Grant,
+    content_type: HeaderValue,
+    /// SECURITY: a shared HTML/SVG/XML/script file must not run script on our origin.
+    sandbox: bool,
+    disposition: HeaderValue,
+    /// Fixed Cache-Control; `None` means "counts down to the link's expiry".
+    cache_control: Option<HeaderValue>,
+    expires: Option<HeaderValue>,
+    content_language: Option<HeaderValue>,
+    content_encoding: Option<HeaderValue>,
+}
 
-    let ctype = match &o.content_type {
-        Some(t) => HeaderValue::from_str(t).unwrap_or_else(|_| content_type(&grant.object)),
-        None => content_type(&grant.object),
-    };
-    // SECURITY: a shared HTML/SVG/XML/script file must not run script on our origin.
-    if is_active(ctype.as_bytes()) {
+impl Prepared {
+    pub fn new(grant: Grant) -> Prepared {
+        let o = &grant.overrides;
+        let value = |v: &Option<String>| v.as_deref().and_then(|v| HeaderValue::from_str(v).ok());
+        let content_type = value(&o.content_type).unwrap_or_else(|| content_type(&grant.object));
+        let disposition = value(&o.content_disposition).unwrap_or_else(|| {
+            let name = grant
+                .disposition
+                .filename
+                .as_deref()
+                .unwrap_or_else(|| disposition::default_filename(&grant.object));
+            disposition::content_disposition(grant.disposition.inline, name)
+        });
+        // Caches never outlive the link: a reload after expiry must come back to us and fail.
+        let cache_control = match (&o.cache_control, grant.expires_at) {
+            (Some(_), _) => value(&o.cache_control),
+            (None, Some(_)) => None,
+            (None, None) => Some(HeaderValue::from_static("public, no-cache")),
+        };
+        let expires = match (&o.expires, grant.expires_at) {
+            (Some(_), _) => value(&o.expires),
+            (None, Some(exp)) => http_date(UNIX_EPOCH + Duration::from_secs(exp)),
+            (None, None) => None,
+        };
+        Prepared {
+            sandbox: is_active(content_type.as_bytes()),
+            content_type,
+            disposition,
+            cache_control,
+            expires,
+            content_language: value(&o.content_language),
+            content_encoding: value(&o.content_encoding),
+            grant,
+        }
+    }
+}
+
+fn http_date(t: SystemTime) -> Option<HeaderValue> {
+    HeaderValue::try_from(httpdate::fmt_http_date(t)).ok()
+}
+
+/// The headers every representation of this object carries, whatever the status.
+fn representation_headers(p: &Prepared, object: &Object, now: u64, headers: &mut HeaderMap) {
+    let meta = &object.meta;
+    if p.sandbox {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("sandbox"),
         );
     }
-    headers.insert(header::CONTENT_TYPE, ctype);
-
-    let disposition = match &o.content_disposition {
-        Some(d) => HeaderValue::from_str(d).ok(),
-        None => None,
-    };
-    let disposition = disposition.unwrap_or_else(|| {
-        let name = grant
-            .disposition
-            .filename
-            .as_deref()
-            .unwrap_or_else(|| disposition::default_filename(&grant.object));
-        disposition::content_disposition(grant.disposition.inline, name)
-    });
-    headers.insert(header::CONTENT_DISPOSITION, disposition);
-
+    headers.insert(header::CONTENT_TYPE, p.content_type.clone());
+    headers.insert(header::CONTENT_DISPOSITION, p.disposition.clone());
     if let Ok(v) = HeaderValue::from_str(&meta.etag) {
         headers.insert(header::ETAG, v);
     }
-    set(
-        headers,
-        header::LAST_MODIFIED,
-        &httpdate::fmt_http_date(meta.modified),
-    );
+    if let Some(v) = http_date(meta.modified) {
+        headers.insert(header::LAST_MODIFIED, v);
+    }
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-
-    // Caches never outlive the link: a reload after expiry must come back to us and fail.
-    match (&o.cache_control, grant.expires_at) {
-        (Some(cc), _) => set(headers, header::CACHE_CONTROL, cc),
-        (None, Some(exp)) => set(
-            headers,
-            header::CACHE_CONTROL,
-            &format!("private, max-age={}", exp.saturating_sub(now)),
-        ),
-        (None, None) => set(headers, header::CACHE_CONTROL, "public, no-cache"),
+    match (&p.cache_control, p.grant.expires_at) {
+        (Some(cc), _) => {
+            headers.insert(header::CACHE_CONTROL, cc.clone());
+        }
+        (None, exp) => {
+            let left = exp.unwrap_or(0).saturating_sub(now);
+            set(
+                headers,
+                header::CACHE_CONTROL,
+                &format!("private, max-age={left}"),
+            );
+        }
     }
-    match (&o.expires, grant.expires_at) {
-        (Some(e), _) => set(headers, header::EXPIRES, e),
-        (None, Some(exp)) => set(
-            headers,
-            header::EXPIRES,
-            &httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(exp)),
-        ),
-        (None, None) => {}
-    }
-    if let Some(l) = &o.content_language {
-        set(headers, header::CONTENT_LANGUAGE, l);
-    }
-    if let Some(e) = &o.content_encoding {
-        set(headers, header::CONTENT_ENCODING, e);
+    let optional = [
+        (header::EXPIRES, &p.expires),
+        (header::CONTENT_LANGUAGE, &p.content_language),
+        (header::CONTENT_ENCODING, &p.content_encoding),
+    ];
+    for (name, value) in optional {
+        if let Some(v) = value {
+            headers.insert(name, v.clone());
+        }
     }
 }
 
@@ -160,7 +190,7 @@ fn stopped(stop: Stop, mut full: HeaderMap) -> Response<Body> {
 /// The response to a GET or HEAD of an object the request may read: conditionals first,
 /// then Range, then the bytes. HEAD gets exactly GET's status and headers, without a body.
 pub fn respond(
-    grant: &Grant,
+    prepared: &Prepared,
     object: Object,
     method: &Method,
     request: &HeaderMap,
@@ -173,8 +203,8 @@ pub fn respond(
         .modified
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let mut headers = HeaderMap::new();
-    representation_headers(grant, &object, now, &mut headers);
+    let mut headers = HeaderMap::with_capacity(16);
+    representation_headers(prepared, &object, now, &mut headers);
 
     if let Err(stop) = conditional::evaluate(method, request, &meta.etag, modified_secs) {
         return stopped(stop, headers);
