@@ -48,7 +48,11 @@ pub struct S3Config {
 
 #[derive(Debug)]
 pub enum BackendConfig {
-    Fs { root: PathBuf },
+    Fs {
+        root: PathBuf,
+        /// Serve files with more than one name (hard links); off by default.
+        hard_links: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -160,6 +164,8 @@ struct RawS3 {
 struct RawBackend {
     kind: String,
     root: Option<PathBuf>,
+    #[serde(default)]
+    hard_links: bool,
 }
 
 #[derive(Deserialize)]
@@ -450,6 +456,7 @@ impl RawConfig {
                 "fs" => match b.root {
                     Some(root) => BackendConfig::Fs {
                         root: base.join(root),
+                        hard_links: b.hard_links,
                     },
                     None => {
                         return err(
@@ -641,7 +648,8 @@ temp_url_keys = ["a", "b"]
             Some("https://share.example.com/files")
         );
         assert_eq!(c.listen.port(), 9000);
-        let BackendConfig::Fs { root } = &c.backend;
+        let BackendConfig::Fs { root, hard_links } = &c.backend;
+        assert!(!hard_links, "hard links are refused unless asked for");
         assert_eq!(root, Path::new("/etc/keyhole/data"));
         let (p, k) = c.s3_key("AK1").unwrap();
         assert_eq!(p.id, "p1");

@@ -310,6 +310,13 @@ fn signed_paths_cannot_escape_the_container() {
         .unwrap();
     std::os::unix::fs::symlink("../../p2/c/secret.txt", s.root().join("p1/c/rel-link")).unwrap();
     std::os::unix::fs::symlink("../pub", s.root().join("p1/c/dir-link")).unwrap();
+    // Hard links: to a file outside the root, and to another project's file.
+    std::fs::hard_link(s.dir.0.join("outside.txt"), s.root().join("p1/c/hard-out")).unwrap();
+    std::fs::hard_link(
+        s.root().join("p2/c/secret.txt"),
+        s.root().join("p1/c/hard-p2"),
+    )
+    .unwrap();
 
     let decoded_paths = [
         "/v1/AUTH_p1/c/../../p2/c/secret.txt",
@@ -319,6 +326,8 @@ fn signed_paths_cannot_escape_the_container() {
         "/v1/AUTH_p1/c/abs-link",
         "/v1/AUTH_p1/c/rel-link",
         "/v1/AUTH_p1/c/dir-link/x.txt",
+        "/v1/AUTH_p1/c/hard-out",
+        "/v1/AUTH_p1/c/hard-p2",
         "/v1/AUTH_p1/c/../../../outside.txt",
         "/v1/AUTH_p1/c/..",
     ];
@@ -366,6 +375,25 @@ fn a_path_that_is_not_utf8_is_a_bad_request() {
         now() + 60
     ));
     assert_eq!(r.status, 400);
+}
+
+#[test]
+fn hard_links_are_served_only_when_the_config_allows_them() {
+    let url = link("/v1/AUTH_p1/c/two.txt", ACCOUNT_KEY, "GET", now() + 60).url();
+    let first = link("/v1/AUTH_p1/c/one.txt", ACCOUNT_KEY, "GET", now() + 60).url();
+    let with_two_names = |backend: &str| {
+        let srv = TestServer::with_backend(backend);
+        srv.put(PROJECT, "c", "one.txt", b"one name");
+        let root = srv.root().join("p1/c");
+        std::fs::hard_link(root.join("one.txt"), root.join("two.txt")).unwrap();
+        srv
+    };
+    let refusing = with_two_names("");
+    assert_eq!(refusing.get(&url).status, 404, "refused by default");
+    assert_eq!(refusing.get(&first).status, 404, "under either name");
+    let allowing = with_two_names("hard_links = true");
+    let r = allowing.get(&url);
+    assert_eq!((r.status, r.body.as_slice()), (200, b"one name".as_slice()));
 }
 
 /// Verified links are remembered (auth::cache); the memory must never outlive the link, nor

@@ -28,7 +28,7 @@ fuzz_target!(|text: &str| {
     let Ok(cfg) = Config::parse(text, Path::new("/nonexistent-keyhole-fuzz")) else {
         return;
     };
-    let BackendConfig::Fs { root } = &cfg.backend;
+    let BackendConfig::Fs { root, .. } = &cfg.backend;
     assert!(root.is_absolute(), "{root:?}");
     assert!(!cfg.swift.reseller_prefix.contains('/'));
     assert!(!cfg.swift.allowed_digests.is_empty());

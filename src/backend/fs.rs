@@ -23,6 +23,8 @@ pub struct FsBackend {
     /// Set when the kernel (or a seccomp filter) refuses openat2; we then walk the path
     /// one component at a time with O_NOFOLLOW, which refuses every symlink.
     no_openat2: AtomicBool,
+    /// Whether files with more than one name may be served (`backend.hard_links`).
+    hard_links: bool,
 }
 
 /// `struct open_how` of linux/openat2.h (libc's is non-exhaustive, so it cannot be built).
@@ -100,7 +102,14 @@ impl FsBackend {
         Ok(FsBackend {
             root: OwnedFd::from(dir),
             no_openat2: AtomicBool::new(false),
+            hard_links: false,
         })
+    }
+
+    /// Serve files that have other names too (hard links); see `open`.
+    pub fn allow_hard_links(mut self, allow: bool) -> FsBackend {
+        self.hard_links = allow;
+        self
     }
 
     /// Opens `<project>/<container>/<object>` below the root, refusing every symlink on the
@@ -167,6 +176,19 @@ impl FsBackend {
         let file = File::from(self.open_file(project, container, object)?);
         let md = file.metadata()?;
         if !md.is_file() {
+            return Err(BackendError::NotFound);
+        }
+        // SECURITY: a hard link is a second name for the same file, and the other name may
+        // be anywhere on the filesystem (a link to /etc/shadow made by anyone who can write
+        // into the root). No path check can tell, so by default a file with more than one
+        // name is not served at all.
+        if md.nlink() > 1 && !self.hard_links {
+            tracing::warn!(
+                project,
+                container,
+                object,
+                "not serving a hard-linked file (backend.hard_links = true allows it)"
+            );
             return Err(BackendError::NotFound);
         }
         let mtime_ns = (md.mtime() as i128) * 1_000_000_000 + md.mtime_nsec() as i128;
@@ -268,6 +290,18 @@ mod tests {
             b.open("p", "c", "dir-alias/o.txt"),
             Err(BackendError::NotFound)
         ));
+    }
+
+    #[test]
+    fn a_file_with_a_second_name_is_refused_unless_allowed() {
+        let (d, b) = tree();
+        std::fs::hard_link(d.path().join("p/other/secret"), d.path().join("p/c/hard")).unwrap();
+        assert!(matches!(
+            b.open("p", "c", "hard"),
+            Err(BackendError::NotFound)
+        ));
+        let b = b.allow_hard_links(true);
+        assert_eq!(b.open("p", "c", "hard").unwrap().meta.len, 6);
     }
 
     #[test]

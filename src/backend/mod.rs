@@ -68,7 +68,9 @@ pub enum Backend {
 impl Backend {
     pub fn from_config(cfg: &Config) -> io::Result<Backend> {
         match &cfg.backend {
-            BackendConfig::Fs { root } => Ok(Backend::Fs(fs::FsBackend::new(root)?)),
+            BackendConfig::Fs { root, hard_links } => Ok(Backend::Fs(
+                fs::FsBackend::new(root)?.allow_hard_links(*hard_links),
+            )),
         }
     }
 

@@ -51,11 +51,17 @@ pub struct TestServer {
 
 /// The config every test server starts from; `extra` is appended (more projects, sections).
 pub fn base_config(root: &Path, extra: &str) -> String {
+    config_with_backend(root, "", extra)
+}
+
+/// `base_config` with `backend` added to the `[backend]` table.
+pub fn config_with_backend(root: &Path, backend: &str, extra: &str) -> String {
     format!(
         r#"listen = "127.0.0.1:0"
 [backend]
 kind = "fs"
 root = "{root}"
+{backend}
 [[project]]
 id = "{PROJECT}"
 temp_url_keys = ["{ACCOUNT_KEY}", "{ACCOUNT_KEY_2}"]
@@ -84,11 +90,20 @@ impl TestServer {
 
     /// Starts a server whose config is `base_config` plus `extra`.
     pub fn with_config(extra: &str) -> TestServer {
+        TestServer::configured("", extra)
+    }
+
+    /// Starts a server with `backend` lines added to its `[backend]` table.
+    pub fn with_backend(backend: &str) -> TestServer {
+        TestServer::configured(backend, "")
+    }
+
+    fn configured(backend: &str, extra: &str) -> TestServer {
         let dir = TempDir::new("srv");
         std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("c")).unwrap();
         std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("pub")).unwrap();
         std::fs::create_dir_all(dir.0.join("data").join("p2").join("c")).unwrap();
-        let text = base_config(&dir.0, extra);
+        let text = config_with_backend(&dir.0, backend, extra);
         let cfg = Config::parse(&text, &dir.0).expect("test config");
         let addr = keyhole::server::spawn_background(cfg).expect("server starts");
         TestServer { addr, dir }
