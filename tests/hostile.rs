@@ -224,3 +224,73 @@ fn a_slow_client_sending_headers_byte_by_byte_is_still_served() {
     stream.read_to_end(&mut all).unwrap();
     assert_eq!(parse(all).status, 200);
 }
+
+/// A file, and the folder holding it, swapped for symlinks out of the root while requests
+/// race them: each answer is the real file or a 404, never the target of a link. (One
+/// `openat2` resolves the whole path, so there is no gap between a check and the open.)
+#[test]
+fn files_and_folders_swapped_for_symlinks_mid_request_never_leak() {
+    let s = setup();
+    let outside_dir = s.dir.0.join("outside-dir");
+    std::fs::create_dir_all(outside_dir.join("sub")).unwrap();
+    std::fs::write(outside_dir.join("sub/race.txt"), b"OUTSIDE ROOT").unwrap();
+    let c = s.root().join("p1/c");
+    s.put(PROJECT, "c", "sub/race.txt", b"inside");
+    // Prepared once; the racer renames them over the real names and back.
+    std::os::unix::fs::symlink(s.dir.0.join("outside.txt"), c.join(".file-link")).unwrap();
+    std::os::unix::fs::symlink(outside_dir.join("sub"), c.join(".dir-link")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let racer = {
+        let (c, stop) = (c.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut swaps = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (real, link) = if swaps % 2 == 0 {
+                    (c.join("sub/race.txt"), c.join(".file-link"))
+                } else {
+                    (c.join("sub"), c.join(".dir-link"))
+                };
+                let keep = c.join(".real");
+                std::fs::rename(&real, &keep).unwrap();
+                std::fs::rename(&link, &real).unwrap();
+                std::thread::yield_now();
+                std::fs::rename(&real, &link).unwrap();
+                std::fs::rename(&keep, &real).unwrap();
+                // Leave the real names in place for a while too, so both states are hit.
+                std::thread::sleep(Duration::from_micros(200));
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let url = signed("/v1/AUTH_p1/c/sub/race.txt");
+    let (mut served, mut refused) = (0, 0);
+    for _ in 0..400 {
+        let r = s.get(&url);
+        match r.status {
+            200 => {
+                assert_eq!(r.body, b"inside", "bytes from elsewhere");
+                served += 1;
+            }
+            404 => refused += 1,
+            other => panic!("status {other}: {}", r.text()),
+        }
+        assert_refused_leak_free(&r);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = racer.join().unwrap();
+    assert!(swaps > 10, "the racer barely ran ({swaps} swaps)");
+    assert!(
+        served > 0,
+        "never served the real file: the race did not alternate"
+    );
+    eprintln!("{served} served, {refused} refused during {swaps} swaps");
+    still_serving(&s);
+}
+
+fn assert_refused_leak_free(r: &Response) {
+    let all = String::from_utf8_lossy(&r.raw);
+    for secret in SECRETS {
+        assert!(!all.contains(secret), "leaked {secret}");
+    }
+}
