@@ -4,12 +4,16 @@
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use keyhole::auth::cache::{self, LinkCache};
 use keyhole::auth::swift::{self, Digest, Scope, SwiftPath};
+use keyhole::auth::Grant;
 use keyhole::config::Config;
 use keyhole::delivery::disposition::content_disposition;
 use keyhole::delivery::range;
+use keyhole::delivery::Prepared;
 use keyhole::query::Query;
 
 fn config() -> Config {
@@ -28,8 +32,16 @@ fn verify(c: &mut Criterion) {
     let path = "/v1/AUTH_project0100/c/reports/Báo cáo tháng 11.pdf";
     let expires = 4_000_000_000u64;
     let ip: IpAddr = "127.0.0.1".parse().unwrap();
-    for digest in [Digest::Sha1, Digest::Sha256, Digest::Sha512] {
-        let sig = swift::sign(digest, "k100-2", "GET", expires, Scope::Object(path), None);
+    // Key-2 is signed with, so each verification first tries (and fails) with Key-1, as a
+    // link made after a key rotation would; "first key" is the one-HMAC case.
+    let cases = [
+        (Digest::Sha1, "k100-2", ""),
+        (Digest::Sha256, "k100-2", ""),
+        (Digest::Sha512, "k100-2", ""),
+        (Digest::Sha256, "k100-1", ", first key"),
+    ];
+    for (digest, key, label) in cases {
+        let sig = swift::sign(digest, key, "GET", expires, Scope::Object(path), None);
         let query = format!("temp_url_sig={sig}&temp_url_expires={expires}&inline");
         let req = SwiftPath {
             path,
@@ -37,7 +49,7 @@ fn verify(c: &mut Criterion) {
             container: "c",
             object: "reports/Báo cáo tháng 11.pdf",
         };
-        c.bench_function(&format!("swift verify {}", digest.name()), |b| {
+        c.bench_function(&format!("swift verify {}{label}", digest.name()), |b| {
             b.iter(|| {
                 let q = Query::new(black_box(&query));
                 swift::verify(
@@ -52,6 +64,27 @@ fn verify(c: &mut Criterion) {
             })
         });
     }
+}
+
+/// A repeat of a verified link (a Range seek, a reload): the whole request is the key.
+fn cached(c: &mut Criterion) {
+    let cache = LinkCache::default();
+    let path = "/v1/AUTH_project0100/c/reports/Báo cáo tháng 11.pdf";
+    let query = "temp_url_sig=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\
+                 &temp_url_expires=4000000000&inline";
+    let grant = Grant::public("project0100", "c", "reports/Báo cáo tháng 11.pdf");
+    let grant = Grant {
+        expires_at: Some(4_000_000_000),
+        ..grant
+    };
+    let key = cache::key("GET", "", "", path, query).unwrap();
+    cache.put(key, &Arc::new(Prepared::new(grant)));
+    c.bench_function("verified-link cache hit", |b| {
+        b.iter(|| {
+            let k = cache::key("GET", "", "", black_box(path), black_box(query)).unwrap();
+            cache.get(&k, 1_700_000_000).unwrap()
+        })
+    });
 }
 
 fn disposition(c: &mut Criterion) {
@@ -86,5 +119,5 @@ fn lookup(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, verify, ranges, disposition, lookup);
+criterion_group!(benches, verify, cached, ranges, disposition, lookup);
 criterion_main!(benches);
