@@ -6,7 +6,7 @@
 //! another container. (`backend::valid_segment` has already refused `.` and `..`.)
 //! Symlinks are never followed, as nginx's `disable_symlinks on` would have it.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -42,8 +42,7 @@ fn cstr(s: &str) -> io::Result<CString> {
     CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))
 }
 
-fn openat2(dir: RawFd, path: &str, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
-    let path = cstr(path)?;
+fn openat2(dir: RawFd, path: &CStr, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
         mode: 0,
@@ -118,10 +117,16 @@ impl FsBackend {
         // O_NONBLOCK: opening a FIFO must not hang the worker; it is refused below as not a file.
         let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK;
         if !self.no_openat2.load(Ordering::Relaxed) {
-            let path = format!("{project}/{container}/{object}");
+            // Built NUL-terminated at its exact size: one allocation, no copy into a CString.
+            let mut path = Vec::with_capacity(project.len() + container.len() + object.len() + 3);
+            for part in [project, "/", container, "/", object, "\0"] {
+                path.extend_from_slice(part.as_bytes());
+            }
+            let path = CStr::from_bytes_with_nul(&path)
+                .map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))?;
             match openat2(
                 self.root.as_raw_fd(),
-                &path,
+                path,
                 flags,
                 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
             ) {
