@@ -79,7 +79,7 @@ impl Plan {
     /// placeholder to yield for them, or `None` when zero-copy cannot be used for them.
     pub fn placeholder(&self, file: &Arc<File>, offset: u64, len: usize) -> Option<Bytes> {
         let len = len.min(CHUNK);
-        if len == 0 || !in_page_cache(file, offset, len) {
+        if len == 0 || NO_SENDFILE.load(Ordering::Relaxed) || !in_page_cache(file, offset, len) {
             return None;
         }
         let marker = marker()?;
@@ -106,6 +106,9 @@ impl Plan {
 const SYS_CACHESTAT: libc::c_long = 451;
 
 static NO_CACHESTAT: AtomicBool = AtomicBool::new(false);
+
+/// Set when sendfile said this filesystem cannot splice (see `poll_sendfile`).
+static NO_SENDFILE: AtomicBool = AtomicBool::new(false);
 
 /// Whether every page of `[offset, offset + len)` is in the page cache. False when the
 /// kernel cannot say (before Linux 6.5), which turns zero-copy off.
@@ -210,11 +213,33 @@ impl Conn {
             return Poll::Ready(Err(mismatch("a placeholder out of order")));
         }
         let tcp = self.io.inner();
-        let n = ready!(poll_syscall(tcp, cx, || {
-            let mut off = front.offset as libc::off_t;
-            // SAFETY: both descriptors are open for the call; `off` is a local.
-            unsafe { libc::sendfile(tcp.as_raw_fd(), front.file.as_raw_fd(), &mut off, buf.len()) }
-        }))?;
+        let sent = if NO_SENDFILE.load(Ordering::Relaxed) {
+            poll_copy(tcp, cx, &front.file, front.offset, buf.len())
+        } else {
+            poll_syscall(tcp, cx, || {
+                let mut off = front.offset as libc::off_t;
+                // SAFETY: both descriptors are open for the call; `off` is a local.
+                unsafe {
+                    libc::sendfile(tcp.as_raw_fd(), front.file.as_raw_fd(), &mut off, buf.len())
+                }
+            })
+        };
+        let n = match ready!(sent) {
+            // A filesystem that cannot splice: this chunk is copied, later bodies are not
+            // given placeholders at all.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+                ) =>
+            {
+                if !NO_SENDFILE.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "sendfile refused; file bodies will be copied");
+                }
+                ready!(poll_copy(tcp, cx, &front.file, front.offset, buf.len()))?
+            }
+            other => other?,
+        };
         if n == 0 {
             tracing::warn!("a file shrank while it was being sent; closing the connection");
             return Poll::Ready(Err(io::Error::new(
@@ -231,6 +256,26 @@ impl Conn {
         self.state.metrics.zero_copy(n);
         Poll::Ready(Ok(n))
     }
+}
+
+/// Without sendfile: reads up to 64 KiB at `offset` (in the page cache, as `placeholder`
+/// checked) and writes what the socket takes. Returns 0 at the end of the file.
+fn poll_copy(
+    tcp: &TcpStream,
+    cx: &mut Context<'_>,
+    file: &File,
+    offset: u64,
+    len: usize,
+) -> Poll<io::Result<usize>> {
+    let mut buf = vec![0u8; len.min(64 * 1024)];
+    let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, offset)?;
+    if n == 0 {
+        return Poll::Ready(Ok(0));
+    }
+    // SAFETY: `buf` holds `n` initialised bytes for the whole call.
+    poll_syscall(tcp, cx, || unsafe {
+        libc::send(tcp.as_raw_fd(), buf.as_ptr().cast(), n, libc::MSG_NOSIGNAL)
+    })
 }
 
 /// Sends real bytes that a placeholder follows, telling the kernel more is coming (as
@@ -351,6 +396,30 @@ mod tests {
             None,
             "zeros elsewhere are real bytes"
         );
+    }
+
+    #[tokio::test]
+    async fn the_copy_fallback_sends_the_file_bytes_at_the_offset() {
+        use tokio::io::AsyncReadExt;
+        let path = std::env::temp_dir().join(format!("keyhole-zc-copy-{}", std::process::id()));
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = File::open(&path).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let n = std::future::poll_fn(|cx| poll_copy(&client, cx, &file, 1000, 150_000))
+            .await
+            .unwrap();
+        assert!(n > 0 && n <= 64 * 1024);
+        let mut got = vec![0; n];
+        server.read_exact(&mut got).await.unwrap();
+        assert!(got == data[1000..1000 + n]);
+        let end = std::future::poll_fn(|cx| poll_copy(&client, cx, &file, 200_000, 10)).await;
+        assert_eq!(end.unwrap(), 0, "end of file");
+        std::fs::remove_file(path).unwrap();
     }
 
     #[test]
