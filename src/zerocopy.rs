@@ -354,16 +354,14 @@ impl hyper::rt::Write for Conn {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match bufs.iter().position(|b| placeholder_at(b).is_some()) {
+        let first = bufs
+            .iter()
+            .enumerate()
+            .find_map(|(i, b)| placeholder_at(b).map(|at| (i, at)));
+        match first {
             None => Pin::new(&mut self.io).poll_write_vectored(cx, bufs),
-            Some(0) => {
-                let buf: &[u8] = &bufs[0];
-                match placeholder_at(buf) {
-                    Some(at) => self.poll_sendfile(cx, buf, at),
-                    None => Poll::Ready(Err(mismatch("a placeholder that moved"))),
-                }
-            }
-            Some(k) => poll_send_more(self.io.inner(), cx, &bufs[..k]),
+            Some((0, at)) => self.poll_sendfile(cx, &bufs[0], at),
+            Some((k, _)) => poll_send_more(self.io.inner(), cx, &bufs[..k]),
         }
     }
 
