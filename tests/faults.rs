@@ -25,7 +25,8 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start() -> Server {
+    /// One worker runs on a single-threaded runtime, more on a multi-threaded one.
+    fn start(workers: u32) -> Server {
         let dir = TempDir::new("faults");
         std::fs::create_dir_all(dir.0.join("data/p1/c")).unwrap();
         let cfg = dir.0.join("k.toml");
@@ -34,7 +35,7 @@ impl Server {
             .args([
                 "serve",
                 "--workers",
-                "2",
+                &workers.to_string(),
                 "--listen",
                 "127.0.0.1:0",
                 "--config",
@@ -124,7 +125,7 @@ fn read_response(s: &mut TcpStream) -> (u16, Vec<u8>) {
 
 #[test]
 fn thousands_of_keep_alive_connections_are_served_and_released() {
-    let srv = Server::start();
+    let srv = Server::start(1);
     srv.put("small.bin", &[7u8; 4096]);
     let req = srv.request(&link("small.bin"));
     let baseline = srv.fds();
@@ -163,7 +164,7 @@ fn thousands_of_keep_alive_connections_are_served_and_released() {
 
 #[test]
 fn stalled_and_vanishing_clients_free_their_files_and_memory() {
-    let srv = Server::start();
+    let srv = Server::start(2);
     let big: Vec<u8> = (0..32 * 1024 * 1024)
         .map(|i: u32| (i % 253) as u8)
         .collect();
@@ -222,7 +223,7 @@ fn stalled_and_vanishing_clients_free_their_files_and_memory() {
 
 #[test]
 fn a_file_truncated_while_streaming_gives_a_short_body_and_a_closed_connection() {
-    let srv = Server::start();
+    let srv = Server::start(2);
     let size = 64 * 1024 * 1024;
     let data: Vec<u8> = (0..size as u32).map(|i| (i % 251) as u8).collect();
     let path = srv.put("shrinks.bin", &data);
@@ -267,7 +268,7 @@ fn a_file_truncated_while_streaming_gives_a_short_body_and_a_closed_connection()
 
 #[test]
 fn a_file_deleted_while_streaming_is_sent_whole_from_the_open_descriptor() {
-    let srv = Server::start();
+    let srv = Server::start(2);
     let data: Vec<u8> = (0..16 * 1024 * 1024u32).map(|i| (i % 241) as u8).collect();
     let path = srv.put("goes.bin", &data);
     let baseline = srv.fds();
