@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::{BackendError, Content, Object, ObjectMeta};
+use super::{BackendError, Content, Etag, Object, ObjectMeta};
 
 pub struct FsBackend {
     root: OwnedFd,
@@ -205,7 +205,7 @@ impl FsBackend {
         let meta = ObjectMeta {
             len: md.len(),
             modified,
-            etag: format!("\"{:x}-{:x}-{:x}\"", md.ino(), mtime_ns, md.len()),
+            etag: Etag::of_file(md.ino(), mtime_ns, md.len()),
         };
         Ok(Object {
             meta,
@@ -264,7 +264,8 @@ mod tests {
         let (_d, b) = tree();
         let o = b.open("p", "c", "sub/o.txt").unwrap();
         assert_eq!(o.meta.len, 5);
-        assert!(o.meta.etag.starts_with('"') && o.meta.etag.ends_with('"'));
+        let etag = o.meta.etag.as_str();
+        assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
         assert_eq!(read(o), b"hello");
     }
 

@@ -3,7 +3,7 @@
 
 pub mod fs;
 
-use std::io;
+use std::io::{self, Write};
 use std::time::SystemTime;
 
 use crate::body::Body;
@@ -15,7 +15,45 @@ pub struct ObjectMeta {
     pub len: u64,
     pub modified: SystemTime,
     /// A strong validator, quoted, that changes whenever the content does.
-    pub etag: String,
+    pub etag: Etag,
+}
+
+/// A quoted entity tag, kept inline: every response carries one, and most are compared
+/// and copied into a header without ever needing the heap.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Etag {
+    bytes: [u8; Etag::MAX],
+    len: u8,
+}
+
+impl Etag {
+    pub const MAX: usize = 80;
+
+    /// `"<inode>-<mtime ns>-<length>"` in hex: any write changes the mtime, and a replaced
+    /// file has a new inode, so equal tags mean equal bytes.
+    pub fn of_file(ino: u64, mtime_ns: i128, len: u64) -> Etag {
+        let mut e = Etag {
+            bytes: [0; Etag::MAX],
+            len: 0,
+        };
+        let mut out = &mut e.bytes[..];
+        // At most 2 + 16 + 1 + 32 + 1 + 16 = 68 bytes, so the write always fits.
+        let _ = write!(out, "\"{ino:x}-{mtime_ns:x}-{len:x}\"");
+        let left = out.len();
+        e.len = (Etag::MAX - left) as u8;
+        e
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever written.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("\"\"")
+    }
+}
+
+impl std::fmt::Debug for Etag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An opened object: its metadata and a handle to read it from.
@@ -121,7 +159,15 @@ pub fn valid_segment(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::valid_object_name;
+    use super::{valid_object_name, Etag};
+
+    #[test]
+    fn the_longest_file_etag_is_written_whole() {
+        let e = Etag::of_file(u64::MAX, i128::MIN, u64::MAX);
+        let expected = format!("\"{:x}-{:x}-{:x}\"", u64::MAX, i128::MIN, u64::MAX);
+        assert_eq!(e.as_str(), expected);
+        assert_eq!(Etag::of_file(1, 2, 3).as_str(), "\"1-2-3\"");
+    }
 
     #[test]
     fn names_that_would_leave_the_container_are_invalid() {

@@ -6,6 +6,7 @@ pub mod disposition;
 pub mod multipart;
 pub mod range;
 
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use conditional::Stop;
@@ -15,7 +16,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 
 use crate::auth::Grant;
-use crate::backend::Object;
+use crate::backend::{Etag, Object, ObjectMeta};
 use crate::body::{Body, Part};
 
 /// Content-Type from the object name; `text/*` is declared UTF-8 unless the type says more.
@@ -65,6 +66,24 @@ pub struct Prepared {
     expires: Option<HeaderValue>,
     content_language: Option<HeaderValue>,
     content_encoding: Option<HeaderValue>,
+    recent: Mutex<Recent>,
+}
+
+/// The header values that follow from the object's version and from the clock, kept from
+/// this link's last response: a link fetched again and again (a player seeking, a busy
+/// download page) reuses them rather than formatting and allocating them anew.
+#[derive(Default)]
+struct Recent {
+    /// An ETag with its ETag and Last-Modified values (the tag covers the mtime).
+    version: Option<(Etag, Validators)>,
+    /// A second with its `private, max-age=…` value.
+    max_age: Option<(u64, Option<HeaderValue>)>,
+}
+
+#[derive(Clone)]
+struct Validators {
+    etag: Option<HeaderValue>,
+    last_modified: Option<HeaderValue>,
 }
 
 impl Prepared {
@@ -99,8 +118,46 @@ impl Prepared {
             expires,
             content_language: value(&o.content_language),
             content_encoding: value(&o.content_encoding),
+            recent: Mutex::default(),
             grant,
         }
+    }
+
+    /// Runs `f` on the remembered values, unless another thread holds them: then `None`,
+    /// and the caller formats its own rather than wait.
+    fn with_recent<T>(&self, f: impl FnOnce(&mut Recent) -> T) -> Option<T> {
+        self.recent.try_lock().ok().map(|mut r| f(&mut r))
+    }
+
+    fn validators(&self, meta: &ObjectMeta) -> Validators {
+        let known = self.with_recent(|r| match &r.version {
+            Some((etag, v)) if *etag == meta.etag => Some(v.clone()),
+            _ => None,
+        });
+        if let Some(Some(v)) = known {
+            return v;
+        }
+        let v = Validators {
+            etag: HeaderValue::from_str(meta.etag.as_str()).ok(),
+            last_modified: http_date(meta.modified),
+        };
+        self.with_recent(|r| r.version = Some((meta.etag, v.clone())));
+        v
+    }
+
+    /// `private, max-age=<seconds until the link expires>`.
+    fn max_age(&self, now: u64) -> Option<HeaderValue> {
+        let known = self.with_recent(|r| match &r.max_age {
+            Some((at, v)) if *at == now => Some(v.clone()),
+            _ => None,
+        });
+        if let Some(Some(v)) = known {
+            return v;
+        }
+        let left = self.grant.expires_at.unwrap_or(0).saturating_sub(now);
+        let v = HeaderValue::from_str(&format!("private, max-age={left}")).ok();
+        self.with_recent(|r| r.max_age = Some((now, v.clone())));
+        v
     }
 }
 
@@ -119,27 +176,19 @@ fn representation_headers(p: &Prepared, object: &Object, now: u64, headers: &mut
     }
     headers.insert(header::CONTENT_TYPE, p.content_type.clone());
     headers.insert(header::CONTENT_DISPOSITION, p.disposition.clone());
-    if let Ok(v) = HeaderValue::from_str(&meta.etag) {
-        headers.insert(header::ETAG, v);
-    }
-    if let Some(v) = http_date(meta.modified) {
-        headers.insert(header::LAST_MODIFIED, v);
-    }
-    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    match (&p.cache_control, p.grant.expires_at) {
-        (Some(cc), _) => {
-            headers.insert(header::CACHE_CONTROL, cc.clone());
-        }
-        (None, exp) => {
-            let left = exp.unwrap_or(0).saturating_sub(now);
-            set(
-                headers,
-                header::CACHE_CONTROL,
-                &format!("private, max-age={left}"),
-            );
-        }
-    }
+    let v = p.validators(meta);
+    let cache_control = match &p.cache_control {
+        Some(cc) => Some(cc.clone()),
+        None => p.max_age(now),
+    };
     let optional = [
+        (header::ETAG, &v.etag),
+        (header::LAST_MODIFIED, &v.last_modified),
+        (
+            header::ACCEPT_RANGES,
+            &Some(HeaderValue::from_static("bytes")),
+        ),
+        (header::CACHE_CONTROL, &cache_control),
         (header::EXPIRES, &p.expires),
         (header::CONTENT_LANGUAGE, &p.content_language),
         (header::CONTENT_ENCODING, &p.content_encoding),
@@ -206,13 +255,13 @@ pub fn respond(
     let mut headers = HeaderMap::with_capacity(16);
     representation_headers(prepared, &object, now, &mut headers);
 
-    if let Err(stop) = conditional::evaluate(method, request, &meta.etag, modified_secs) {
+    let etag = meta.etag.as_str();
+    if let Err(stop) = conditional::evaluate(method, request, etag, modified_secs) {
         return stopped(stop, headers);
     }
 
     let head = method == Method::HEAD;
-    let (status, parts, length) = match range::from_request(request, len, &meta.etag, modified_secs)
-    {
+    let (status, parts, length) = match range::from_request(request, len, etag, modified_secs) {
         Ranges::Whole => (
             StatusCode::OK,
             vec![Part::Range { start: 0, end: len }],
@@ -271,4 +320,45 @@ pub fn respond(
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(mtime: u64, len: u64) -> ObjectMeta {
+        ObjectMeta {
+            len,
+            modified: UNIX_EPOCH + Duration::from_secs(mtime),
+            etag: Etag::of_file(7, i128::from(mtime) * 1_000_000_000, len),
+        }
+    }
+
+    #[test]
+    fn remembered_header_values_follow_the_object_and_the_clock() {
+        let mut grant = Grant::public("p", "c", "o.bin");
+        grant.expires_at = Some(1_000);
+        let p = Prepared::new(grant);
+        let value = |v: Option<HeaderValue>| v.unwrap().to_str().unwrap().to_string();
+
+        let first = p.validators(&meta(100, 5));
+        assert_eq!(value(first.etag), "\"7-174876e800-5\"");
+        assert_eq!(value(first.last_modified), "Thu, 01 Jan 1970 00:01:40 GMT");
+        // The file changed: a new tag and date, though the link is the same.
+        let changed = p.validators(&meta(200, 6));
+        assert_eq!(value(changed.etag), "\"7-2e90edd000-6\"");
+        assert_eq!(
+            value(changed.last_modified),
+            "Thu, 01 Jan 1970 00:03:20 GMT"
+        );
+        assert_eq!(
+            value(p.validators(&meta(200, 6)).etag),
+            "\"7-2e90edd000-6\""
+        );
+
+        assert_eq!(value(p.max_age(400)), "private, max-age=600");
+        assert_eq!(value(p.max_age(400)), "private, max-age=600");
+        assert_eq!(value(p.max_age(401)), "private, max-age=599");
+        assert_eq!(value(p.max_age(2_000)), "private, max-age=0");
+    }
 }
