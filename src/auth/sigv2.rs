@@ -9,7 +9,7 @@
 //! values decoded. Any other parameter is unsigned and ignored (botocore adds `content-type=`).
 //! `string_to_sign` is shared by the verifier and `presign`.
 
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -130,13 +130,10 @@ pub fn signature(secret: &str, string_to_sign: &str) -> [u8; 20] {
 }
 
 /// A `Signature` parameter, already form-decoded: base64 whose `+` a form decoder may have
-/// turned into a space.
+/// turned into a space. Only the canonical padded form is accepted, as AWS compares the
+/// text: a lenient decoder would let many spellings of one link verify.
 fn decode_signature(sig: &str) -> Option<[u8; 20]> {
-    let b64 = sig.trim().replace(' ', "+");
-    let bytes = STANDARD
-        .decode(&b64)
-        .or_else(|_| STANDARD_NO_PAD.decode(b64.trim_end_matches('=')))
-        .ok()?;
+    let bytes = STANDARD.decode(sig.replace(' ', "+")).ok()?;
     bytes.try_into().ok()
 }
 
