@@ -8,8 +8,6 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::future::Future;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -61,7 +59,7 @@ impl Body {
 
     /// A body for `parts` of `file`. A small single range already in the page cache is read
     /// at once into a buffer: no stream to set up or poll, and the file is closed sooner.
-    pub fn file(file: Arc<File>, parts: Vec<Part>) -> Body {
+    pub fn file(file: File, parts: Vec<Part>) -> Body {
         if let [Part::Range { start, end }] = parts.as_slice() {
             let len = end.saturating_sub(*start) as usize;
             if len <= INLINE {
@@ -74,7 +72,7 @@ impl Body {
         }
         let remaining = parts.iter().map(Part::len).sum();
         Body::File(FileBody {
-            file,
+            file: Arc::new(file),
             parts: parts.into(),
             remaining,
             pending: None,
@@ -143,35 +141,13 @@ impl std::error::Error for Truncated {}
 /// Reads up to `len` bytes at `offset` only if no disk wait is needed.
 fn read_nowait(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
     let mut buf = ReadBuf::new(len)?;
-    let dst = buf.as_mut(len);
-    let iov = libc::iovec {
-        iov_base: dst.as_mut_ptr().cast(),
-        iov_len: dst.len(),
-    };
-    // SAFETY: the iovec covers a writable slice that `buf` owns for the whole call.
-    let n = unsafe {
-        libc::preadv2(
-            file.as_raw_fd(),
-            &iov,
-            1,
-            offset as libc::off_t,
-            libc::RWF_NOWAIT,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(buf.freeze(n as usize))
+    let n = buf.pread(file, offset, len, libc::RWF_NOWAIT)?;
+    Ok(buf.freeze(n))
 }
 
 fn read_blocking(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
     let mut buf = ReadBuf::new(len)?;
-    let n = loop {
-        match file.read_at(buf.as_mut(len), offset) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => break other?,
-        }
-    };
+    let n = buf.pread(file, offset, len, 0)?;
     Ok(buf.freeze(n))
 }
 
@@ -260,12 +236,12 @@ mod tests {
     use http_body::Body as _;
     use http_body_util::BodyExt;
 
-    fn temp_file(bytes: &[u8]) -> (std::path::PathBuf, Arc<File>) {
+    fn temp_file(bytes: &[u8]) -> (std::path::PathBuf, File) {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("keyhole-body-{}-{n}", std::process::id()));
         std::fs::write(&path, bytes).unwrap();
-        let f = Arc::new(File::open(&path).unwrap());
+        let f = File::open(&path).unwrap();
         (path, f)
     }
 

@@ -1,17 +1,19 @@
 //! Who is asking, and under which public address: from the socket, or from `X-Forwarded-*` /
 //! `Forwarded` when (and only when) the peer is a trusted proxy.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
 use ipnet::IpNet;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
+pub struct Origin<'a> {
     pub client_ip: IpAddr,
     pub scheme: &'static str,
     /// The host (and port) the client addressed, as it wrote it.
-    pub host: Option<String>,
+    /// Borrowed from the request unless a proxy's headers had to be combined.
+    pub host: Option<Cow<'a, str>>,
     /// The path prefix a proxy removed before passing the request on (`X-Forwarded-Prefix`).
     pub prefix: String,
 }
@@ -48,14 +50,14 @@ fn node_ip(s: &str) -> Option<IpAddr> {
         .and_then(|ip| ip.parse().ok())
 }
 
-impl Origin {
+impl<'a> Origin<'a> {
     pub fn from_request(
         trusted_proxies: &[IpNet],
         peer: SocketAddr,
-        headers: &HeaderMap,
-    ) -> Origin {
+        headers: &'a HeaderMap,
+    ) -> Origin<'a> {
         let peer_ip = canonical(peer.ip());
-        let host = header(headers, "host").map(str::to_string);
+        let host = header(headers, "host").map(Cow::Borrowed);
         let direct = Origin {
             client_ip: peer_ip,
             scheme: "http",
@@ -80,7 +82,7 @@ impl Origin {
                     match k.trim().to_ascii_lowercase().as_str() {
                         "for" => hops.extend(node_ip(v)),
                         "proto" => fwd_proto = Some(v.to_ascii_lowercase()),
-                        "host" => fwd_host = Some(v.to_string()),
+                        "host" => fwd_host = Some(Cow::Borrowed(v)),
                         _ => {}
                     }
                 }
@@ -108,14 +110,14 @@ impl Origin {
         let mut host = fwd_host
             .or_else(|| {
                 header(headers, "x-forwarded-host")
-                    .map(|h| h.split(',').next().unwrap_or("").trim().to_string())
+                    .map(|h| Cow::Borrowed(h.split(',').next().unwrap_or("").trim()))
             })
             .or(direct.host);
         if let (Some(h), Some(port)) = (&host, header(headers, "x-forwarded-port")) {
             let default =
                 (scheme == "https" && port == "443") || (scheme == "http" && port == "80");
             if !h.contains(':') && !default && port.bytes().all(|b| b.is_ascii_digit()) {
-                host = Some(format!("{h}:{port}"));
+                host = Some(Cow::Owned(format!("{h}:{port}")));
             }
         }
         let prefix = header(headers, "x-forwarded-prefix")

@@ -1,6 +1,7 @@
 //! A request's life, top to bottom: route → verify → grant → deliver. Each step is a call
 //! into its own module; nothing here reaches back.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -164,7 +165,7 @@ where
 
 /// Where links made for this request point: the configured `public_url`, else the scheme,
 /// host and prefix the client used (from a trusted proxy's headers when there is one).
-pub fn public_base_url(cfg: &crate::config::Config, origin: &Origin) -> String {
+pub fn public_base_url(cfg: &crate::config::Config, origin: &Origin<'_>) -> String {
     match (&cfg.public_url, &origin.host) {
         (Some(u), _) => u.clone(),
         (None, Some(host))
@@ -181,18 +182,15 @@ pub fn public_base_url(cfg: &crate::config::Config, origin: &Origin) -> String {
 /// The grant for `key` from the cache of recent verifications, or `verify()`'s, stored.
 fn cached_or(
     state: &State,
-    key: Option<String>,
+    key: Option<cache::Key<'_>>,
     now: u64,
     verify: impl FnOnce() -> Result<Grant, Denied>,
 ) -> Result<Arc<Prepared>, Denied> {
-    if let Some(p) = key.as_deref().and_then(|k| state.links.get(k, now)) {
-        return Ok(p);
+    let prepare = || Ok(Arc::new(Prepared::new(verify()?)));
+    match key {
+        Some(k) => state.links.get_or_verify(k, now, prepare),
+        None => prepare(),
     }
-    let prepared = Arc::new(Prepared::new(verify()?));
-    if let Some(k) = key {
-        state.links.put(k, &prepared);
-    }
-    Ok(prepared)
 }
 
 /// A public container's grant, prepared for this request alone.
@@ -203,9 +201,9 @@ fn public_grant(project: &str, container: &str, object: &str) -> Arc<Prepared> {
 async fn swift<B>(
     state: &State,
     req: &Request<B>,
-    r: &SwiftRoute,
+    r: &SwiftRoute<'_>,
     query: &Query<'_>,
-    origin: &Origin,
+    origin: &Origin<'_>,
 ) -> Response<Body> {
     let cfg = &state.config;
     let method = req.method();
@@ -253,9 +251,9 @@ async fn swift<B>(
 async fn s3<B>(
     state: &State,
     req: &Request<B>,
-    r: &S3Route,
+    r: &S3Route<'_>,
     query: &Query<'_>,
-    origin: &Origin,
+    origin: &Origin<'_>,
 ) -> Response<Body> {
     let cfg = &state.config;
     let method = req.method();
@@ -264,7 +262,11 @@ async fn s3<B>(
     }
     let now = unix_now();
     // The client signed the path it sent, which includes any prefix a proxy took off.
-    let signed_path = format!("{}{}", origin.prefix, r.raw_path);
+    let signed_path = if origin.prefix.is_empty() {
+        Cow::Borrowed(r.raw_path)
+    } else {
+        Cow::Owned(format!("{}{}", origin.prefix, r.raw_path))
+    };
     let s3req = S3Request {
         method,
         signed_path: &signed_path,

@@ -1,14 +1,17 @@
 //! From a request line (and Host) to what the request is for. Only shapes are decided here;
 //! whether the request may have it is for `auth`.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use percent_encoding::percent_decode_str;
 
 use crate::config::Config;
 
+/// A route borrows the request's path: most paths need no decoding, so most routes copy
+/// nothing.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Route {
+pub enum Route<'a> {
     Health,
     Ready,
     Metrics,
@@ -16,8 +19,8 @@ pub enum Route {
     Ui(String),
     /// `/api/v1/...`: the rest of the decoded path after `/api/v1`.
     Api(String),
-    Swift(SwiftRoute),
-    S3(S3Route),
+    Swift(SwiftRoute<'a>),
+    S3(S3Route<'a>),
     NotFound,
     /// The path is not percent-encoded UTF-8.
     BadPath,
@@ -25,14 +28,14 @@ pub enum Route {
 
 /// `/v1/<account>/<container>/<object>`, decoded once; the ranges index `path`.
 #[derive(Debug, PartialEq, Eq)]
-pub struct SwiftRoute {
-    pub path: String,
+pub struct SwiftRoute<'a> {
+    pub path: Cow<'a, str>,
     account: Range<usize>,
     container: Range<usize>,
     object: Range<usize>,
 }
 
-impl SwiftRoute {
+impl SwiftRoute<'_> {
     pub fn account(&self) -> &str {
         &self.path[self.account.clone()]
     }
@@ -46,18 +49,23 @@ impl SwiftRoute {
 
 /// An S3 object request. `bucket` and `key` are decoded; `raw_path` is the path as sent.
 #[derive(Debug, PartialEq, Eq)]
-pub struct S3Route {
-    pub bucket: String,
-    pub key: String,
+pub struct S3Route<'a> {
+    pub bucket: Cow<'a, str>,
+    pub key: Cow<'a, str>,
     pub virtual_host: bool,
-    pub raw_path: String,
+    pub raw_path: &'a str,
 }
 
-fn decode(raw: &str) -> Option<String> {
-    percent_decode_str(raw)
-        .decode_utf8()
-        .ok()
-        .map(|c| c.into_owned())
+fn decode(raw: &str) -> Option<Cow<'_, str>> {
+    percent_decode_str(raw).decode_utf8().ok()
+}
+
+/// `text[range]`, borrowed when `text` is.
+fn part<'a>(text: &Cow<'a, str>, range: Range<usize>) -> Cow<'a, str> {
+    match text {
+        Cow::Borrowed(t) => Cow::Borrowed(&t[range]),
+        Cow::Owned(t) => Cow::Owned(t[range].to_string()),
+    }
 }
 
 /// The bucket named by a virtual-hosted-style Host (`<bucket>.<domain>[:port]`).
@@ -77,7 +85,7 @@ fn virtual_bucket<'h>(cfg: &Config, host: Option<&'h str>) -> Option<&'h str> {
     .then_some(bucket)
 }
 
-pub fn route(cfg: &Config, raw_path: &str, host: Option<&str>) -> Route {
+pub fn route<'a>(cfg: &Config, raw_path: &'a str, host: Option<&'a str>) -> Route<'a> {
     if let Some(internal) = raw_path.strip_prefix("/_keyhole/") {
         return match internal {
             "healthz" => Route::Health,
@@ -92,11 +100,16 @@ pub fn route(cfg: &Config, raw_path: &str, host: Option<&str>) -> Route {
         let Some(key) = decode(raw_path.strip_prefix('/').unwrap_or(raw_path)) else {
             return Route::BadPath;
         };
+        let bucket = if bucket.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(bucket.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(bucket)
+        };
         return Route::S3(S3Route {
-            bucket: bucket.to_ascii_lowercase(),
+            bucket,
             key,
             virtual_host: true,
-            raw_path: raw_path.to_string(),
+            raw_path,
         });
     }
     let Some(path) = decode(raw_path) else {
@@ -109,21 +122,21 @@ pub fn route(cfg: &Config, raw_path: &str, host: Option<&str>) -> Route {
         return swift_route(path);
     }
     // S3 path style: /<bucket>/<key>
-    let Some(rest) = path.strip_prefix('/') else {
+    if !path.starts_with('/') {
         return Route::NotFound;
-    };
-    match rest.split_once('/') {
-        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Route::S3(S3Route {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
+    }
+    match path[1..].find('/').map(|i| i + 1) {
+        Some(slash) if slash > 1 && slash + 1 < path.len() => Route::S3(S3Route {
+            bucket: part(&path, 1..slash),
+            key: part(&path, slash + 1..path.len()),
             virtual_host: false,
-            raw_path: raw_path.to_string(),
+            raw_path,
         }),
         _ => Route::NotFound,
     }
 }
 
-fn swift_route(path: String) -> Route {
+fn swift_route(path: Cow<'_, str>) -> Route<'_> {
     let start = "/v1/".len();
     let Some(a_len) = path[start..].find('/') else {
         return Route::NotFound;
@@ -190,14 +203,14 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (r.bucket.as_str(), r.key.as_str(), r.virtual_host),
+            (&*r.bucket, &*r.key, r.virtual_host),
             ("bucket", "dir/k y", false)
         );
         let Route::S3(r) = route(&cfg(), "/dir/k", Some("Test.S3.example.com:443")) else {
             panic!()
         };
         assert_eq!(
-            (r.bucket.as_str(), r.key.as_str(), r.virtual_host),
+            (&*r.bucket, &*r.key, r.virtual_host),
             ("test", "dir/k", true)
         );
         assert!(matches!(

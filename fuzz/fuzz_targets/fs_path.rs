@@ -121,6 +121,7 @@ fuzz_target!(|name: &str| {
         let ino = o
             .meta
             .etag
+            .as_str()
             .trim_matches('"')
             .split('-')
             .next()

@@ -10,6 +10,7 @@
 //! by hash alone. Requests whose signature covers more (S3 header auth, other signed headers)
 //! are never cached, nor are refusals.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
@@ -36,17 +37,50 @@ impl Default for LinkCache {
     }
 }
 
-/// Everything a verification read, as one string.
-pub fn key(method: &str, host: &str, client: &str, path: &str, query: &str) -> Option<String> {
-    let len = method.len() + host.len() + client.len() + path.len() + query.len() + 4;
-    if len > MAX_KEY {
-        return None;
+/// Everything a verification read. It is compared as one string, built in a per-thread
+/// buffer, so that a hit (the common case) allocates nothing.
+#[derive(Clone, Copy)]
+pub struct Key<'a>([&'a str; 9]);
+
+/// The key of a request, or `None` when it is too long to keep.
+pub fn key<'a>(
+    method: &'a str,
+    host: &'a str,
+    client: &'a str,
+    path: &'a str,
+    query: &'a str,
+) -> Option<Key<'a>> {
+    let k = Key([method, "\n", host, "\n", client, "\n", path, "?", query]);
+    (k.0.iter().map(|p| p.len()).sum::<usize>() <= MAX_KEY).then_some(k)
+}
+
+thread_local! {
+    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+impl Key<'_> {
+    fn write(&self, text: &mut String) {
+        text.clear();
+        for part in self.0 {
+            text.push_str(part);
+        }
     }
-    let mut k = String::with_capacity(len);
-    for part in [method, "\n", host, "\n", client, "\n", path, "?", query] {
-        k.push_str(part);
+
+    /// Calls `f` with the key as one string.
+    fn with<T>(&self, f: impl FnOnce(&str) -> T) -> T {
+        SCRATCH.with(|buf| match buf.try_borrow_mut() {
+            Ok(mut text) => {
+                self.write(&mut text);
+                f(&text)
+            }
+            // Only if `f` itself looked up a key, which nothing does.
+            Err(_) => {
+                let mut text = String::new();
+                self.write(&mut text);
+                f(&text)
+            }
+        })
     }
-    Some(k)
 }
 
 impl LinkCache {
@@ -54,8 +88,25 @@ impl LinkCache {
         &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
-    /// The grant a still-valid link verified to, if this exact request was seen.
-    pub fn get(&self, key: &str, now: u64) -> Option<Arc<Prepared>> {
+    /// What this exact request verified to before, while the link lives; otherwise what
+    /// `verify` says, remembered when it is a grant.
+    pub fn get_or_verify<E>(
+        &self,
+        key: Key<'_>,
+        now: u64,
+        verify: impl FnOnce() -> Result<Arc<Prepared>, E>,
+    ) -> Result<Arc<Prepared>, E> {
+        key.with(|k| {
+            if let Some(p) = self.get(k, now) {
+                return Ok(p);
+            }
+            let p = verify()?;
+            self.put(k, &p);
+            Ok(p)
+        })
+    }
+
+    fn get(&self, key: &str, now: u64) -> Option<Arc<Prepared>> {
         let map = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
         let p = map.get(key)?;
         match p.grant.expires_at {
@@ -64,15 +115,15 @@ impl LinkCache {
         }
     }
 
-    pub fn put(&self, key: String, p: &Arc<Prepared>) {
+    fn put(&self, key: &str, p: &Arc<Prepared>) {
         if p.grant.expires_at.is_none() {
             return;
         }
-        let mut map = self.shard(&key).lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= PER_SHARD {
             map.clear();
         }
-        map.insert(key.into_boxed_str(), p.clone());
+        map.insert(key.into(), p.clone());
     }
 }
 
@@ -92,59 +143,60 @@ mod tests {
         }))
     }
 
+    /// Looks `k` up, remembering `g` on a miss; true on a hit.
+    fn hit(c: &LinkCache, k: Key<'_>, now: u64, g: &Arc<Prepared>) -> bool {
+        let mut verified = false;
+        let got = c.get_or_verify(k, now, || {
+            verified = true;
+            Ok::<_, ()>(g.clone())
+        });
+        assert!(got.is_ok());
+        !verified
+    }
+
     #[test]
     fn a_hit_needs_the_identical_request_and_a_live_link() {
         let c = LinkCache::default();
-        let k = key(
-            "GET",
-            "h",
-            "",
-            "/v1/AUTH_p/c/o",
-            "temp_url_sig=a&temp_url_expires=100",
-        )
-        .unwrap();
-        c.put(k.clone(), &grant(Some(100)));
-        assert!(c.get(&k, 100).is_some());
+        let (path, query) = ("/v1/AUTH_p/c/o", "temp_url_sig=a&temp_url_expires=100");
+        let k = key("GET", "h", "", path, query).unwrap();
+        let g = grant(Some(100));
+        assert!(!hit(&c, k, 50, &g), "the first request is verified");
+        assert!(hit(&c, k, 100, &g));
         assert!(
-            c.get(&k, 101).is_none(),
+            !hit(&c, k, 101, &g),
             "expired links are never served from the cache"
         );
-        let other = key(
-            "GET",
-            "h",
-            "",
-            "/v1/AUTH_p/c/o",
-            "temp_url_sig=b&temp_url_expires=100",
-        )
-        .unwrap();
-        assert!(c.get(&other, 50).is_none());
-        let head = key(
-            "HEAD",
-            "h",
-            "",
-            "/v1/AUTH_p/c/o",
-            "temp_url_sig=a&temp_url_expires=100",
-        )
-        .unwrap();
-        assert!(c.get(&head, 50).is_none());
+        let other = key("GET", "h", "", path, "temp_url_sig=b&temp_url_expires=100").unwrap();
+        assert!(!hit(&c, other, 50, &g));
+        assert!(!hit(&c, key("HEAD", "h", "", path, query).unwrap(), 50, &g));
+        assert!(!hit(&c, key("GET", "h2", "", path, query).unwrap(), 50, &g));
+        assert!(!hit(
+            &c,
+            key("GET", "h", "1.2.3.4", path, query).unwrap(),
+            50,
+            &g
+        ));
+        // A refusal is never remembered.
+        let refused = key("GET", "h", "", "/v1/AUTH_p/c/x", query).unwrap();
+        assert!(c.get_or_verify(refused, 50, || Err(())).is_err());
+        assert!(!hit(&c, refused, 50, &g));
     }
 
     #[test]
     fn grants_without_expiry_are_not_kept() {
         let c = LinkCache::default();
         let k = key("GET", "", "", "/b/k", "").unwrap();
-        c.put(k.clone(), &grant(None));
-        assert!(c.get(&k, 0).is_none());
+        assert!(!hit(&c, k, 0, &grant(None)));
+        assert!(!hit(&c, k, 0, &grant(None)));
     }
 
     #[test]
     fn the_cache_stays_bounded() {
         let c = LinkCache::default();
+        let g = grant(Some(10));
         for i in 0..(SHARDS * PER_SHARD * 3) {
-            c.put(
-                key("GET", "", "", "/p", &i.to_string()).unwrap(),
-                &grant(Some(10)),
-            );
+            let q = i.to_string();
+            hit(&c, key("GET", "", "", "/p", &q).unwrap(), 0, &g);
         }
         let total: usize = c.shards.iter().map(|s| s.lock().unwrap().len()).sum();
         assert!(total <= SHARDS * PER_SHARD);

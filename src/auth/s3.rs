@@ -115,7 +115,7 @@ pub fn verify(
 /// The key under which a verification of `req` may be cached (see `auth::cache`), when the
 /// signature covers nothing the key would not: query links whose only signed header is
 /// `host` (V4), or that carry no Content-MD5 / Content-Type (V2, which signs those headers).
-pub fn cache_key(req: &S3Request<'_>, scheme: Scheme) -> Option<String> {
+pub fn cache_key<'a>(req: &S3Request<'a>, scheme: Scheme) -> Option<crate::auth::cache::Key<'a>> {
     let cacheable = match scheme {
         Scheme::QueryV4 => {
             req.query

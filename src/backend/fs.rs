@@ -13,7 +13,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::{BackendError, Content, Etag, Object, ObjectMeta};
@@ -40,6 +39,29 @@ const RESOLVE_BENEATH: u64 = 0x08;
 
 fn cstr(s: &str) -> io::Result<CString> {
     CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))
+}
+
+/// Calls `f` with `parts` joined and NUL-terminated: on the stack when short, as almost
+/// every object path is, so opening allocates nothing.
+fn with_c_path<T>(parts: &[&str], f: impl FnOnce(&CStr) -> io::Result<T>) -> io::Result<T> {
+    let len = parts.iter().map(|p| p.len()).sum::<usize>() + 1;
+    let mut stack = [0u8; 256];
+    let mut heap = Vec::new();
+    let buf = if len <= stack.len() {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        &mut heap[..]
+    };
+    let mut at = 0;
+    for p in parts {
+        buf[at..at + p.len()].copy_from_slice(p.as_bytes());
+        at += p.len();
+    }
+    // A NUL inside a name can name no file.
+    let path =
+        CStr::from_bytes_with_nul(buf).map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))?;
+    f(path)
 }
 
 fn openat2(dir: RawFd, path: &CStr, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
@@ -117,19 +139,11 @@ impl FsBackend {
         // O_NONBLOCK: opening a FIFO must not hang the worker; it is refused below as not a file.
         let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK;
         if !self.no_openat2.load(Ordering::Relaxed) {
-            // Built NUL-terminated at its exact size: one allocation, no copy into a CString.
-            let mut path = Vec::with_capacity(project.len() + container.len() + object.len() + 3);
-            for part in [project, "/", container, "/", object, "\0"] {
-                path.extend_from_slice(part.as_bytes());
-            }
-            let path = CStr::from_bytes_with_nul(&path)
-                .map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))?;
-            match openat2(
-                self.root.as_raw_fd(),
-                path,
-                flags,
-                RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
-            ) {
+            let opened = with_c_path(&[project, "/", container, "/", object], |path| {
+                let resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+                openat2(self.root.as_raw_fd(), path, flags, resolve)
+            });
+            match opened {
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
                     self.no_openat2.store(true, Ordering::Relaxed);
                 }
@@ -209,7 +223,7 @@ impl FsBackend {
         };
         Ok(Object {
             meta,
-            content: Content::File(Arc::new(file)),
+            content: Content::File(file),
         })
     }
 }
@@ -255,8 +269,26 @@ mod tests {
     fn read(o: Object) -> Vec<u8> {
         let Content::File(f) = o.content;
         let mut s = Vec::new();
-        std::io::Read::read_to_end(&mut &*f, &mut s).unwrap();
+        std::io::Read::read_to_end(&mut &f, &mut s).unwrap();
         s
+    }
+
+    #[test]
+    fn long_names_open_and_a_nul_names_nothing() {
+        let (d, b) = tree();
+        // Longer than the on-stack path buffer: built on the heap instead.
+        let dir = "d".repeat(200);
+        let name = "n".repeat(200);
+        std::fs::create_dir_all(d.path().join("p/c").join(&dir)).unwrap();
+        std::fs::write(d.path().join("p/c").join(&dir).join(&name), b"long").unwrap();
+        assert_eq!(
+            read(b.open("p", "c", &format!("{dir}/{name}")).unwrap()),
+            b"long"
+        );
+        assert!(matches!(
+            b.open("p", "c", "sub/o.txt\0x"),
+            Err(BackendError::NotFound)
+        ));
     }
 
     #[test]

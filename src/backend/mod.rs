@@ -63,15 +63,15 @@ pub struct Object {
 }
 
 enum Content {
-    File(std::sync::Arc<std::fs::File>),
+    File(std::fs::File),
 }
 
 impl Object {
     /// A body that sends `parts` in order: byte ranges of the object and literal bytes
     /// (the framing of a multipart answer).
-    pub fn body(&self, parts: Vec<crate::body::Part>) -> Body {
-        match &self.content {
-            Content::File(file) => Body::file(file.clone(), parts),
+    pub fn body(self, parts: Vec<crate::body::Part>) -> Body {
+        match self.content {
+            Content::File(file) => Body::file(file, parts),
         }
     }
 }
@@ -154,7 +154,8 @@ pub fn valid_location(project: &str, container: &str, object: &str) -> bool {
 
 /// One path component that names itself: not empty, `.` or `..`, no `/` or NUL.
 pub fn valid_segment(s: &str) -> bool {
-    !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\0'])
+    // Bytes, not chars: both are ASCII, and a byte scan is several times cheaper.
+    !s.is_empty() && s != "." && s != ".." && !s.bytes().any(|b| b == b'/' || b == 0)
 }
 
 #[cfg(test)]
