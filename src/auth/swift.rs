@@ -5,6 +5,8 @@
 //! integer unix time even when the URL carries the ISO 8601 form. `string_to_sign` is the one
 //! place that text is built, for links we make and links we check.
 
+use std::borrow::Cow;
+use std::io::Write;
 use std::net::IpAddr;
 
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
@@ -17,7 +19,7 @@ use subtle::ConstantTimeEq;
 
 use crate::auth::{Denied, Disposition, Grant};
 use crate::config::{Config, Project, Secret};
-use crate::query::Query;
+use crate::query::{form_decode, Query};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Digest {
@@ -71,6 +73,19 @@ pub struct Tag {
 impl Tag {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
+    }
+}
+
+impl From<&[u8]> for Tag {
+    /// At most 64 bytes are kept: no digest here is longer.
+    fn from(b: &[u8]) -> Tag {
+        let len = b.len().min(64);
+        let mut tag = Tag {
+            bytes: [0; 64],
+            len,
+        };
+        tag.bytes[..len].copy_from_slice(&b[..len]);
+        tag
     }
 }
 
@@ -229,10 +244,12 @@ pub struct SwiftPath<'a> {
 /// The tempurl parameters of a query. `None` when the query carries none of them, so an
 /// unsigned request can be told from a badly signed one.
 struct Params<'q> {
-    sig: std::borrow::Cow<'q, str>,
-    expires: std::borrow::Cow<'q, str>,
-    prefix: Option<std::borrow::Cow<'q, str>>,
-    ip_range: Option<std::borrow::Cow<'q, str>>,
+    sig: Cow<'q, str>,
+    expires: Cow<'q, str>,
+    prefix: Option<Cow<'q, str>>,
+    ip_range: Option<Cow<'q, str>>,
+    inline: bool,
+    filename: Option<Cow<'q, str>>,
 }
 
 /// True when a query carries any tempurl parameter.
@@ -240,14 +257,41 @@ pub fn is_tempurl(query: &Query<'_>) -> bool {
     query.has("temp_url_sig") || query.has("temp_url_expires")
 }
 
+/// Every parameter a link's verification and grant read, in one pass over the query.
 fn params<'q>(query: &Query<'q>) -> Result<Params<'q>, Denied> {
-    // Swift takes the last of repeated parameters; we refuse the ambiguity instead.
-    let one = |name| query.unique_form(name).map_err(|_| Denied::Swift);
+    let mut signed: [Option<&'q str>; 4] = [None; 4];
+    let (mut inline, mut filename) = (false, None);
+    for (k, v) in query.pairs() {
+        let Some(k) = form_decode(k) else { continue };
+        let slot = match &*k {
+            "temp_url_sig" => 0,
+            "temp_url_expires" => 1,
+            "temp_url_prefix" => 2,
+            "temp_url_ip_range" => 3,
+            "inline" => {
+                inline = true;
+                continue;
+            }
+            "filename" => {
+                filename = filename.or(Some(v));
+                continue;
+            }
+            _ => continue,
+        };
+        // Swift takes the last of repeated parameters; we refuse the ambiguity instead.
+        if signed[slot].replace(v).is_some() {
+            return Err(Denied::Swift);
+        }
+    }
+    // A value that is not UTF-8 once decoded counts as absent.
+    let [sig, expires, prefix, ip_range] = signed.map(|v| v.and_then(form_decode));
     Ok(Params {
-        sig: one("temp_url_sig")?.ok_or(Denied::Swift)?,
-        expires: one("temp_url_expires")?.ok_or(Denied::Swift)?,
-        prefix: one("temp_url_prefix")?,
-        ip_range: one("temp_url_ip_range")?,
+        sig: sig.ok_or(Denied::Swift)?,
+        expires: expires.ok_or(Denied::Swift)?,
+        prefix,
+        ip_range,
+        inline,
+        filename: filename.and_then(form_decode).filter(|f| !f.is_empty()),
     })
 }
 
@@ -263,7 +307,7 @@ pub fn parse_expires(text: &str) -> Option<u64> {
 }
 
 /// A signature as the URL carries it: hex (digest told by its length) or `digest:base64`.
-fn decode_signature(sig: &str) -> Option<(Digest, Vec<u8>)> {
+fn decode_signature(sig: &str) -> Option<(Digest, Tag)> {
     if let Some((name, b64)) = sig.split_once(':') {
         let digest = Digest::from_name(name)?;
         // Form decoding turned a raw '+' into a space; base64 never holds a space.
@@ -273,7 +317,7 @@ fn decode_signature(sig: &str) -> Option<(Digest, Vec<u8>)> {
         } else {
             STANDARD_NO_PAD.decode(b64.as_bytes()).ok()?
         };
-        return (bytes.len() == digest.output_len()).then_some((digest, bytes));
+        return (bytes.len() == digest.output_len()).then(|| (digest, Tag::from(&bytes[..])));
     }
     let digest = Digest::from_hex_len(sig.len())?;
     // Swift compares hex strings as its HMAC prints them: lowercase only.
@@ -283,7 +327,12 @@ fn decode_signature(sig: &str) -> Option<(Digest, Vec<u8>)> {
     {
         return None;
     }
-    Some((digest, hex::decode(sig).ok()?))
+    let mut tag = Tag {
+        bytes: [0; 64],
+        len: digest.output_len(),
+    };
+    hex::decode_to_slice(sig, &mut tag.bytes[..tag.len]).ok()?;
+    Some((digest, tag))
 }
 
 /// Checks a Swift Temporary URL. Every failure is the same `Denied::Swift`: the caller must
@@ -351,26 +400,27 @@ pub fn verify(
         .container(req.container)
         .map(|c| c.temp_url_keys.as_slice())
         .unwrap_or(&[]);
-    let expires_text = expires.to_string();
+    // The decimal text of `expires`, on the stack.
+    let mut digits = [0u8; 20];
+    let mut out = &mut digits[..];
+    let _ = write!(out, "{expires}");
+    let written = 20 - out.len();
+    let expires_text = std::str::from_utf8(&digits[..written]).map_err(|_| Denied::Swift)?;
     let ip = p.ip_range.as_deref();
     let matched = container_keys
         .iter()
         .chain(&project.temp_url_keys)
         .any(|key| {
             methods.iter().any(|m| {
-                let tag = key.tag(digest, &string_to_sign(m, &expires_text, scope, ip));
-                bool::from(tag.as_bytes().ct_eq(&given))
+                let tag = key.tag(digest, &string_to_sign(m, expires_text, scope, ip));
+                bool::from(tag.as_bytes().ct_eq(given.as_bytes()))
             })
         });
     if !matched {
         return Err(Denied::Swift);
     }
 
-    let inline = query.has("inline");
-    let filename = query
-        .first_form("filename")
-        .filter(|f| !f.is_empty())
-        .map(|f| f.into_owned());
+    let (inline, filename) = (p.inline, p.filename.map(Cow::into_owned));
     Ok(Grant {
         project: project.id.clone(),
         container: req.container.to_string(),
