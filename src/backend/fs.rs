@@ -6,7 +6,7 @@
 //! another container. (`backend::valid_segment` has already refused `.` and `..`.)
 //! Symlinks are never followed, as nginx's `disable_symlinks on` would have it.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -36,10 +36,6 @@ struct OpenHow {
 
 const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 const RESOLVE_BENEATH: u64 = 0x08;
-
-fn cstr(s: &str) -> io::Result<CString> {
-    CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))
-}
 
 /// Calls `f` with `parts` joined and NUL-terminated: on the stack when short, as almost
 /// every object path is, so opening allocates nothing.
@@ -93,20 +89,21 @@ fn openat2(dir: RawFd, path: &CStr, flags: i32, resolve: u64) -> io::Result<Owne
 }
 
 fn openat(dir: RawFd, name: &str, flags: i32) -> io::Result<OwnedFd> {
-    let name = cstr(name)?;
-    // SAFETY: `name` is NUL-terminated; openat does not keep the pointer.
-    let fd = unsafe {
-        libc::openat(
-            dir,
-            name.as_ptr(),
-            flags | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor that nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    with_c_path(&[name], |name| {
+        // SAFETY: `name` is NUL-terminated; openat does not keep the pointer.
+        let fd = unsafe {
+            libc::openat(
+                dir,
+                name.as_ptr(),
+                flags | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor that nobody else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    })
 }
 
 impl FsBackend {
@@ -374,7 +371,7 @@ mod tests {
             b.open("p", "c", "sub"),
             Err(BackendError::NotFound)
         ));
-        let fifo = CString::new(d.path().join("p/c/fifo").to_str().unwrap()).unwrap();
+        let fifo = std::ffi::CString::new(d.path().join("p/c/fifo").to_str().unwrap()).unwrap();
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
         assert!(matches!(
