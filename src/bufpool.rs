@@ -124,9 +124,11 @@ impl ReadBuf {
         }
     }
 
-    /// Reads up to `len` bytes of `file` at `offset` with `preadv2(…, flags)`, into memory
-    /// nothing initialised first: zeroing a buffer only for the kernel to overwrite it cost
-    /// as much as the rest of a small request's user-space work.
+    /// Reads up to `len` bytes of `file` at `offset`, into memory nothing initialised first:
+    /// zeroing a buffer only for the kernel to overwrite it cost as much as the rest of a
+    /// small request's user-space work. Non-zero `flags` go to `preadv2`; without flags it is
+    /// a plain `pread`, which every kernel and seccomp profile allows, because that read is
+    /// the fallback when `preadv2(RWF_NOWAIT)` fails for any reason.
     pub fn pread(&mut self, file: &File, offset: u64, len: usize, flags: i32) -> io::Result<usize> {
         let (ptr, room) = match self {
             ReadBuf::Heap(v) => {
@@ -139,11 +141,17 @@ impl ReadBuf {
             iov_base: ptr.cast(),
             iov_len: room,
         };
+        let (fd, at) = (file.as_raw_fd(), offset as libc::off_t);
         let n = loop {
-            // SAFETY: the iovec covers `room` writable bytes that this buffer owns for the
-            // whole call; the kernel only writes to them.
-            let n =
-                unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset as libc::off_t, flags) };
+            // SAFETY: the iovec (and `ptr`, `room`) cover `room` writable bytes that this
+            // buffer owns for the whole call; the kernel only writes to them.
+            let n = unsafe {
+                if flags == 0 {
+                    libc::pread(fd, ptr.cast(), room, at)
+                } else {
+                    libc::preadv2(fd, &iov, 1, at, flags)
+                }
+            };
             if n >= 0 {
                 break n as usize;
             }
