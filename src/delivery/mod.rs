@@ -123,41 +123,48 @@ impl Prepared {
         }
     }
 
-    /// Runs `f` on the remembered values, unless another thread holds them: then `None`,
-    /// and the caller formats its own rather than wait.
-    fn with_recent<T>(&self, f: impl FnOnce(&mut Recent) -> T) -> Option<T> {
-        self.recent.try_lock().ok().map(|mut r| f(&mut r))
+    /// `make()`, or the value kept from the last call for the same `key`. A busy lock is
+    /// never waited on: the caller makes its own value instead.
+    fn remember<K: Copy + PartialEq, V: Clone>(
+        &self,
+        slot: impl FnOnce(&mut Recent) -> &mut Option<(K, V)>,
+        key: K,
+        make: impl FnOnce() -> V,
+    ) -> V {
+        let Ok(mut recent) = self.recent.try_lock() else {
+            return make();
+        };
+        match slot(&mut recent) {
+            Some((k, v)) if *k == key => v.clone(),
+            kept => {
+                let v = make();
+                *kept = Some((key, v.clone()));
+                v
+            }
+        }
     }
 
     fn validators(&self, meta: &ObjectMeta) -> Validators {
-        let known = self.with_recent(|r| match &r.version {
-            Some((etag, v)) if *etag == meta.etag => Some(v.clone()),
-            _ => None,
-        });
-        if let Some(Some(v)) = known {
-            return v;
-        }
-        let v = Validators {
-            etag: HeaderValue::from_str(meta.etag.as_str()).ok(),
-            last_modified: http_date(meta.modified),
-        };
-        self.with_recent(|r| r.version = Some((meta.etag, v.clone())));
-        v
+        self.remember(
+            |r| &mut r.version,
+            meta.etag,
+            || Validators {
+                etag: HeaderValue::from_str(meta.etag.as_str()).ok(),
+                last_modified: http_date(meta.modified),
+            },
+        )
     }
 
     /// `private, max-age=<seconds until the link expires>`.
     fn max_age(&self, now: u64) -> Option<HeaderValue> {
-        let known = self.with_recent(|r| match &r.max_age {
-            Some((at, v)) if *at == now => Some(v.clone()),
-            _ => None,
-        });
-        if let Some(Some(v)) = known {
-            return v;
-        }
-        let left = self.grant.expires_at.unwrap_or(0).saturating_sub(now);
-        let v = HeaderValue::from_str(&format!("private, max-age={left}")).ok();
-        self.with_recent(|r| r.max_age = Some((now, v.clone())));
-        v
+        self.remember(
+            |r| &mut r.max_age,
+            now,
+            || {
+                let left = self.grant.expires_at.unwrap_or(0).saturating_sub(now);
+                HeaderValue::from_str(&format!("private, max-age={left}")).ok()
+            },
+        )
     }
 }
 
@@ -176,6 +183,7 @@ fn representation_headers(p: &Prepared, object: &Object, now: u64, headers: &mut
     }
     headers.insert(header::CONTENT_TYPE, p.content_type.clone());
     headers.insert(header::CONTENT_DISPOSITION, p.disposition.clone());
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     let v = p.validators(meta);
     let cache_control = match &p.cache_control {
         Some(cc) => Some(cc.clone()),
@@ -184,10 +192,6 @@ fn representation_headers(p: &Prepared, object: &Object, now: u64, headers: &mut
     let optional = [
         (header::ETAG, &v.etag),
         (header::LAST_MODIFIED, &v.last_modified),
-        (
-            header::ACCEPT_RANGES,
-            &Some(HeaderValue::from_static("bytes")),
-        ),
         (header::CACHE_CONTROL, &cache_control),
         (header::EXPIRES, &p.expires),
         (header::CONTENT_LANGUAGE, &p.content_language),
