@@ -6,7 +6,6 @@
 //! place that text is built, for links we make and links we check.
 
 use std::borrow::Cow;
-use std::io::Write;
 use std::net::IpAddr;
 
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
@@ -93,13 +92,7 @@ fn finish<M: Mac>(mut mac: M, parts: &[&[u8]]) -> Tag {
     for p in parts {
         mac.update(p);
     }
-    let out = mac.finalize().into_bytes();
-    let mut tag = Tag {
-        bytes: [0; 64],
-        len: out.len(),
-    };
-    tag.bytes[..out.len()].copy_from_slice(&out);
-    tag
+    Tag::from(&mac.finalize().into_bytes()[..])
 }
 
 fn keyed<M: Mac + hmac::digest::KeyInit>(key: &[u8]) -> M {
@@ -327,12 +320,10 @@ fn decode_signature(sig: &str) -> Option<(Digest, Tag)> {
     {
         return None;
     }
-    let mut tag = Tag {
-        bytes: [0; 64],
-        len: digest.output_len(),
-    };
-    hex::decode_to_slice(sig, &mut tag.bytes[..tag.len]).ok()?;
-    Some((digest, tag))
+    let mut bytes = [0; 64];
+    let bytes = &mut bytes[..digest.output_len()];
+    hex::decode_to_slice(sig, bytes).ok()?;
+    Some((digest, Tag::from(&bytes[..])))
 }
 
 /// Checks a Swift Temporary URL. Every failure is the same `Denied::Swift`: the caller must
@@ -400,19 +391,14 @@ pub fn verify(
         .container(req.container)
         .map(|c| c.temp_url_keys.as_slice())
         .unwrap_or(&[]);
-    // The decimal text of `expires`, on the stack.
-    let mut digits = [0u8; 20];
-    let mut out = &mut digits[..];
-    let _ = write!(out, "{expires}");
-    let written = 20 - out.len();
-    let expires_text = std::str::from_utf8(&digits[..written]).map_err(|_| Denied::Swift)?;
+    let expires_text = expires.to_string();
     let ip = p.ip_range.as_deref();
     let matched = container_keys
         .iter()
         .chain(&project.temp_url_keys)
         .any(|key| {
             methods.iter().any(|m| {
-                let tag = key.tag(digest, &string_to_sign(m, expires_text, scope, ip));
+                let tag = key.tag(digest, &string_to_sign(m, &expires_text, scope, ip));
                 bool::from(tag.as_bytes().ct_eq(given.as_bytes()))
             })
         });
