@@ -77,14 +77,15 @@ fn cached(c: &mut Criterion) {
         expires_at: Some(4_000_000_000),
         ..grant
     };
-    let key = cache::key("GET", "", "", path, query).unwrap();
+    let key = cache::key("GET", "", path, query).unwrap();
     let prepared = Arc::new(Prepared::new(grant));
-    let _ = cache.get_or_verify(key, 1_700_000_000, || Ok::<_, ()>(prepared));
+    let client = IpAddr::from([127, 0, 0, 1]);
+    let _ = cache.get_or_verify(key, 1_700_000_000, client, || Ok::<_, ()>(prepared));
     c.bench_function("verified-link cache hit", |b| {
         b.iter(|| {
-            let k = cache::key("GET", "", "", black_box(path), black_box(query)).unwrap();
+            let k = cache::key("GET", "", black_box(path), black_box(query)).unwrap();
             cache
-                .get_or_verify(k, 1_700_000_000, || Err(()))
+                .get_or_verify(k, 1_700_000_000, client, || Err(()))
                 .expect("a hit")
         })
     });

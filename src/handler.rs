@@ -2,7 +2,7 @@
 //! into its own module; nothing here reaches back.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -184,11 +184,12 @@ fn cached_or(
     state: &State,
     key: Option<cache::Key<'_>>,
     now: u64,
+    client: IpAddr,
     verify: impl FnOnce() -> Result<Grant, Denied>,
 ) -> Result<Arc<Prepared>, Denied> {
     let prepare = || Ok(Arc::new(Prepared::new(verify()?)));
     match key {
-        Some(k) => state.links.get_or_verify(k, now, prepare),
+        Some(k) => state.links.get_or_verify(k, now, client, prepare),
         None => prepare(),
     }
 }
@@ -211,36 +212,33 @@ async fn swift<B>(
         return method_not_allowed();
     }
     let now = unix_now();
-    let grant = if auth::swift::is_tempurl(query) {
+    // The cache is asked first: only a tempurl verified before can be in it, since public
+    // grants have no expiry and are never kept.
+    let key = cache::key(method.as_str(), "", req.uri().path(), query.raw());
+    let access = || {
+        if !auth::swift::is_tempurl(query) {
+            let public = r
+                .account()
+                .strip_prefix(cfg.swift.reseller_prefix.as_str())
+                .and_then(|p| cfg.project(p))
+                .and_then(|p| p.container(r.container()).map(|c| (p, c)))
+                .filter(|(_, c)| c.public);
+            return match public {
+                Some((p, c)) => Ok(Grant::public(&p.id, &c.name, r.object())),
+                None => Err(Denied::Swift),
+            };
+        }
         let path = auth::swift::SwiftPath {
             path: &r.path,
             account: r.account(),
             container: r.container(),
             object: r.object(),
         };
-        // Only links bound to an address depend on who asks.
-        let client = if query.has("temp_url_ip_range") {
-            origin.client_ip.to_string()
-        } else {
-            String::new()
-        };
-        let key = cache::key(method.as_str(), "", &client, req.uri().path(), query.raw());
-        let verify = || auth::swift::verify(cfg, &path, method, query, origin.client_ip, now);
-        match cached_or(state, key, now, verify) {
-            Ok(g) => g,
-            Err(d) => return denied(state, d),
-        }
-    } else {
-        let public = r
-            .account()
-            .strip_prefix(cfg.swift.reseller_prefix.as_str())
-            .and_then(|p| cfg.project(p))
-            .and_then(|p| p.container(r.container()).map(|c| (p, c)))
-            .filter(|(_, c)| c.public);
-        match public {
-            Some((p, c)) => public_grant(&p.id, &c.name, r.object()),
-            None => return denied(state, Denied::Swift),
-        }
+        auth::swift::verify(cfg, &path, method, query, origin.client_ip, now)
+    };
+    let grant = match cached_or(state, key, now, origin.client_ip, access) {
+        Ok(g) => g,
+        Err(d) => return denied(state, d),
     };
     serve(state, &grant, req, now, || {
         text(StatusCode::NOT_FOUND, "404 Not Found\n")
@@ -285,7 +283,7 @@ async fn s3<B>(
         },
         signed => {
             let key = auth::s3::cache_key(&s3req, signed);
-            cached_or(state, key, now, || {
+            cached_or(state, key, now, origin.client_ip, || {
                 auth::s3::verify(cfg, &s3req, signed, now)
             })
         }

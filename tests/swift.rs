@@ -128,6 +128,27 @@ fn head_with_a_get_link_gives_headers_and_no_body() {
 }
 
 #[test]
+fn an_address_bound_link_works_only_from_inside_its_range_even_when_repeated() {
+    let s = TestServer::with_config("[proxy]\ntrusted = [\"127.0.0.1/32\"]\n");
+    s.put(PROJECT, "c", "o.txt", b"bound");
+    let mut l = link("/v1/AUTH_p1/c/o.txt", ACCOUNT_KEY, "GET", now() + 600);
+    l.ip_range = Some("10.0.0.0/8");
+    let url = l.url();
+    let from = |ip: &str| s.request("GET", &url, &[("X-Forwarded-For", ip)]);
+    // The second and later requests are answered from the verified-link cache, which
+    // must still ask who is calling.
+    for _ in 0..2 {
+        let r = from("10.1.2.3");
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"bound"[..]));
+    }
+    for ip in ["192.0.2.1", "11.0.0.1", "::1"] {
+        let r = from(ip);
+        assert_eq!((r.status, r.text().as_str()), (401, UNAUTHORIZED), "{ip}");
+    }
+    assert_eq!(from("10.9.9.9").status, 200);
+}
+
+#[test]
 fn bad_links_get_one_short_401_and_never_reveal_the_object() {
     let s = TestServer::start();
     s.put(PROJECT, "c", "o", b"secret bytes");

@@ -7,6 +7,10 @@ pub mod sigv2;
 pub mod sigv4;
 pub mod swift;
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
 /// SigV4's own cap on a presigned URL's lifetime: 7 days.
 pub const MAX_S3_LIFETIME: u64 = 604_800;
 
@@ -21,6 +25,9 @@ pub struct Grant {
     pub expires_at: Option<u64>,
     /// Response headers the link asked for (S3 `response-*`), already validated.
     pub overrides: Overrides,
+    /// The only addresses the link works from (Swift's `temp_url_ip_range`). Checked on
+    /// every request, cached or not, so the link cache need not know who asks.
+    pub clients: Option<IpNet>,
 }
 
 impl Grant {
@@ -37,6 +44,20 @@ impl Grant {
             },
             expires_at: None,
             overrides: Overrides::default(),
+            clients: None,
+        }
+    }
+
+    /// Whether the link may be used from `client`.
+    pub fn admits(&self, client: IpAddr) -> bool {
+        // An IPv4 client seen through an IPv6 socket must still match an IPv4 range.
+        let client = match client {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(client),
+            v4 => v4,
+        };
+        match self.clients {
+            Some(net) => net.contains(&client),
+            None => true,
         }
     }
 }

@@ -109,6 +109,7 @@ pub fn verify(
         // Every query parameter is covered by the signature checked above (V4 signs them all,
         // V2 signs the `response-*` ones), so the overrides may be believed.
         overrides: overrides(&req.query)?,
+        clients: None,
     })
 }
 
@@ -137,7 +138,6 @@ pub fn cache_key<'a>(req: &S3Request<'a>, scheme: Scheme) -> Option<crate::auth:
     crate::auth::cache::key(
         req.method.as_str(),
         req.host.unwrap_or(""),
-        "",
         req.signed_path,
         req.query.raw(),
     )

@@ -366,15 +366,15 @@ pub fn verify(
         None => Scope::Object(req.path),
     };
 
-    if let Some(range) = &p.ip_range {
-        let net = range
-            .parse::<IpNet>()
-            .or_else(|_| range.parse::<IpAddr>().map(IpNet::from))
-            .map_err(|_| Denied::Swift)?;
-        if !net.contains(&canonical_ip(client_ip)) {
-            return Err(Denied::Swift);
-        }
-    }
+    let clients = match &p.ip_range {
+        Some(range) => Some(
+            range
+                .parse::<IpNet>()
+                .or_else(|_| range.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| Denied::Swift)?,
+        ),
+        None => None,
+    };
 
     let (digest, given) = decode_signature(&p.sig).ok_or(Denied::Swift)?;
     if !cfg.swift.allowed_digests.contains(&digest) {
@@ -407,22 +407,19 @@ pub fn verify(
     }
 
     let (inline, filename) = (p.inline, p.filename.map(Cow::into_owned));
-    Ok(Grant {
+    let grant = Grant {
         project: project.id.clone(),
         container: req.container.to_string(),
         object: req.object.to_string(),
         disposition: Disposition { inline, filename },
         expires_at: Some(expires),
         overrides: Default::default(),
-    })
-}
-
-/// An IPv4 client seen through an IPv6 socket must still match an IPv4 range.
-fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
+        clients,
+    };
+    if !grant.admits(client_ip) {
+        return Err(Denied::Swift);
     }
+    Ok(grant)
 }
 
 #[cfg(test)]
