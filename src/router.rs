@@ -57,7 +57,17 @@ pub struct S3Route<'a> {
 }
 
 fn decode(raw: &str) -> Option<Cow<'_, str>> {
+    // A path without escapes is already what it names; skip the decoder's UTF-8 re-check.
+    if !raw.as_bytes().contains(&b'%') {
+        return Some(Cow::Borrowed(raw));
+    }
     percent_decode_str(raw).decode_utf8().ok()
+}
+
+/// The first `/` in `s`. A plain byte scan: segments are short, and `str::find` sets up a
+/// searcher that costs more than the scan itself.
+fn slash(s: &str) -> Option<usize> {
+    s.bytes().position(|b| b == b'/')
 }
 
 /// `text[range]`, borrowed when `text` is.
@@ -125,7 +135,7 @@ pub fn route<'a>(cfg: &Config, raw_path: &'a str, host: Option<&'a str>) -> Rout
     if !path.starts_with('/') {
         return Route::NotFound;
     }
-    match path[1..].find('/').map(|i| i + 1) {
+    match slash(&path[1..]).map(|i| i + 1) {
         Some(slash) if slash > 1 && slash + 1 < path.len() => Route::S3(S3Route {
             bucket: part(&path, 1..slash),
             key: part(&path, slash + 1..path.len()),
@@ -138,12 +148,12 @@ pub fn route<'a>(cfg: &Config, raw_path: &'a str, host: Option<&'a str>) -> Rout
 
 fn swift_route(path: Cow<'_, str>) -> Route<'_> {
     let start = "/v1/".len();
-    let Some(a_len) = path[start..].find('/') else {
+    let Some(a_len) = slash(&path[start..]) else {
         return Route::NotFound;
     };
     let account = start..start + a_len;
     let c_start = account.end + 1;
-    let Some(c_len) = path[c_start..].find('/') else {
+    let Some(c_len) = slash(&path[c_start..]) else {
         return Route::NotFound;
     };
     let container = c_start..c_start + c_len;

@@ -3,7 +3,7 @@
 
 pub mod fs;
 
-use std::io::{self, Write};
+use std::io;
 use std::time::SystemTime;
 
 use crate::body::Body;
@@ -18,31 +18,63 @@ pub struct ObjectMeta {
     pub etag: Etag,
 }
 
-/// A quoted entity tag, kept inline: every response carries one, and most are compared
-/// and copied into a header without ever needing the heap.
+/// A strong validator for a file: `"<inode>-<mtime ns>-<length>"` in hex. Any write changes
+/// the mtime, and a replaced file has a new inode, so equal tags mean equal bytes. It is kept
+/// as its numbers, which compare in a few instructions, and spelled out only when a header
+/// or a precondition needs the text: most requests reuse the header value of the last.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Etag {
-    bytes: [u8; Etag::MAX],
+    ino: u64,
+    mtime_ns: i128,
+    len: u64,
+}
+
+/// An `Etag` spelled out, quoted, on the stack.
+pub struct EtagText {
+    bytes: [u8; EtagText::MAX],
     len: u8,
 }
 
 impl Etag {
-    pub const MAX: usize = 80;
-
-    /// `"<inode>-<mtime ns>-<length>"` in hex: any write changes the mtime, and a replaced
-    /// file has a new inode, so equal tags mean equal bytes.
     pub fn of_file(ino: u64, mtime_ns: i128, len: u64) -> Etag {
-        let mut e = Etag {
-            bytes: [0; Etag::MAX],
+        Etag { ino, mtime_ns, len }
+    }
+
+    pub fn text(&self) -> EtagText {
+        let mut t = EtagText {
+            bytes: [0; EtagText::MAX],
             len: 0,
         };
-        let mut out = &mut e.bytes[..];
-        // At most 2 + 16 + 1 + 32 + 1 + 16 = 68 bytes, so the write always fits.
-        let _ = write!(out, "\"{ino:x}-{mtime_ns:x}-{len:x}\"");
-        let left = out.len();
-        e.len = (Etag::MAX - left) as u8;
-        e
+        let mut at = 0;
+        let mut put = |b: u8| {
+            t.bytes[at] = b;
+            at += 1;
+        };
+        put(b'"');
+        // A negative mtime prints as its two's complement, as `{:x}` of an i128 does.
+        let numbers = [
+            u128::from(self.ino),
+            self.mtime_ns as u128,
+            u128::from(self.len),
+        ];
+        for (i, n) in numbers.into_iter().enumerate() {
+            if i > 0 {
+                put(b'-');
+            }
+            let digits = (128 - n.leading_zeros()).div_ceil(4).max(1);
+            for d in (0..digits).rev() {
+                put(b"0123456789abcdef"[((n >> (4 * d)) & 0xf) as usize]);
+            }
+        }
+        put(b'"');
+        t.len = at as u8;
+        t
     }
+}
+
+impl EtagText {
+    /// 2 quotes + 16 + 32 + 16 hex digits + 2 dashes.
+    const MAX: usize = 68;
 
     pub fn as_str(&self) -> &str {
         // Only ASCII is ever written.
@@ -52,7 +84,7 @@ impl Etag {
 
 impl std::fmt::Debug for Etag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.text().as_str())
     }
 }
 
@@ -142,7 +174,7 @@ pub const MAX_OBJECT_NAME: usize = 1024;
 // SECURITY: this is the first of two walls (the second is `openat2` with RESOLVE_BENEATH);
 // a name refused here never reaches the filesystem.
 pub fn valid_object_name(name: &str) -> bool {
-    name.len() <= MAX_OBJECT_NAME && name.split('/').all(valid_segment)
+    name.len() <= MAX_OBJECT_NAME && name.as_bytes().split(|&b| b == b'/').all(segment_ok)
 }
 
 /// A project, container and object that name a place inside that container and nowhere else.
@@ -154,8 +186,12 @@ pub fn valid_location(project: &str, container: &str, object: &str) -> bool {
 
 /// One path component that names itself: not empty, `.` or `..`, no `/` or NUL.
 pub fn valid_segment(s: &str) -> bool {
-    // Bytes, not chars: both are ASCII, and a byte scan is several times cheaper.
-    !s.is_empty() && s != "." && s != ".." && !s.bytes().any(|b| b == b'/' || b == 0)
+    segment_ok(s.as_bytes())
+}
+
+// Bytes, not chars: every byte checked is ASCII, and a byte scan is several times cheaper.
+fn segment_ok(s: &[u8]) -> bool {
+    !s.is_empty() && s != b"." && s != b".." && !s.iter().any(|&b| b == b'/' || b == 0)
 }
 
 #[cfg(test)]
@@ -164,10 +200,13 @@ mod tests {
 
     #[test]
     fn the_longest_file_etag_is_written_whole() {
-        let e = Etag::of_file(u64::MAX, i128::MIN, u64::MAX);
+        let text = |ino, mtime, len| Etag::of_file(ino, mtime, len).text().as_str().to_string();
         let expected = format!("\"{:x}-{:x}-{:x}\"", u64::MAX, i128::MIN, u64::MAX);
-        assert_eq!(e.as_str(), expected);
-        assert_eq!(Etag::of_file(1, 2, 3).as_str(), "\"1-2-3\"");
+        assert_eq!(text(u64::MAX, i128::MIN, u64::MAX), expected);
+        assert_eq!(text(1, 2, 3), "\"1-2-3\"");
+        assert_eq!(text(0, 0x10, 0xabc), "\"0-10-abc\"");
+        let e = text(0x98c204, 0x18ec0eaef27416cd, 4096);
+        assert_eq!(e, "\"98c204-18ec0eaef27416cd-1000\"");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use conditional::Stop;
 use range::Ranges;
 
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode};
 
 use crate::auth::Grant;
@@ -149,7 +149,7 @@ impl Prepared {
             |r| &mut r.version,
             meta.etag,
             || Validators {
-                etag: HeaderValue::from_str(meta.etag.as_str()).ok(),
+                etag: HeaderValue::from_str(meta.etag.text().as_str()).ok(),
                 last_modified: http_date(meta.modified),
             },
         )
@@ -240,6 +240,16 @@ fn stopped(stop: Stop, mut full: HeaderMap) -> Response<Body> {
     }
 }
 
+/// The request headers that can change the answer from a plain 200 with the whole object.
+const ASKING: [HeaderName; 6] = [
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_UNMODIFIED_SINCE,
+    header::RANGE,
+    header::IF_RANGE,
+];
+
 /// The response to a GET or HEAD of an object the request may read: conditionals first,
 /// then Range, then the bytes. HEAD gets exactly GET's status and headers, without a body.
 pub fn respond(
@@ -259,13 +269,20 @@ pub fn respond(
     let mut headers = HeaderMap::with_capacity(16);
     representation_headers(prepared, &object, now, &mut headers);
 
-    let etag = meta.etag.as_str();
-    if let Err(stop) = conditional::evaluate(method, request, etag, modified_secs) {
-        return stopped(stop, headers);
-    }
-
+    // Most requests carry no precondition and no Range: one pass over the names they did
+    // send spares six lookups of names they did not.
+    let ranges = if request.keys().any(|k| ASKING.contains(k)) {
+        let etag = meta.etag.text();
+        let etag = etag.as_str();
+        if let Err(stop) = conditional::evaluate(method, request, etag, modified_secs) {
+            return stopped(stop, headers);
+        }
+        range::from_request(request, len, etag, modified_secs)
+    } else {
+        Ranges::Whole
+    };
     let head = method == Method::HEAD;
-    let (status, parts, length) = match range::from_request(request, len, etag, modified_secs) {
+    let (status, parts, length) = match ranges {
         Ranges::Whole => (
             StatusCode::OK,
             vec![Part::Range { start: 0, end: len }],
