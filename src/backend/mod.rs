@@ -157,9 +157,7 @@ impl Backend {
         container: &str,
         object: &str,
     ) -> Result<Object, BackendError> {
-        if !valid_location(project, container, object) {
-            return Err(BackendError::NotFound);
-        }
+        // Each backend checks names against its own store's rules (see `FsBackend::open`).
         match self {
             Backend::Fs(fs) => fs.open(project, container, object),
         }
@@ -174,7 +172,11 @@ pub const MAX_OBJECT_NAME: usize = 1024;
 // SECURITY: this is the first of two walls (the second is `openat2` with RESOLVE_BENEATH);
 // a name refused here never reaches the filesystem.
 pub fn valid_object_name(name: &str) -> bool {
-    name.len() <= MAX_OBJECT_NAME && name.as_bytes().split(|&b| b == b'/').all(segment_ok)
+    // Bytes, not chars: every byte checked is ASCII, and a byte scan is several times cheaper.
+    let name = name.as_bytes();
+    name.len() <= MAX_OBJECT_NAME
+        && !name.contains(&0)
+        && name.split(|&b| b == b'/').all(names_itself)
 }
 
 /// A project, container and object that name a place inside that container and nowhere else.
@@ -186,12 +188,11 @@ pub fn valid_location(project: &str, container: &str, object: &str) -> bool {
 
 /// One path component that names itself: not empty, `.` or `..`, no `/` or NUL.
 pub fn valid_segment(s: &str) -> bool {
-    segment_ok(s.as_bytes())
+    names_itself(s.as_bytes()) && !s.bytes().any(|b| b == b'/' || b == 0)
 }
 
-// Bytes, not chars: every byte checked is ASCII, and a byte scan is several times cheaper.
-fn segment_ok(s: &[u8]) -> bool {
-    !s.is_empty() && s != b"." && s != b".." && !s.iter().any(|&b| b == b'/' || b == 0)
+fn names_itself(segment: &[u8]) -> bool {
+    !matches!(segment, b"" | b"." | b"..")
 }
 
 #[cfg(test)]
