@@ -275,19 +275,28 @@ async fn s3<B>(
         headers: req.headers(),
         host: origin.host.as_deref(),
     };
-    let verified = auth::s3::scheme(&s3req).and_then(|scheme| match scheme {
-        Scheme::Unsigned => match cfg.public_bucket(&r.bucket) {
-            // Unsigned: no `response-*` override is believed.
-            Some((p, c)) => Ok(public_grant(&p.id, &c.name, &r.key)),
-            None => Err(S3Error::access_denied("Access Denied").into()),
-        },
-        signed => {
-            let key = auth::s3::cache_key(&s3req, signed);
-            cached_or(state, key, now, origin.client_ip, || {
-                auth::s3::verify(cfg, &s3req, signed, now)
-            })
-        }
-    });
+    // The cache is asked before the query is read: a repeat of a verified link needs
+    // neither its scheme nor its parameters.
+    let key = auth::s3::cache_key(&s3req);
+    let hit = key.and_then(|k| state.links.get(k, now, origin.client_ip));
+    let verified = match hit {
+        Some(p) => Ok(p),
+        None => auth::s3::scheme(&s3req).and_then(|scheme| match scheme {
+            Scheme::Unsigned => match cfg.public_bucket(&r.bucket) {
+                // Unsigned: no `response-*` override is believed.
+                Some((p, c)) => Ok(public_grant(&p.id, &c.name, &r.key)),
+                None => Err(S3Error::access_denied("Access Denied").into()),
+            },
+            signed => {
+                let grant = auth::s3::verify(cfg, &s3req, signed, now)?;
+                let p = Arc::new(Prepared::new(grant));
+                if let Some(k) = key.filter(|_| auth::s3::keepable(&s3req, signed)) {
+                    state.links.put(k, &p);
+                }
+                Ok(p)
+            }
+        }),
+    };
     let prepared = match verified {
         Ok(p) => p,
         Err(d) => return denied(state, d),

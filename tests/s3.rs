@@ -903,6 +903,16 @@ fn a_remembered_link_still_expires_and_covers_only_its_exact_request() {
         }
         let sig = if v2 { "Signature" } else { "X-Amz-Signature" };
         assert_eq!(srv.get(target(&flip_signature(&url, sig))).status, 403);
+        // Headers the remembered request did not carry are not covered by its verification:
+        // a second auth mechanism is refused, and V2 signs Content-Type and x-amz-* headers.
+        let with = |h: (&str, &str)| srv.request("GET", target(&url), &[h]);
+        let r = with(("Authorization", "AWS4-HMAC-SHA256 Credential=x"));
+        assert_s3_error(&r, 400, "InvalidArgument");
+        if v2 {
+            for h in [("Content-Type", "text/plain"), ("x-amz-meta-a", "b")] {
+                assert_s3_error(&with(h), 403, "SignatureDoesNotMatch");
+            }
+        }
         // SigV4 signs the host; path-style V2 does not.
         let r = request_with_host(&srv, "GET", "other.example:1", target(&url), &[]);
         assert_eq!(

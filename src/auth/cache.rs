@@ -101,23 +101,33 @@ impl LinkCache {
         verify: impl FnOnce() -> Result<Arc<Prepared>, E>,
     ) -> Result<Arc<Prepared>, E> {
         key.with(|k| {
-            if let Some(p) = self.get(k, now, client) {
+            if let Some(p) = self.find(k, now, client) {
                 return Ok(p);
             }
             let p = verify()?;
-            self.put(k, &p);
+            self.keep(k, &p);
             Ok(p)
         })
     }
 
-    fn get(&self, key: &str, now: u64, client: IpAddr) -> Option<Arc<Prepared>> {
+    /// What this exact request verified to before, while the link lives and admits `client`.
+    pub fn get(&self, key: Key<'_>, now: u64, client: IpAddr) -> Option<Arc<Prepared>> {
+        key.with(|k| self.find(k, now, client))
+    }
+
+    /// Remembers a grant that `key` verified to (a grant without expiry is not kept).
+    pub fn put(&self, key: Key<'_>, p: &Arc<Prepared>) {
+        key.with(|k| self.keep(k, p))
+    }
+
+    fn find(&self, key: &str, now: u64, client: IpAddr) -> Option<Arc<Prepared>> {
         let map = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
         let p = map.get(key)?;
         let live = p.grant.expires_at.is_some_and(|exp| now <= exp);
         (live && p.grant.admits(client)).then(|| p.clone())
     }
 
-    fn put(&self, key: &str, p: &Arc<Prepared>) {
+    fn keep(&self, key: &str, p: &Arc<Prepared>) {
         if p.grant.expires_at.is_none() {
             return;
         }

@@ -113,26 +113,19 @@ pub fn verify(
     })
 }
 
-/// The key under which a verification of `req` may be cached (see `auth::cache`), when the
-/// signature covers nothing the key would not: query links whose only signed header is
-/// `host` (V4), or that carry no Content-MD5 / Content-Type (V2, which signs those headers).
-pub fn cache_key<'a>(req: &S3Request<'a>, scheme: Scheme) -> Option<crate::auth::cache::Key<'a>> {
-    let cacheable = match scheme {
-        Scheme::QueryV4 => {
-            req.query
-                .unique_form("X-Amz-SignedHeaders")
-                .ok()
-                .flatten()
-                .as_deref()
-                == Some("host")
-        }
-        Scheme::QueryV2 => {
-            !req.headers.contains_key(http::header::CONTENT_TYPE)
-                && !req.headers.contains_key("content-md5")
-        }
-        Scheme::HeaderV4 | Scheme::Unsigned => false,
-    };
-    if !cacheable {
+/// The key under which `req` may be answered from an earlier verification (see
+/// `auth::cache`): only when its headers add nothing a query link's signature could cover —
+/// no Authorization, and none of the Content-Type, Content-MD5 and `x-amz-*` headers that V2
+/// signs. It is looked up before the query is read at all.
+pub fn cache_key<'a>(req: &S3Request<'a>) -> Option<crate::auth::cache::Key<'a>> {
+    // One pass over the names sent, rather than a lookup of each name that was not.
+    let signable = req.headers.keys().any(|name| {
+        *name == http::header::AUTHORIZATION
+            || *name == http::header::CONTENT_TYPE
+            || name.as_str() == "content-md5"
+            || name.as_str().starts_with("x-amz-")
+    });
+    if signable {
         return None;
     }
     crate::auth::cache::key(
@@ -141,6 +134,24 @@ pub fn cache_key<'a>(req: &S3Request<'a>, scheme: Scheme) -> Option<crate::auth:
         req.signed_path,
         req.query.raw(),
     )
+}
+
+/// Whether a verification of `req` covered nothing but what `cache_key` holds, so it may be
+/// kept: V4 query links whose only signed header is `host`, and V2 query links (which sign
+/// only the query and the headers `cache_key` refuses).
+pub fn keepable(req: &S3Request<'_>, scheme: Scheme) -> bool {
+    match scheme {
+        Scheme::QueryV4 => {
+            req.query
+                .unique_form("X-Amz-SignedHeaders")
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some("host")
+        }
+        Scheme::QueryV2 => true,
+        Scheme::HeaderV4 | Scheme::Unsigned => false,
+    }
 }
 
 /// The six `response-*` parameters S3 honours, and the header each replaces.
