@@ -107,6 +107,30 @@ where
     let origin = Origin::from_request(&cfg.proxy.trusted, peer, req.headers());
     let query = Query::new(req.uri().query().unwrap_or(""));
     let route = router::route(cfg, req.uri().path(), origin.host.as_deref());
+    // Links are checked without awaiting anything, so the request's one await (the
+    // backend's open) sits one future deep, not three: each level of nesting moved the
+    // whole future once more.
+    let access = match route {
+        Route::Swift(r) if req.method() != Method::OPTIONS => {
+            swift(state, &req, &r, &query, &origin)
+        }
+        Route::S3(r) if req.method() != Method::OPTIONS => s3(state, &req, &r, &query, &origin),
+        Route::Api(path) => {
+            let base = public_base_url(cfg, &origin);
+            let (parts, body) = req.into_parts();
+            return api::handle(state, &parts.method, &parts.headers, &path, &base, body).await;
+        }
+        other => return answer(state, other, &req),
+    };
+    match access {
+        Ok(access) => serve(state, access, &req).await,
+        Err(refused) => refused,
+    }
+}
+
+/// The routes that are not an object behind a link, answered at once.
+fn answer<B>(state: &State, route: Route<'_>, req: &Request<B>) -> Response<Body> {
+    let cfg = &state.config;
     match route {
         Route::Health => text(StatusCode::OK, "ok\n"),
         Route::Ready => match state.backend.ready() {
@@ -127,11 +151,6 @@ where
             );
             r
         }
-        Route::Api(path) => {
-            let base = public_base_url(cfg, &origin);
-            let (parts, body) = req.into_parts();
-            api::handle(state, &parts.method, &parts.headers, &path, &base, body).await
-        }
         Route::Ui(name) if name == ".." => {
             let mut r = text(StatusCode::MOVED_PERMANENTLY, "moved to /_keyhole/ui/\n");
             r.headers_mut()
@@ -139,13 +158,14 @@ where
             r
         }
         Route::Ui(name) => crate::ui::page(&name),
-        Route::NotFound => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
+        // The API is the caller's (it awaits the request body).
+        Route::NotFound | Route::Api(_) => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
         Route::BadPath => text(
             StatusCode::BAD_REQUEST,
             "400 Bad Request: the path is not UTF-8\n",
         ),
         // A preflight carries no signature: answer it before any check, from the container's CORS list.
-        Route::Swift(r) if req.method() == Method::OPTIONS => {
+        Route::Swift(r) => {
             let container = r
                 .account()
                 .strip_prefix(cfg.swift.reseller_prefix.as_str())
@@ -153,13 +173,11 @@ where
                 .and_then(|p| p.container(r.container()));
             delivery::cors::preflight(container.map(|c| c.cors_origins.as_slice()), req.headers())
         }
-        Route::S3(r) if req.method() == Method::OPTIONS => delivery::cors::preflight(
+        Route::S3(r) => delivery::cors::preflight(
             cfg.bucket(&r.bucket)
                 .map(|(_, c)| c.cors_origins.as_slice()),
             req.headers(),
         ),
-        Route::Swift(r) => swift(state, &req, &r, &query, &origin).await,
-        Route::S3(r) => s3(state, &req, &r, &query, &origin).await,
     }
 }
 
@@ -199,17 +217,32 @@ fn public_grant(project: &str, container: &str, object: &str) -> Arc<Prepared> {
     Arc::new(Prepared::new(Grant::public(project, container, object)))
 }
 
-async fn swift<B>(
+/// What a checked link lets this request have, and how to say that its object is missing.
+struct Access {
+    prepared: Arc<Prepared>,
+    now: u64,
+    missing: Missing,
+}
+
+enum Missing {
+    Swift,
+    /// S3 tells a missing key from a missing bucket, once the signature has held.
+    S3 {
+        bucket_known: bool,
+    },
+}
+
+fn swift<B>(
     state: &State,
     req: &Request<B>,
     r: &SwiftRoute<'_>,
     query: &Query<'_>,
     origin: &Origin<'_>,
-) -> Response<Body> {
+) -> Result<Access, Response<Body>> {
     let cfg = &state.config;
     let method = req.method();
     if method != Method::GET && method != Method::HEAD {
-        return method_not_allowed();
+        return Err(method_not_allowed());
     }
     let now = unix_now();
     // The cache is asked first: only a tempurl verified before can be in it, since public
@@ -236,27 +269,27 @@ async fn swift<B>(
         };
         auth::swift::verify(cfg, &path, method, query, origin.client_ip, now)
     };
-    let grant = match cached_or(state, key, now, origin.client_ip, access) {
-        Ok(g) => g,
-        Err(d) => return denied(state, d),
-    };
-    serve(state, &grant, req, now, || {
-        text(StatusCode::NOT_FOUND, "404 Not Found\n")
-    })
-    .await
+    match cached_or(state, key, now, origin.client_ip, access) {
+        Ok(prepared) => Ok(Access {
+            prepared,
+            now,
+            missing: Missing::Swift,
+        }),
+        Err(d) => Err(denied(state, d)),
+    }
 }
 
-async fn s3<B>(
+fn s3<B>(
     state: &State,
     req: &Request<B>,
     r: &S3Route<'_>,
     query: &Query<'_>,
     origin: &Origin<'_>,
-) -> Response<Body> {
+) -> Result<Access, Response<Body>> {
     let cfg = &state.config;
     let method = req.method();
     if method != Method::GET && method != Method::HEAD {
-        return s3_error(&S3Error::method_not_allowed(method.as_str()));
+        return Err(s3_error(&S3Error::method_not_allowed(method.as_str())));
     }
     let now = unix_now();
     // The client signed the path it sent, which includes any prefix a proxy took off.
@@ -297,36 +330,49 @@ async fn s3<B>(
             }
         }),
     };
-    let prepared = match verified {
-        Ok(p) => p,
-        Err(d) => return denied(state, d),
-    };
+    let prepared = verified.map_err(|d| denied(state, d))?;
     let grant = &prepared.grant;
     // Only now, with a valid signature, may the caller learn what exists.
     let bucket_known = cfg
         .project(&grant.project)
         .and_then(|p| p.container(&grant.container))
         .is_some();
-    let not_found = || {
-        if bucket_known {
-            s3_error(&S3Error::no_such_key(&grant.object))
-        } else {
-            s3_error(&S3Error::no_such_bucket(&grant.container))
-        }
-    };
-    serve(state, &prepared, req, now, not_found).await
+    Ok(Access {
+        prepared,
+        now,
+        missing: Missing::S3 { bucket_known },
+    })
 }
 
 /// Opens the granted object, hands it to delivery, and adds the container's CORS headers.
-async fn serve<B>(
-    state: &State,
-    prepared: &Prepared,
-    req: &Request<B>,
-    now: u64,
-    not_found: impl FnOnce() -> Response<Body>,
-) -> Response<Body> {
-    let mut resp = open_and_respond(state, prepared, req, now, not_found).await;
+async fn serve<B>(state: &State, access: Access, req: &Request<B>) -> Response<Body> {
+    let Access {
+        prepared,
+        now,
+        missing,
+    } = access;
     let grant = &prepared.grant;
+    let opened = state
+        .backend
+        .open(&grant.project, &grant.container, &grant.object)
+        .await;
+    let mut resp = match opened {
+        Ok(object) => delivery::respond(&prepared, object, req.method(), req.headers(), now),
+        Err(BackendError::NotFound) => match missing {
+            Missing::Swift => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
+            Missing::S3 { bucket_known: true } => s3_error(&S3Error::no_such_key(&grant.object)),
+            Missing::S3 {
+                bucket_known: false,
+            } => s3_error(&S3Error::no_such_bucket(&grant.container)),
+        },
+        Err(BackendError::Io(e)) => {
+            tracing::error!(project = %grant.project, container = %grant.container, error = %e, "backend read failed");
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "503 Service Unavailable: the object store failed\n",
+            )
+        }
+    };
     let container = state
         .config
         .project(&grant.project)
@@ -335,29 +381,4 @@ async fn serve<B>(
         delivery::cors::decorate(&c.cors_origins, req.headers(), resp.headers_mut());
     }
     resp
-}
-
-async fn open_and_respond<B>(
-    state: &State,
-    prepared: &Prepared,
-    req: &Request<B>,
-    now: u64,
-    not_found: impl FnOnce() -> Response<Body>,
-) -> Response<Body> {
-    let grant = &prepared.grant;
-    match state
-        .backend
-        .open(&grant.project, &grant.container, &grant.object)
-        .await
-    {
-        Ok(object) => delivery::respond(prepared, object, req.method(), req.headers(), now),
-        Err(BackendError::NotFound) => not_found(),
-        Err(BackendError::Io(e)) => {
-            tracing::error!(project = %grant.project, container = %grant.container, error = %e, "backend read failed");
-            text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "503 Service Unavailable: the object store failed\n",
-            )
-        }
-    }
 }
