@@ -331,7 +331,11 @@ pub fn respond(
             return r;
         }
     };
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    // hyper writes Content-Length from a body's exact size without formatting a header
+    // value; a HEAD has no body to tell it.
+    if head {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     let body = if head || length == 0 {
         Body::Empty
     } else {
