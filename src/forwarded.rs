@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
+use http::header::AsHeaderName;
 use http::HeaderMap;
 use ipnet::IpNet;
 
@@ -29,7 +30,7 @@ fn trusted(list: &[IpNet], ip: IpAddr) -> bool {
     list.iter().any(|n| n.contains(&ip))
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header(h: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
     h.get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
@@ -57,7 +58,8 @@ impl<'a> Origin<'a> {
         headers: &'a HeaderMap,
     ) -> Origin<'a> {
         let peer_ip = canonical(peer.ip());
-        let host = header(headers, "host").map(Cow::Borrowed);
+        // A typed name: a `&str` would be parsed into a HeaderName on every request.
+        let host = header(headers, http::header::HOST).map(Cow::Borrowed);
         let direct = Origin {
             client_ip: peer_ip,
             scheme: "http",

@@ -108,21 +108,21 @@ impl http_body::Body for Logged {
     }
 }
 
+/// `start` is set when the access log is on (see `service`).
 fn logged(
     req_method: Method,
     path: &str,
-    start: Instant,
+    start: Option<Instant>,
     resp: Response<Body>,
 ) -> Response<Logged> {
     let status = resp.status().as_u16();
-    let log =
-        tracing::enabled!(target: "keyhole::access", tracing::Level::INFO).then(|| AccessLog {
-            method: req_method,
-            path: path.to_string(),
-            status,
-            sent: 0,
-            start,
-        });
+    let log = start.map(|start| AccessLog {
+        method: req_method,
+        path: path.to_string(),
+        status,
+        sent: 0,
+        start,
+    });
     resp.map(|inner| Logged { inner, log })
 }
 
@@ -150,7 +150,9 @@ async fn service(
     peer: SocketAddr,
     plan: Arc<Plan>,
 ) -> Result<Response<Logged>, Infallible> {
-    let start = Instant::now();
+    // The clock is read only for the access log.
+    let start =
+        tracing::enabled!(target: "keyhole::access", tracing::Level::INFO).then(Instant::now);
     let method = req.method().clone();
     // HTTP/2 frames its own data; only HTTP/1 can take placeholders.
     let http1 = req.version() <= http::Version::HTTP_11;
