@@ -7,7 +7,9 @@
 #
 # It serves one 4 KiB object through a Swift link and an S3 (SigV4) link, warms the link
 # cache, then counts REQUESTS keep-alive GETs of each. Under valgrind openat2 is refused, so
-# the filesystem backend's component-walk fallback is what gets counted.
+# the filesystem backend's component-walk fallback is what gets counted. When nginx is
+# installed, the same object through its `secure_link` module (one process, one worker, as
+# in the load bench) is counted the same way, for scale.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-2000}
@@ -33,13 +35,13 @@ temp_url_keys = ["bench-key"]
   secret_key = "benchsecret"
 EOF
 
-count() { # label url
-  local out=$work/cg.out
-  RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out" \
-    "$bin" serve --config "$work/k.toml" --workers 1 >"$work/vg.log" 2>&1 &
+count() { # label url server-command...
+  local label=$1 url=$2 out=$work/cg.out
+  shift 2
+  RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >"$work/vg.log" 2>&1 &
   local vg=$!
-  for _ in $(seq 100); do curl -sf -o /dev/null "$2" && break; sleep 0.2; done
-  python3 - "$2" "$n" "$vg" <<'PY'
+  for _ in $(seq 100); do curl -sf -o /dev/null "$url" && break; sleep 0.2; done
+  python3 - "$url" "$n" "$vg" <<'PY'
 import http.client, subprocess, sys, urllib.parse
 url, n, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 u = urllib.parse.urlsplit(url)
@@ -60,11 +62,55 @@ PY
   kill "$vg"; wait "$vg" 2>/dev/null || true
   local part
   part=$(grep -l '^part: 1' "$out"* | head -1)
-  awk -v n="$n" -v label="$1" '/^summary:/ {printf "%-10s %8d instructions per request\n", label, $2 / n}' "$part"
+  awk -v n="$n" -v label="$label" '/^summary:/ {printf "%-10s %8d instructions per request\n", label, $2 / n}' "$part"
   rm -f "$out"*
 }
 
 swift=$("$bin" share --config "$work/k.toml" p/c/small.bin --expires 1d)
 s3=$("$bin" share --config "$work/k.toml" p/c/small.bin --protocol s3 --expires 1d)
-count swift "$swift"
-count s3 "$s3"
+serve=("$bin" serve --config "$work/k.toml" --workers 1)
+count swift "$swift" "${serve[@]}"
+count s3 "$s3" "${serve[@]}"
+
+command -v nginx >/dev/null || exit 0
+nport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/nginx.conf" <<EOF
+worker_processes 1;
+master_process off;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx.err warn;
+events { worker_connections 64; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 1000000;
+    client_body_temp_path $work/t1;
+    proxy_temp_path $work/t2;
+    fastcgi_temp_path $work/t3;
+    uwsgi_temp_path $work/t4;
+    scgi_temp_path $work/t5;
+    default_type application/octet-stream;
+    server {
+        listen 127.0.0.1:$nport;
+        root $work/data;
+        location / {
+            secure_link \$arg_md5,\$arg_expires;
+            secure_link_md5 "\$secure_link_expires\$uri secret";
+            if (\$secure_link = "") { return 403; }
+            if (\$secure_link = "0") { return 403; }
+        }
+    }
+}
+EOF
+# secure_link's signature: base64url(md5("<expires><uri> secret")), unpadded.
+nginx_url=$(python3 - "$nport" <<'PY'
+import base64, hashlib, sys, time
+uri, expires = "/p/c/small.bin", int(time.time()) + 86400
+md5 = base64.urlsafe_b64encode(hashlib.md5(f"{expires}{uri} secret".encode()).digest())
+print(f"http://127.0.0.1:{sys.argv[1]}{uri}?md5={md5.decode().rstrip('=')}&expires={expires}")
+PY
+)
+count nginx "$nginx_url" nginx -e "$work/nginx.err" -c "$work/nginx.conf"
