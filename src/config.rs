@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use foldhash::fast::RandomState;
 use ipnet::IpNet;
 use serde::Deserialize;
 
@@ -29,9 +30,11 @@ pub struct Config {
     pub projects: Vec<Project>,
     pub api_tokens: Vec<ApiToken>,
     pub proxy: ProxyConfig,
-    project_index: HashMap<String, usize>,
+    // foldhash, not SipHash: these maps are built from the config alone, so a request can
+    // only look names up, never add colliding ones.
+    project_index: HashMap<String, usize, RandomState>,
     /// access key -> (project index, key index)
-    s3_key_index: HashMap<String, (usize, usize)>,
+    s3_key_index: HashMap<String, (usize, usize), RandomState>,
 }
 
 #[derive(Debug)]
@@ -484,8 +487,8 @@ impl RawConfig {
         };
 
         let mut projects = Vec::new();
-        let mut project_index = HashMap::new();
-        let mut s3_key_index = HashMap::new();
+        let mut project_index = HashMap::default();
+        let mut s3_key_index = HashMap::default();
         for (pi, p) in self.project.into_iter().enumerate() {
             let key = format!("project[{pi}]");
             segment_name(&format!("{key}.id"), &p.id)?;

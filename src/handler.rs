@@ -227,9 +227,7 @@ struct Access {
 enum Missing {
     Swift,
     /// S3 tells a missing key from a missing bucket, once the signature has held.
-    S3 {
-        bucket_known: bool,
-    },
+    S3,
 }
 
 // The refusal is the response itself, returned to hyper as is; boxing it would only add an
@@ -336,16 +334,10 @@ fn s3<B>(
         }),
     };
     let prepared = verified.map_err(|d| denied(state, d))?;
-    let grant = &prepared.grant;
-    // Only now, with a valid signature, may the caller learn what exists.
-    let bucket_known = cfg
-        .project(&grant.project)
-        .and_then(|p| p.container(&grant.container))
-        .is_some();
     Ok(Access {
         prepared,
         now,
-        missing: Missing::S3 { bucket_known },
+        missing: Missing::S3,
     })
 }
 
@@ -357,6 +349,10 @@ async fn serve<B>(state: &State, access: Access, req: &Request<B>) -> Response<B
         missing,
     } = access;
     let grant = &prepared.grant;
+    let container = state
+        .config
+        .project(&grant.project)
+        .and_then(|p| p.container(&grant.container));
     let opened = state
         .backend
         .open(&grant.project, &grant.container, &grant.object)
@@ -365,10 +361,9 @@ async fn serve<B>(state: &State, access: Access, req: &Request<B>) -> Response<B
         Ok(object) => delivery::respond(&prepared, object, req.method(), req.headers(), now),
         Err(BackendError::NotFound) => match missing {
             Missing::Swift => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
-            Missing::S3 { bucket_known: true } => s3_error(&S3Error::no_such_key(&grant.object)),
-            Missing::S3 {
-                bucket_known: false,
-            } => s3_error(&S3Error::no_such_bucket(&grant.container)),
+            // Only here, after a valid signature, may the caller learn what exists.
+            Missing::S3 if container.is_some() => s3_error(&S3Error::no_such_key(&grant.object)),
+            Missing::S3 => s3_error(&S3Error::no_such_bucket(&grant.container)),
         },
         Err(BackendError::Io(e)) => {
             tracing::error!(project = %grant.project, container = %grant.container, error = %e, "backend read failed");
@@ -378,10 +373,6 @@ async fn serve<B>(state: &State, access: Access, req: &Request<B>) -> Response<B
             )
         }
     };
-    let container = state
-        .config
-        .project(&grant.project)
-        .and_then(|p| p.container(&grant.container));
     if let Some(c) = container {
         delivery::cors::decorate(&c.cors_origins, req.headers(), resp.headers_mut());
     }
