@@ -19,7 +19,8 @@ pub struct Origin<'a> {
     pub prefix: String,
 }
 
-fn canonical(ip: IpAddr) -> IpAddr {
+/// An IPv4 client seen through an IPv6 socket (`::ffff:a.b.c.d`) as the IPv4 address it is.
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,

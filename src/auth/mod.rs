@@ -50,13 +50,9 @@ impl Grant {
 
     /// Whether the link may be used from `client`.
     pub fn admits(&self, client: IpAddr) -> bool {
-        // An IPv4 client seen through an IPv6 socket must still match an IPv4 range.
-        let client = match client {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(client),
-            v4 => v4,
-        };
         match self.clients {
-            Some(net) => net.contains(&client),
+            // An IPv4 client seen through an IPv6 socket must still match an IPv4 range.
+            Some(net) => net.contains(&crate::forwarded::canonical(client)),
             None => true,
         }
     }
