@@ -15,12 +15,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
-
-// A seeded fast hash rather than SipHash, which was 5% of a cached request's instructions.
-// Collisions cannot pile up: only verified links are stored, and a shard holds at most
-// `PER_SHARD` of them.
-use foldhash::fast::RandomState;
 use std::sync::{Arc, Mutex};
+
+use foldhash::fast::RandomState;
 
 use crate::delivery::Prepared;
 
@@ -30,6 +27,9 @@ const PER_SHARD: usize = 256;
 /// Longer requests are verified every time rather than stored.
 const MAX_KEY: usize = 2048;
 
+// A seeded fast hash rather than SipHash, which was 5% of a cached request's instructions.
+// Collisions cannot pile up: only verified links are stored, and a shard holds at most
+// `PER_SHARD` of them.
 type Shard = HashMap<Box<str>, Arc<Prepared>, RandomState>;
 
 pub struct LinkCache {
