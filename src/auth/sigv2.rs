@@ -11,9 +11,8 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use sha1::Sha1;
+use ring::hmac;
 use subtle::ConstantTimeEq;
 
 use crate::auth::s3::{uri_encode, S3Error, S3Request, Verified};
@@ -121,12 +120,12 @@ impl StringToSign<'_> {
     }
 }
 
+/// HMAC-SHA1, the only MAC V2 has.
 pub fn signature(secret: &str, string_to_sign: &str) -> [u8; 20] {
-    // HMAC accepts keys of any length, so new_from_slice cannot fail.
-    let mut m =
-        <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
-    m.update(string_to_sign.as_bytes());
-    m.finalize().into_bytes().into()
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
+    let mut out = [0; 20];
+    out.copy_from_slice(hmac::sign(&key, string_to_sign.as_bytes()).as_ref());
+    out
 }
 
 /// A `Signature` parameter, already form-decoded: base64 whose `+` a form decoder may have

@@ -16,9 +16,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use hmac::{Hmac, Mac};
 use percent_encoding::percent_decode_str;
-use sha2::{Digest as _, Sha256};
+use ring::{digest, hmac};
 use subtle::ConstantTimeEq;
 
 use crate::auth::s3::{query_decode, uri_encode, uri_encode_into, S3Error, S3Request, Verified};
@@ -36,13 +35,14 @@ pub const MAX_EXPIRES: u64 = 604_800;
 /// How far a client clock may run ahead (and, for header auth, behind) of ours.
 pub const MAX_SKEW: u64 = 900;
 
-type HmacSha256 = Hmac<Sha256>;
+fn mac(key: &hmac::Key, data: &[u8]) -> [u8; 32] {
+    let mut out = [0; 32];
+    out.copy_from_slice(hmac::sign(key, data).as_ref());
+    out
+}
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so new_from_slice cannot fail.
-    let mut m = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-    m.update(data);
-    m.finalize().into_bytes().into()
+    mac(&hmac::Key::new(hmac::HMAC_SHA256, key), data)
 }
 
 // ---- the signed text ----
@@ -164,7 +164,7 @@ pub fn canonical_request(
 
 /// `AWS4-HMAC-SHA256\n<amz date>\n<scope>\n<hex sha256(canonical request)>`.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
-    let hash = hex::encode(Sha256::digest(canonical_request));
+    let hash = hex::encode(digest::digest(&digest::SHA256, canonical_request));
     let mut s = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
     for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n", &hash] {
         s.push_str(part);
@@ -184,25 +184,24 @@ pub fn signing_key(secret: &str, date: &str, region: &str) -> [u8; 32] {
 #[derive(Clone)]
 struct CachedKey {
     secret: String,
-    mac: HmacSha256,
+    key: hmac::Key,
 }
 
 /// Signing keys by scope (`access key/day/region`). Deriving one costs four HMACs, far more
 /// than the lookup, and a key serves a whole day of requests. The secret is kept with the key
 /// so a changed secret (another config in the same process) is never served a stale key.
-fn keyed_mac(scope_key: &str, secret: &str, date: &str, region: &str) -> HmacSha256 {
+fn keyed_mac(scope_key: &str, secret: &str, date: &str, region: &str) -> hmac::Key {
     const MAX_ENTRIES: usize = 4096;
     static CACHE: OnceLock<Mutex<HashMap<String, CachedKey>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Ok(map) = cache.lock() {
         if let Some(k) = map.get(scope_key) {
             if bool::from(k.secret.as_bytes().ct_eq(secret.as_bytes())) {
-                return k.mac.clone();
+                return k.key.clone();
             }
         }
     }
-    let key = signing_key(secret, date, region);
-    let mac = <HmacSha256 as Mac>::new_from_slice(&key).unwrap_or_else(|_| unreachable!());
+    let key = hmac::Key::new(hmac::HMAC_SHA256, &signing_key(secret, date, region));
     if let Ok(mut map) = cache.lock() {
         // Bounded: a flood of made-up scopes can only make us forget, never grow.
         if map.len() >= MAX_ENTRIES {
@@ -212,11 +211,11 @@ fn keyed_mac(scope_key: &str, secret: &str, date: &str, region: &str) -> HmacSha
             scope_key.to_string(),
             CachedKey {
                 secret: secret.to_string(),
-                mac: mac.clone(),
+                key: key.clone(),
             },
         );
     }
-    mac
+    key
 }
 
 // ---- parsing ----
@@ -361,7 +360,7 @@ fn check_signature(req: &S3Request<'_>, s: &Signed<'_>, methods: &[&str]) -> Res
     let query = canonical_query(req.query.raw());
     let headers = signed_header_values(req, &s.header_names);
     let provided = decode_signature(s.signature);
-    let mac = keyed_mac(
+    let key = keyed_mac(
         &s.credential_cache_key(),
         s.secret,
         s.credential.date,
@@ -378,9 +377,7 @@ fn check_signature(req: &S3Request<'_>, s: &Signed<'_>, methods: &[&str]) -> Res
             s.payload_hash,
         );
         let sts = string_to_sign(s.amz_date, s.credential.scope, &cr);
-        let mut m = mac.clone();
-        m.update(sts.as_bytes());
-        let expected: [u8; 32] = m.finalize().into_bytes().into();
+        let expected = mac(&key, sts.as_bytes());
         if let Some(given) = &provided {
             if bool::from(expected.ct_eq(given)) {
                 return Ok(());

@@ -10,10 +10,8 @@ use std::net::IpAddr;
 
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use ipnet::IpNet;
-use sha1::Sha1;
-use sha2::{Sha256, Sha512};
+use ring::hmac;
 use subtle::ConstantTimeEq;
 
 use crate::auth::{Denied, Disposition, Grant};
@@ -42,6 +40,16 @@ impl Digest {
             Digest::Sha1 => "sha1",
             Digest::Sha256 => "sha256",
             Digest::Sha512 => "sha512",
+        }
+    }
+
+    /// SHA-1 is what Swift's tempurl still accepts by default, so it is supported here for
+    /// the links that exist, not recommended.
+    fn algorithm(self) -> hmac::Algorithm {
+        match self {
+            Digest::Sha1 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+            Digest::Sha256 => hmac::HMAC_SHA256,
+            Digest::Sha512 => hmac::HMAC_SHA512,
         }
     }
 
@@ -88,25 +96,17 @@ impl From<&[u8]> for Tag {
     }
 }
 
-fn finish<M: Mac>(mut mac: M, parts: &[&[u8]]) -> Tag {
+fn finish(key: &hmac::Key, parts: &[&[u8]]) -> Tag {
+    let mut mac = hmac::Context::with_key(key);
     for p in parts {
         mac.update(p);
     }
-    Tag::from(&mac.finalize().into_bytes()[..])
-}
-
-fn keyed<M: Mac + hmac::digest::KeyInit>(key: &[u8]) -> M {
-    // HMAC accepts keys of any length, so new_from_slice cannot fail here.
-    <M as hmac::digest::KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!())
+    Tag::from(mac.sign().as_ref())
 }
 
 /// HMAC over the concatenation of `parts`.
 pub fn hmac(digest: Digest, key: &[u8], parts: &[&[u8]]) -> Tag {
-    match digest {
-        Digest::Sha1 => finish(keyed::<Hmac<Sha1>>(key), parts),
-        Digest::Sha256 => finish(keyed::<Hmac<Sha256>>(key), parts),
-        Digest::Sha512 => finish(keyed::<Hmac<Sha512>>(key), parts),
-    }
+    finish(&hmac::Key::new(digest.algorithm(), key), parts)
 }
 
 /// A Temp-URL key with an HMAC state already keyed for each digest. Keying costs two of the
@@ -115,18 +115,18 @@ pub fn hmac(digest: Digest, key: &[u8], parts: &[&[u8]]) -> Tag {
 #[derive(Clone)]
 pub struct TempUrlKey {
     secret: Secret,
-    sha1: Hmac<Sha1>,
-    sha256: Hmac<Sha256>,
-    sha512: Hmac<Sha512>,
+    sha1: hmac::Key,
+    sha256: hmac::Key,
+    sha512: hmac::Key,
 }
 
 impl TempUrlKey {
     pub fn new(secret: Secret) -> TempUrlKey {
         let k = secret.expose().as_bytes();
         TempUrlKey {
-            sha1: keyed(k),
-            sha256: keyed(k),
-            sha512: keyed(k),
+            sha1: hmac::Key::new(Digest::Sha1.algorithm(), k),
+            sha256: hmac::Key::new(Digest::Sha256.algorithm(), k),
+            sha512: hmac::Key::new(Digest::Sha512.algorithm(), k),
             secret,
         }
     }
@@ -137,11 +137,12 @@ impl TempUrlKey {
 
     /// The same value as `hmac(digest, key, parts)`.
     pub fn tag(&self, digest: Digest, parts: &[&[u8]]) -> Tag {
-        match digest {
-            Digest::Sha1 => finish(self.sha1.clone(), parts),
-            Digest::Sha256 => finish(self.sha256.clone(), parts),
-            Digest::Sha512 => finish(self.sha512.clone(), parts),
-        }
+        let key = match digest {
+            Digest::Sha1 => &self.sha1,
+            Digest::Sha256 => &self.sha256,
+            Digest::Sha512 => &self.sha512,
+        };
+        finish(key, parts)
     }
 }
 
