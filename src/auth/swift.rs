@@ -98,7 +98,8 @@ impl From<&[u8]> for Tag {
 
 fn finish(key: &hmac::Key, parts: &[&[u8]]) -> Tag {
     let mut mac = hmac::Context::with_key(key);
-    for p in parts {
+    // Absent parts are empty; each call into ring costs more than the check.
+    for p in parts.iter().filter(|p| !p.is_empty()) {
         mac.update(p);
     }
     Tag::from(mac.sign().as_ref())
@@ -300,8 +301,30 @@ pub fn parse_expires(text: &str) -> Option<u64> {
     u64::try_from(t.assume_utc().unix_timestamp()).ok()
 }
 
-/// A signature as the URL carries it: hex (digest told by its length) or `digest:base64`.
-fn decode_signature(sig: &str) -> Option<(Digest, Tag)> {
+/// A signature as the URL carries it.
+enum Given<'a> {
+    /// Hex, the digest told by its length. Swift compares the hex its HMAC prints, so this is
+    /// compared as text: an uppercase spelling never matches, and nothing needs decoding.
+    Hex(&'a [u8]),
+    /// `digest:base64`, decoded.
+    Raw(Tag),
+}
+
+impl Given<'_> {
+    /// Constant time in the tag's bytes.
+    fn matches(&self, tag: &Tag) -> bool {
+        match self {
+            Given::Hex(text) => {
+                let mut buf = [0; 128];
+                let hex = &mut buf[..tag.as_bytes().len() * 2];
+                hex::encode_to_slice(tag.as_bytes(), hex).is_ok() && bool::from(hex.ct_eq(text))
+            }
+            Given::Raw(given) => bool::from(tag.as_bytes().ct_eq(given.as_bytes())),
+        }
+    }
+}
+
+fn decode_signature(sig: &str) -> Option<(Digest, Given<'_>)> {
     if let Some((name, b64)) = sig.split_once(':') {
         let digest = Digest::from_name(name)?;
         // Form decoding turned a raw '+' into a space; base64 never holds a space.
@@ -311,20 +334,11 @@ fn decode_signature(sig: &str) -> Option<(Digest, Tag)> {
         } else {
             STANDARD_NO_PAD.decode(b64.as_bytes()).ok()?
         };
-        return (bytes.len() == digest.output_len()).then(|| (digest, Tag::from(&bytes[..])));
+        return (bytes.len() == digest.output_len())
+            .then(|| (digest, Given::Raw(Tag::from(&bytes[..]))));
     }
     let digest = Digest::from_hex_len(sig.len())?;
-    // Swift compares hex strings as its HMAC prints them: lowercase only.
-    if !sig
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return None;
-    }
-    let mut bytes = [0; 64];
-    let bytes = &mut bytes[..digest.output_len()];
-    hex::decode_to_slice(sig, bytes).ok()?;
-    Some((digest, Tag::from(&bytes[..])))
+    Some((digest, Given::Hex(sig.as_bytes())))
 }
 
 /// Checks a Swift Temporary URL. Every failure is the same `Denied::Swift`: the caller must
@@ -392,15 +406,21 @@ pub fn verify(
         .container(req.container)
         .map(|c| c.temp_url_keys.as_slice())
         .unwrap_or(&[]);
-    let expires_text = expires.to_string();
+    // The string to sign holds the integer as Swift prints it, which the URL's text already
+    // is unless it is ISO 8601 or has leading zeros.
+    let expires_text =
+        if p.expires.bytes().all(|b| b.is_ascii_digit()) && !p.expires.starts_with('0') {
+            Cow::Borrowed(&*p.expires)
+        } else {
+            Cow::Owned(expires.to_string())
+        };
     let ip = p.ip_range.as_deref();
     let matched = container_keys
         .iter()
         .chain(&project.temp_url_keys)
         .any(|key| {
             methods.iter().any(|m| {
-                let tag = key.tag(digest, &string_to_sign(m, &expires_text, scope, ip));
-                bool::from(tag.as_bytes().ct_eq(given.as_bytes()))
+                given.matches(&key.tag(digest, &string_to_sign(m, &expires_text, scope, ip)))
             })
         });
     if !matched {
@@ -661,6 +681,22 @@ temp_url_keys = ["other", "mykey"]
             SHA256.to_uppercase()
         ))
         .is_err());
+    }
+
+    #[test]
+    fn hex_that_is_not_hex_does_not_match() {
+        let sig = format!("{}g", &SHA256[..63]);
+        assert!(get(&format!("temp_url_sig={sig}&temp_url_expires={EXPIRES}")).is_err());
+        assert!(get(&format!("temp_url_sig={SHA256}&temp_url_expires={EXPIRES}")).is_ok());
+    }
+
+    #[test]
+    fn expires_with_leading_zeros_is_signed_as_the_integer() {
+        // Swift reads `int(temp_url_expires)` and signs the integer it printed back.
+        assert!(get(&format!(
+            "temp_url_sig={SHA256}&temp_url_expires=00{EXPIRES}"
+        ))
+        .is_ok());
     }
 
     #[test]
