@@ -190,7 +190,7 @@ struct CachedKey {
 /// Signing keys by scope (`access key/day/region`). Deriving one costs four HMACs, far more
 /// than the lookup, and a key serves a whole day of requests. The secret is kept with the key
 /// so a changed secret (another config in the same process) is never served a stale key.
-fn keyed_mac(scope_key: &str, secret: &str, date: &str, region: &str) -> hmac::Key {
+fn cached_signing_key(scope_key: &str, secret: &str, date: &str, region: &str) -> hmac::Key {
     const MAX_ENTRIES: usize = 4096;
     static CACHE: OnceLock<Mutex<HashMap<String, CachedKey>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
@@ -360,7 +360,7 @@ fn check_signature(req: &S3Request<'_>, s: &Signed<'_>, methods: &[&str]) -> Res
     let query = canonical_query(req.query.raw());
     let headers = signed_header_values(req, &s.header_names);
     let provided = decode_signature(s.signature);
-    let key = keyed_mac(
+    let key = cached_signing_key(
         &s.credential_cache_key(),
         s.secret,
         s.credential.date,

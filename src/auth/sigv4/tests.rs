@@ -191,7 +191,12 @@ fn expires_is_one_second_to_a_week_and_at_most_the_configured_cap() {
 #[test]
 fn the_signing_key_cache_never_serves_a_key_for_another_secret() {
     let scope = "CACHEAK/20130524/us-east-1";
-    let tag = |secret: &str| mac(&keyed_mac(scope, secret, "20130524", "us-east-1"), b"x");
+    let tag = |secret: &str| {
+        mac(
+            &cached_signing_key(scope, secret, "20130524", "us-east-1"),
+            b"x",
+        )
+    };
     let fresh = |secret: &str| hmac(&signing_key(secret, "20130524", "us-east-1"), b"x");
     let a = tag("secret-a");
     assert_eq!(a, fresh("secret-a"));
