@@ -9,6 +9,8 @@
 //! values decoded. Any other parameter is unsigned and ignored (botocore adds `content-type=`).
 //! `string_to_sign` is shared by the verifier and `presign`.
 
+use std::borrow::Cow;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -59,15 +61,20 @@ const SIGNED_PARAMS: &[&str] = &[
 
 /// The canonical resource: `path` (already `/<bucket>/<key>` as sent) and the signed
 /// parameters of `raw_query`, sorted by name, values percent-decoded as botocore does.
+///
+/// SECURITY: names are matched decoded, by the decoding `Query` gives every reader of a
+/// parameter (`s3::overrides` among them): `response%2Dcontent%2Dtype` is the override it
+/// names, so it is signed as one, and no spelling of a name can be applied unsigned.
 pub fn canonical_resource(path: &str, raw_query: &str) -> String {
-    let mut signed: Vec<(&str, Option<String>)> = Vec::new();
+    let mut signed: Vec<(Cow<'_, str>, Option<String>)> = Vec::new();
     for pair in raw_query.split('&') {
         // `?acl` (no `=`) signs as the bare name, `?acl=` as `acl=`.
         let (k, v) = match pair.split_once('=') {
             Some((k, v)) => (k, Some(v)),
             None => (pair, None),
         };
-        if SIGNED_PARAMS.binary_search(&k).is_ok() {
+        let Some(k) = form_decode(k) else { continue };
+        if SIGNED_PARAMS.binary_search(&&*k).is_ok() {
             signed.push((
                 k,
                 // Decoded exactly as `s3::overrides` reads the value it will serve (a raw
@@ -76,7 +83,7 @@ pub fn canonical_resource(path: &str, raw_query: &str) -> String {
             ));
         }
     }
-    signed.sort_by(|a, b| a.0.cmp(b.0));
+    signed.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = String::with_capacity(path.len() + 32);
     out.push_str(path);
     for (i, (k, v)) in signed.iter().enumerate() {
