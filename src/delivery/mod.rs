@@ -3,8 +3,10 @@
 pub mod conditional;
 pub mod cors;
 pub mod disposition;
+pub mod media_type;
 pub mod multipart;
 pub mod range;
+pub mod sandbox;
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,31 +22,18 @@ use crate::backend::{Etag, Object, ObjectMeta};
 use crate::body::{Body, Part};
 
 /// Content-Type from the object name; `text/*` is declared UTF-8 unless the type says more.
+/// A guess that is not exactly one media type is served as `application/octet-stream`.
 pub fn content_type(object: &str) -> HeaderValue {
-    match mime_guess::from_path(object).first_raw() {
-        Some(t) if t.starts_with("text/") => HeaderValue::from_str(&format!("{t}; charset=utf-8"))
-            .unwrap_or(HeaderValue::from_static("text/plain")),
-        Some(t) => HeaderValue::from_static(t),
-        None => HeaderValue::from_static("application/octet-stream"),
+    const UNKNOWN: HeaderValue = HeaderValue::from_static("application/octet-stream");
+    let guessed = match mime_guess::from_path(object).first_raw() {
+        Some(t) if t.starts_with("text/") => HeaderValue::from_str(&format!("{t}; charset=utf-8")),
+        Some(t) => HeaderValue::from_str(t),
+        None => return UNKNOWN,
+    };
+    match guessed {
+        Ok(v) if media_type::MediaType::parse(v.as_bytes()).is_some() => v,
+        _ => UNKNOWN,
     }
-}
-
-/// Types a browser would run script in when shown on our origin.
-fn is_active(content_type: &[u8]) -> bool {
-    let t = content_type
-        .split(|&b| b == b';')
-        .next()
-        .unwrap_or(b"")
-        .trim_ascii()
-        .to_ascii_lowercase();
-    t == b"text/html"
-        || t == b"application/xhtml+xml"
-        || t == b"image/svg+xml"
-        || t.ends_with(b"/xml")
-        || t.ends_with(b"+xml")
-        || t.ends_with(b"javascript")
-        || t.ends_with(b"ecmascript")
-        || t == b"text/xsl"
 }
 
 fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
@@ -58,7 +47,7 @@ fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
 pub struct Prepared {
     pub grant: Grant,
     content_type: HeaderValue,
-    /// SECURITY: a shared HTML/SVG/XML/script file must not run script on our origin.
+    /// SECURITY: anything but a passive type must not run script on our origin.
     sandbox: bool,
     disposition: HeaderValue,
     /// Fixed Cache-Control; `None` means "counts down to the link's expiry".
@@ -111,7 +100,7 @@ impl Prepared {
             (None, None) => None,
         };
         Prepared {
-            sandbox: is_active(content_type.as_bytes()),
+            sandbox: sandbox::needs_sandbox(content_type.as_bytes()),
             content_type,
             disposition,
             cache_control,
@@ -313,6 +302,11 @@ pub fn respond(
                 &mut headers,
                 header::CONTENT_TYPE,
                 &format!("multipart/byteranges; boundary={boundary}"),
+            );
+            // The type now sent is not a passive one, whatever the parts are.
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("sandbox"),
             );
             (StatusCode::PARTIAL_CONTENT, parts, length)
         }
