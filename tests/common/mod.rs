@@ -251,3 +251,25 @@ pub fn require_tool(tool: &str) -> bool {
     }
     found
 }
+
+/// The path and query of an S3 presigned GET of `c/<key>` (SigV4, or V2 with `v2`), path
+/// style, made now for an hour with the test key and `overrides` signed in.
+pub fn s3_target(srv: &TestServer, key: &str, v2: bool, overrides: &[(&str, &str)]) -> String {
+    let endpoint = format!("http://{}", srv.addr);
+    let url = keyhole::share::s3::S3Link {
+        endpoint: &endpoint,
+        bucket: "c",
+        key,
+        access_key: ACCESS_KEY,
+        secret: SECRET_KEY,
+        region: "us-east-1",
+        now: now(),
+        expires: 3600,
+        style: keyhole::share::s3::Style::Path,
+        v2,
+        overrides,
+    }
+    .url()
+    .expect("a link to a plain key");
+    url[endpoint.len()..].to_string()
+}
