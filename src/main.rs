@@ -330,7 +330,7 @@ fn main() -> ExitCode {
                 v2: a.v2,
                 overrides: &overrides,
             };
-            match link.url() {
+            match link.checked_url() {
                 Ok(url) => {
                     println!("{url}");
                     ExitCode::SUCCESS

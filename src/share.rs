@@ -337,7 +337,7 @@ fn s3_link(
         v2: false,
         overrides: &overrides,
     }
-    .url()
+    .checked_url()
     .map_err(ShareError::Invalid)
 }
 

@@ -268,3 +268,42 @@ fn a_non_ascii_or_control_character_override_value_is_invalid_argument() {
         }
     }
 }
+
+#[test]
+fn keyhole_sign_s3_refuses_overrides_the_server_would_refuse() {
+    let sign = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+            .args(["sign", "s3", "--access-key", ACCESS_KEY, "--secret-key"])
+            .args([
+                SECRET_KEY,
+                "--endpoint",
+                "http://127.0.0.1:1",
+                "--bucket",
+                "c",
+            ])
+            .args(["--key", "hello.txt"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for bad in [
+        &["--response-content-type", "text/plain,text/html"][..],
+        &["--response-content-type", ""],
+        &[
+            "--response-content-disposition",
+            "inline; filename=\"é.txt\"",
+        ],
+        &["--v2", "--response-cache-control", "a\tb"],
+    ] {
+        let out = sign(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("{}:", bad[bad.len() - 2])), "{err}");
+    }
+    let out = sign(&["--response-content-type", "text/plain; charset=utf-8"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
