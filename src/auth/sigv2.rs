@@ -5,7 +5,7 @@
 //! The signature is base64(HMAC-SHA1(secret, string to sign)) over
 //! `METHOD\nContent-MD5\nContent-Type\nEXPIRES\n<x-amz-* headers><canonical resource>`.
 //! The canonical resource is `/<bucket><path as sent>` — `/<bucket>` even in virtual-hosted
-//! style — followed only by the sub-resources and `response-*` parameters, sorted, with their
+//! style — followed only by the sub-resources and `response-*` parameters, sorted, names and
 //! values decoded. Any other parameter is unsigned and ignored (botocore adds `content-type=`).
 //! `string_to_sign` is shared by the verifier and `presign`.
 
