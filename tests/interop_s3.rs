@@ -200,13 +200,24 @@ fn boto3_presigned_urls_path_and_virtual_utf8_and_disposition() {
         );
         assert_link_works(&srv, &url);
 
-        let disposition = "attachment; filename=\"b\u{e1}o c\u{e1}o.txt\"";
+        // A UTF-8 name goes in `filename*`: a non-ASCII override byte is refused.
+        let disposition =
+            "attachment; filename=\"bao cao.txt\"; filename*=UTF-8''b%C3%A1o%20c%C3%A1o.txt";
         let url = boto3(&srv, &home.0, signature, "path", "c", UTF8_KEY, disposition);
         let r = assert_link_works(&srv, &url);
         assert_eq!(
-            r.header("content-disposition").map(str::as_bytes),
-            Some(disposition.as_bytes()),
+            r.header("content-disposition"),
+            Some(disposition),
             "{signature}"
+        );
+        let raw_utf8 = "attachment; filename=\"b\u{e1}o c\u{e1}o.txt\"";
+        let url = boto3(&srv, &home.0, signature, "path", "c", UTF8_KEY, raw_utf8);
+        let r = curl(&srv, &url);
+        assert_eq!(r.status, 400, "{signature}: {}", r.text());
+        assert!(
+            r.text().contains("<Code>InvalidArgument</Code>"),
+            "{}",
+            r.text()
         );
     }
 }
