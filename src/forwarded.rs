@@ -7,7 +7,7 @@
 //! the right, where the nearest proxy wrote; and nothing here can move the path.
 
 use std::borrow::Cow;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use http::header::AsHeaderName;
 use http::HeaderMap;
@@ -61,8 +61,11 @@ fn header(h: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Splits `s` at every `sep` that is not inside a quoted string (RFC 9110 section 5.6.4).
-fn split_unquoted(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+/// Splits `s` at every `sep` that is not inside a quoted string (RFC 9110 section 5.6.4);
+/// `None` when a quote is left open. SECURITY: a proxy that appends to the client's line
+/// (`..., for=1.2.3.4`) would otherwise have its element swallowed into a string the client
+/// opened, leaving the client's own `for=` as the last one read.
+fn split_unquoted(s: &str, sep: u8) -> Option<Vec<&str>> {
     let mut start = 0;
     let mut quoted = false;
     let mut escaped = false;
@@ -80,21 +83,31 @@ fn split_unquoted(s: &str, sep: u8) -> impl Iterator<Item = &str> {
         }
     }
     cuts.push(&s[start..]);
-    cuts.into_iter()
+    (!quoted && !escaped).then_some(cuts)
 }
 
 /// Every element of a comma-list header, over all its lines, left to right; empty elements
-/// dropped as RFC 9110 section 5.6.1 asks. A line that is not text is one element that no
-/// parser accepts, so it cannot be skipped over.
-fn elements<'h>(h: &'h HeaderMap, name: &str) -> Vec<&'h str> {
+/// dropped as RFC 9110 section 5.6.1 asks. `None` stands for what cannot be read (a line
+/// that is not text, or with a quote left open), so it cannot be skipped over. The
+/// `X-Forwarded-*` lists have no quoted strings: a quote there is just a byte.
+fn elements<'h>(h: &'h HeaderMap, name: &str, quoting: bool) -> Vec<Option<&'h str>> {
     let mut out = Vec::new();
     for line in h.get_all(name) {
-        match line.to_str() {
-            Ok(text) => out.extend(split_unquoted(text, b',').map(str::trim)),
-            Err(_) => out.push("\u{0}"),
+        let parts = line.to_str().ok().and_then(|text| match quoting {
+            true => split_unquoted(text, b','),
+            false => Some(text.split(',').collect()),
+        });
+        match parts {
+            Some(parts) => out.extend(
+                parts
+                    .into_iter()
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(Some),
+            ),
+            None => out.push(None),
         }
     }
-    out.retain(|e| !e.is_empty());
     out
 }
 
@@ -116,18 +129,22 @@ fn node_ip(s: &str) -> Option<IpAddr> {
         .and_then(|ip| ip.parse().ok())
 }
 
+/// The client when the chain does not say who it is: a hop could not be read. No socket
+/// has this address, and `Grant::admits` refuses it to every address-bound link.
+pub const UNKNOWN_CLIENT: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+
 /// The client from a chain of hops, oldest first. Walked from the right past trusted
 /// proxies: the first address that is not trusted is the client; a chain of trusted
-/// addresses only gives its leftmost. A hop that cannot be read stops the walk at the last
-/// trusted address before it: everything further left was written by whoever that hop is,
-/// which may be the client itself.
+/// addresses only gives its leftmost. A hop that cannot be read ends the walk with
+/// `UNKNOWN_CLIENT`: the hop to its left may be the client's own, and the trusted one to
+/// its right is not the client either (a range that covers the proxy must not open).
 fn client_from_chain(list: &[IpNet], peer: IpAddr, hops: &[Option<IpAddr>]) -> IpAddr {
     let mut nearest = peer;
     for hop in hops.iter().rev() {
         match hop.map(canonical) {
             Some(ip) if trusted(list, ip) => nearest = ip,
             Some(ip) => return ip,
-            None => return nearest,
+            None => return UNKNOWN_CLIENT,
         }
     }
     nearest
@@ -135,7 +152,9 @@ fn client_from_chain(list: &[IpNet], peer: IpAddr, hops: &[Option<IpAddr>]) -> I
 
 /// `name=value` pairs of one `Forwarded` element, names lowercased, quotes removed.
 fn forwarded_pairs(element: &str) -> impl Iterator<Item = (String, &str)> {
-    split_unquoted(element, b';').filter_map(|pair| {
+    // An element came out of a balanced split, so its own split cannot fail.
+    let pairs = split_unquoted(element, b';').unwrap_or_default();
+    pairs.into_iter().filter_map(|pair| {
         let (k, v) = pair.split_once('=')?;
         let v = v.trim();
         let v = v
@@ -171,12 +190,12 @@ struct Said<'h> {
 }
 
 fn x_forwarded(h: &HeaderMap) -> Said<'_> {
-    let hops = elements(h, "x-forwarded-for")
+    let hops = elements(h, "x-forwarded-for", false)
         .into_iter()
-        .map(node_ip)
+        .map(|e| e.and_then(node_ip))
         .collect();
     // The nearest proxy's value is the rightmost; one the client sent sits to its left.
-    let last = |name| elements(h, name).last().copied();
+    let last = |name| elements(h, name, false).last().copied().flatten();
     let proto = last("x-forwarded-proto");
     let mut host = last("x-forwarded-host")
         .filter(|h| plausible_host(h))
@@ -192,19 +211,22 @@ fn x_forwarded(h: &HeaderMap) -> Said<'_> {
 }
 
 fn forwarded(h: &HeaderMap) -> Said<'_> {
-    let elements = elements(h, "forwarded");
+    let elements = elements(h, "forwarded", true);
     let mut hops = Vec::with_capacity(elements.len());
-    for e in &elements {
+    for e in elements.iter().copied() {
         // An element without exactly one `for` names no hop we can read.
-        let mut fors = forwarded_pairs(e).filter(|(k, _)| k == "for");
-        hops.push(match (fors.next(), fors.next()) {
-            (Some((_, v)), None) => node_ip(v),
-            _ => None,
-        });
+        hops.push(e.and_then(|e| {
+            let mut fors = forwarded_pairs(e).filter(|(k, _)| k == "for");
+            match (fors.next(), fors.next()) {
+                (Some((_, v)), None) => node_ip(v),
+                _ => None,
+            }
+        }));
     }
     // Scheme and host only from the element the nearest proxy wrote.
     let (mut proto, mut host) = (None, None);
-    for (k, v) in elements.last().into_iter().flat_map(|e| forwarded_pairs(e)) {
+    let nearest = elements.last().copied().flatten();
+    for (k, v) in nearest.into_iter().flat_map(forwarded_pairs) {
         match k.as_str() {
             "proto" => proto = Some(v),
             "host" if plausible_host(v) => host = Some(Cow::Borrowed(v)),
@@ -364,38 +386,67 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_hop_stops_the_walk_at_the_last_trusted_address() {
-        // Whatever sits left of a hop we cannot read was written by that hop.
+    fn an_unreadable_hop_leaves_the_client_unknown() {
+        // Whatever sits left of a hop we cannot read was written by that hop, and the
+        // trusted proxy right of it is not the client.
         for chain in [
             "6.6.6.6, unknown",
             "6.6.6.6, 10.0.0.9, _hidden",
             "6.6.6.6, 1.2.3.4.5",
+            "6.6.6.6, junk, 10.0.0.9",
+            "\"6.6.6.6, 7.7.7.7\"",
         ] {
             let c = client(Family::XForwarded, &[("x-forwarded-for", chain)]);
-            assert_eq!(c, "127.0.0.1", "{chain}");
+            assert_eq!(c, UNKNOWN_CLIENT.to_string(), "{chain}");
         }
-        assert_eq!(
-            client(
-                Family::XForwarded,
-                &[("x-forwarded-for", "6.6.6.6, junk, 10.0.0.9")]
-            ),
-            "10.0.0.9"
-        );
-        for chain in ["for=6.6.6.6, for=unknown", "for=6.6.6.6, proto=https"] {
+        for chain in [
+            "for=6.6.6.6, for=unknown",
+            "for=6.6.6.6, proto=https",
+            "for=6.6.6.6, for=7.7.7.7;for=8.8.8.8",
+            // A quoted comma cannot split one element into two.
+            "for=\"6.6.6.6, for=7.7.7.7\"",
+        ] {
             assert_eq!(
                 client(Family::Forwarded, &[("forwarded", chain)]),
-                "127.0.0.1",
+                UNKNOWN_CLIENT.to_string(),
                 "{chain}"
             );
         }
-        // A quoted comma cannot split one element into two.
-        assert_eq!(
-            client(
-                Family::Forwarded,
-                &[("forwarded", "for=\"6.6.6.6, for=7.7.7.7\"")]
-            ),
-            "127.0.0.1"
+        let h = [("x-forwarded-for", "6.6.6.6")];
+        let raw = HeaderMap::from_iter([(
+            http::HeaderName::from_static("x-forwarded-for"),
+            http::HeaderValue::from_bytes(b"6.6.6.6, \xff").unwrap(),
+        )]);
+        let o = Origin::from_request(
+            &nets(&["127.0.0.0/8"]),
+            Family::XForwarded,
+            "127.0.0.1:1".parse().unwrap(),
+            &raw,
         );
+        assert_eq!(o.client_ip, UNKNOWN_CLIENT);
+        assert_eq!(client(Family::XForwarded, &h), "6.6.6.6");
+    }
+
+    #[test]
+    fn a_quote_the_client_leaves_open_cannot_swallow_the_proxys_element() {
+        // A proxy appending to the client's own line: `<client's text>, for=<client>`.
+        let line = "for=10.1.1.1;x=\", for=192.0.2.9";
+        assert_eq!(
+            client(Family::Forwarded, &[("forwarded", line)]),
+            UNKNOWN_CLIENT.to_string()
+        );
+        // In X-Forwarded-For a quote is just a byte.
+        let line = "\"10.1.1.1, 192.0.2.9";
+        assert_eq!(
+            client(Family::XForwarded, &[("x-forwarded-for", line)]),
+            "192.0.2.9"
+        );
+        // An open quote on the client's own line does not reach the proxy's line.
+        let lines = [
+            ("forwarded", "for=\"10.1.1.1"),
+            ("forwarded", "for=192.0.2.9"),
+        ];
+        assert_eq!(client(Family::Forwarded, &lines), "192.0.2.9");
     }
 
     #[test]
@@ -498,5 +549,79 @@ mod tests {
             ],
         );
         assert_eq!(o.host.as_deref(), Some("real.example"));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// One hop as a client or proxy might write it.
+        fn hop() -> impl Strategy<Value = String> {
+            prop_oneof![
+                (0u8..4).prop_map(|n| format!("10.0.0.{n}")),
+                (0u8..4).prop_map(|n| format!("192.0.2.{n}")),
+                Just("unknown".to_string()),
+                Just("".to_string()),
+                "[ -~]{0,12}",
+            ]
+        }
+
+        fn lines() -> impl Strategy<Value = Vec<String>> {
+            prop::collection::vec(prop::collection::vec(hop(), 0..4), 0..4)
+                .prop_map(|ls| ls.into_iter().map(|l| l.join(",")).collect())
+        }
+
+        fn with_lines(name: &str, lines: &[String]) -> HeaderMap {
+            let mut h = HeaderMap::new();
+            for l in lines {
+                if let Ok(v) = l.parse() {
+                    h.append(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), v);
+                }
+            }
+            h
+        }
+
+        fn walk(h: &HeaderMap) -> IpAddr {
+            let peer = "127.0.0.1:1".parse().unwrap();
+            Origin::from_request(
+                &nets(&["127.0.0.0/8", "10.0.0.0/8"]),
+                Family::XForwarded,
+                peer,
+                h,
+            )
+            .client_ip
+        }
+
+        proptest! {
+            /// Whatever the client wrote, a line its proxy appends decides the client.
+            #[test]
+            fn an_appended_untrusted_address_is_the_client(sent in lines(), n in 0u8..4) {
+                let mut all = sent;
+                all.push(format!("192.0.2.{n}"));
+                let h = with_lines("x-forwarded-for", &all);
+                prop_assert_eq!(walk(&h).to_string(), format!("192.0.2.{n}"));
+            }
+
+            /// The client is the peer or a hop of the chain, never one left of a hop that
+            /// cannot be read.
+            #[test]
+            fn nothing_left_of_an_unreadable_hop_is_chosen(sent in lines()) {
+                let h = with_lines("x-forwarded-for", &sent);
+                let client = walk(&h);
+                let hops: Vec<Option<IpAddr>> = elements(&h, "x-forwarded-for", false)
+                    .into_iter()
+                    .map(|e| e.and_then(node_ip).map(canonical))
+                    .collect();
+                let right = match hops.iter().rposition(Option::is_none) {
+                    Some(i) => &hops[i + 1..],
+                    None => &hops[..],
+                };
+                let named = right.contains(&Some(client));
+                prop_assert!(
+                    client == UNKNOWN_CLIENT || client.to_string() == "127.0.0.1" || named,
+                    "{client} from {hops:?}"
+                );
+            }
+        }
     }
 }

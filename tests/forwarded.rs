@@ -15,6 +15,10 @@ const TOKEN: &str = "api-token-fwd";
 
 /// A Swift link for `/v1/AUTH_p1/c/o.txt` that only opens from 10.0.0.0/8.
 fn bound_link() -> String {
+    link_bound_to("10.0.0.0/8")
+}
+
+fn link_bound_to(range: &str) -> String {
     SwiftLink {
         base_url: "",
         path: "/v1/AUTH_p1/c/o.txt",
@@ -22,7 +26,7 @@ fn bound_link() -> String {
         method: "GET",
         expires: now() + 600,
         digest: keyhole::auth::swift::Digest::Sha256,
-        ip_range: Some("10.0.0.0/8"),
+        ip_range: Some(range),
         prefix: false,
         iso8601: false,
         inline: false,
@@ -129,6 +133,20 @@ fn an_ip_range_link_refuses_every_spoofed_forwarded_spelling() {
             .status,
         401
     );
+}
+
+#[test]
+fn an_unreadable_hop_opens_no_address_bound_link_not_even_one_covering_the_proxy() {
+    let s = TestServer::with_config("[proxy]\ntrusted = [\"127.0.0.0/8\"]\n");
+    s.put(PROJECT, "c", "o.txt", b"bound");
+    let url = link_bound_to("127.0.0.0/8");
+    for chain in ["unknown", "10.1.2.3, junk", "10.1.2.3, _hidden, 127.0.0.2"] {
+        let r = s.request("GET", &url, &[("X-Forwarded-For", chain)]);
+        assert_eq!(status(&r), (401, UNAUTHORIZED.into()), "{chain}");
+    }
+    // A chain of trusted addresses only is the leftmost of them.
+    let r = s.request("GET", &url, &[("X-Forwarded-For", "127.0.0.5, 127.0.0.2")]);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"bound"[..]));
 }
 
 /// A project whose buckets `docs` and `shared` can be re-split into each other.
