@@ -131,23 +131,34 @@ fn err<T>(key: impl fmt::Display, msg: impl fmt::Display) -> Result<T, ConfigErr
     Err(ConfigError(format!("{key}: {msg}")))
 }
 
-/// The path of a `public_url` (without its trailing `/`), as it appears on the wire. Only
-/// plain RFC 3986 path characters, and no empty or dot segments, which a proxy in front
+/// The path of a `public_url` (without its trailing `/`). Only unreserved characters
+/// (RFC 3986) and `/`, so the path reads the same encoded and decoded, and link makers that
+/// encode it cannot turn it into another; no empty or dot segments, which a proxy in front
 /// would normalise away before Keyhole saw them.
 fn mount_of(url: &str) -> Result<String, ConfigError> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let Some(start) = rest.find('/') else {
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    // A host and port only: no user, query or fragment for links to inherit.
+    let authority = |b: u8| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b);
+    if host.is_empty() || !host.bytes().all(authority) {
+        return err(
+            "public_url",
+            format!("{url:?}: the host must be a name or address and an optional port"),
+        );
+    }
+    if path.is_empty() {
         return Ok(String::new());
-    };
-    let (host, path) = rest.split_at(start);
-    let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@%/".contains(&b);
+    }
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~/".contains(&b);
     let segments_ok = path[1..]
         .split('/')
         .all(|s| !s.is_empty() && s != "." && s != "..");
-    if host.is_empty() || !path.bytes().all(plain) || !segments_ok {
+    if !path.bytes().all(plain) || !segments_ok {
         return err(
             "public_url",
-            format!("{url:?}: the path must be plain segments such as /files (no ?, #, spaces, // or dot segments)"),
+            format!(
+                "{url:?}: the path must be segments of letters, digits and -._~ such as /files"
+            ),
         );
     }
     Ok(path.to_string())
@@ -709,7 +720,7 @@ temp_url_keys = ["a", "b"]
         for (url, mount) in [
             ("https://h.example", ""),
             ("https://h.example/", ""),
-            ("http://h.example:81/a/b%20c/", "/a/b%20c"),
+            ("http://h.example:81/a/b-c_d.e~/", "/a/b-c_d.e~"),
         ] {
             let c = parse(&GOOD.replace("https://share.example.com/files/", url)).unwrap();
             assert_eq!(c.mount, mount, "{url}");
@@ -721,6 +732,11 @@ temp_url_keys = ["a", "b"]
             "https://h.example//a",
             "https://h.example/a/../b",
             "https://h.example/ä",
+            "https://h.example/a%20b",
+            "https://h.example/a;b",
+            "https://h.example?x",
+            "https://user@h.example",
+            "https://h.example#f",
         ] {
             let e = error_of(&GOOD.replace("https://share.example.com/files/", url));
             assert!(e.starts_with("public_url"), "{url}: {e}");
