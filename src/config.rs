@@ -21,6 +21,9 @@ pub struct Config {
     /// Base of the links Keyhole makes, without a trailing slash. When unset, links use the
     /// address the request came to (API, share page) or `http://<listen>` (CLI).
     pub public_url: Option<String>,
+    /// The path of `public_url` (`/files`), empty when it has none: a proxy mounts Keyhole
+    /// there and passes the path on whole, so every route lives under it.
+    pub mount: String,
     pub workers: Option<usize>,
     /// Longest lifetime of a link of any kind, in seconds (None: each protocol's own rule).
     pub max_link_lifetime: Option<u64>,
@@ -89,6 +92,8 @@ pub struct ApiToken {
 #[derive(Debug, Default)]
 pub struct ProxyConfig {
     pub trusted: Vec<IpNet>,
+    /// The one family of forwarded headers those proxies set; the other is ignored.
+    pub headers: crate::forwarded::Family,
 }
 
 /// Key material. Debug never prints it, so a logged config cannot leak it.
@@ -124,6 +129,39 @@ impl std::error::Error for ConfigError {}
 
 fn err<T>(key: impl fmt::Display, msg: impl fmt::Display) -> Result<T, ConfigError> {
     Err(ConfigError(format!("{key}: {msg}")))
+}
+
+/// The path of a `public_url` (without its trailing `/`). Only unreserved characters
+/// (RFC 3986) and `/`, so the path reads the same encoded and decoded, and link makers that
+/// encode it cannot turn it into another; no empty or dot segments, which a proxy in front
+/// would normalise away before Keyhole saw them.
+fn mount_of(url: &str) -> Result<String, ConfigError> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    // A host and port only: no user, query or fragment for links to inherit.
+    let authority = |b: u8| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b);
+    if host.is_empty() || !host.bytes().all(authority) {
+        return err(
+            "public_url",
+            format!("{url:?}: the host must be a name or address and an optional port"),
+        );
+    }
+    if path.is_empty() {
+        return Ok(String::new());
+    }
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~/".contains(&b);
+    let segments_ok = path[1..]
+        .split('/')
+        .all(|s| !s.is_empty() && s != "." && s != "..");
+    if !path.bytes().all(plain) || !segments_ok {
+        return err(
+            "public_url",
+            format!(
+                "{url:?}: the path must be segments of letters, digits and -._~ such as /files"
+            ),
+        );
+    }
+    Ok(path.to_string())
 }
 
 // ---- the file as written ----
@@ -218,6 +256,7 @@ struct RawApiToken {
 struct RawProxy {
     #[serde(default)]
     trusted: Vec<String>,
+    headers: Option<String>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -390,6 +429,10 @@ impl RawConfig {
                 Some(u)
             }
             None => None,
+        };
+        let mount = match &public_url {
+            Some(u) => mount_of(u)?,
+            None => String::new(),
         };
         if self.workers == Some(0) {
             return err("workers", "must be at least 1");
@@ -589,10 +632,19 @@ impl RawConfig {
                 })?;
             trusted.push(net);
         }
+        let headers = match self.proxy.headers.as_deref() {
+            None => crate::forwarded::Family::default(),
+            Some(name) => crate::forwarded::Family::parse(name).ok_or_else(|| {
+                ConfigError(format!(
+                    "proxy.headers: {name:?} is not \"x-forwarded\" or \"forwarded\""
+                ))
+            })?,
+        };
 
         Ok(Config {
             listen,
             public_url,
+            mount,
             workers: self.workers,
             max_link_lifetime: self.max_link_lifetime,
             swift: SwiftConfig {
@@ -603,7 +655,7 @@ impl RawConfig {
             backend,
             projects,
             api_tokens,
-            proxy: ProxyConfig { trusted },
+            proxy: ProxyConfig { trusted, headers },
             project_index,
             s3_key_index,
         })
@@ -660,6 +712,47 @@ temp_url_keys = ["a", "b"]
         assert!(c.project("p1").unwrap().container("c1").unwrap().public);
         assert!(c.public_bucket("c1").is_some());
         assert!(c.s3_key("nope").is_none());
+    }
+
+    #[test]
+    fn public_urls_path_is_the_mount_point() {
+        assert_eq!(parse(GOOD).unwrap().mount, "/files");
+        for (url, mount) in [
+            ("https://h.example", ""),
+            ("https://h.example/", ""),
+            ("http://h.example:81/a/b-c_d.e~/", "/a/b-c_d.e~"),
+        ] {
+            let c = parse(&GOOD.replace("https://share.example.com/files/", url)).unwrap();
+            assert_eq!(c.mount, mount, "{url}");
+        }
+        for url in [
+            "https://h.example/a?b",
+            "https://h.example/a#b",
+            "https://h.example/a b",
+            "https://h.example//a",
+            "https://h.example/a/../b",
+            "https://h.example/ä",
+            "https://h.example/a%20b",
+            "https://h.example/a;b",
+            "https://h.example?x",
+            "https://user@h.example",
+            "https://h.example#f",
+        ] {
+            let e = error_of(&GOOD.replace("https://share.example.com/files/", url));
+            assert!(e.starts_with("public_url"), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn proxy_headers_names_one_family() {
+        use crate::forwarded::Family;
+        assert_eq!(parse(GOOD).unwrap().proxy.headers, Family::XForwarded);
+        let c = parse(&format!("{GOOD}\n[proxy]\nheaders = \"forwarded\"\n")).unwrap();
+        assert_eq!(c.proxy.headers, Family::Forwarded);
+        for bad in ["both", "X-Forwarded", ""] {
+            let e = error_of(&format!("{GOOD}\n[proxy]\nheaders = \"{bad}\"\n"));
+            assert!(e.starts_with("proxy.headers"), "{e}");
+        }
     }
 
     #[test]

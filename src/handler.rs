@@ -1,7 +1,6 @@
 //! A request's life, top to bottom: route → verify → grant → deliver. Each step is a call
 //! into its own module; nothing here reaches back.
 
-use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -104,7 +103,7 @@ where
     B::Error: Into<crate::body::BoxError>,
 {
     let cfg = &state.config;
-    let origin = Origin::from_request(&cfg.proxy.trusted, peer, req.headers());
+    let origin = Origin::from_request(&cfg.proxy.trusted, cfg.proxy.headers, peer, req.headers());
     let query = Query::new(req.uri().query().unwrap_or(""));
     let route = router::route(cfg, req.uri().path(), origin.host.as_deref());
     // Links are checked without awaiting anything, so the request's one await (the
@@ -181,8 +180,9 @@ fn answer<B>(state: &State, route: Route<'_>, req: &Request<B>) -> Response<Body
     }
 }
 
-/// Where links made for this request point: the configured `public_url`, else the scheme,
-/// host and prefix the client used (from a trusted proxy's headers when there is one).
+/// Where links made for this request point: the configured `public_url`, else the scheme
+/// and host the client used (from a trusted proxy's headers when there is one). A path
+/// prefix only ever comes from `public_url`.
 pub fn public_base_url(cfg: &crate::config::Config, origin: &Origin<'_>) -> String {
     match (&cfg.public_url, &origin.host) {
         (Some(u), _) => u.clone(),
@@ -191,7 +191,7 @@ pub fn public_base_url(cfg: &crate::config::Config, origin: &Origin<'_>) -> Stri
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) =>
         {
-            format!("{}://{}{}", origin.scheme, host, origin.prefix)
+            format!("{}://{}", origin.scheme, host)
         }
         (None, _) => format!("http://{}", cfg.listen),
     }
@@ -295,15 +295,11 @@ fn s3<B>(
         return Err(s3_error(&S3Error::method_not_allowed(method.as_str())));
     }
     let now = unix_now();
-    // The client signed the path it sent, which includes any prefix a proxy took off.
-    let signed_path = if origin.prefix.is_empty() {
-        Cow::Borrowed(r.raw_path)
-    } else {
-        Cow::Owned(format!("{}{}", origin.prefix, r.raw_path))
-    };
+    // SECURITY: the signature is checked over the path bucket and key were taken from,
+    // mount included; no header takes part in it.
     let s3req = S3Request {
         method,
-        signed_path: &signed_path,
+        signed_path: r.signed_path,
         bucket: &r.bucket,
         key: &r.key,
         virtual_host: r.virtual_host,

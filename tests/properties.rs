@@ -449,7 +449,7 @@ fn s3_check(cfg: &Config, host: &str, url: &str, head: bool) -> Option<Grant> {
     let method = if head { Method::HEAD } else { Method::GET };
     let req = S3Request {
         method: &method,
-        signed_path: r.raw_path,
+        signed_path: r.signed_path,
         bucket: &r.bucket,
         key: &r.key,
         virtual_host: r.virtual_host,

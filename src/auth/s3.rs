@@ -20,7 +20,7 @@ use crate::query::{form_decode, Query};
 #[derive(Debug, Clone, Copy)]
 pub struct S3Request<'a> {
     pub method: &'a Method,
-    /// The path as the client signed it: a proxy's removed prefix, then the raw request path.
+    /// The raw request path as the client sent and signed it, `public_url`'s path included.
     pub signed_path: &'a str,
     pub bucket: &'a str,
     /// The decoded object key.

@@ -99,11 +99,20 @@ impl TestServer {
     }
 
     fn configured(backend: &str, extra: &str) -> TestServer {
+        TestServer::configured_with("", backend, extra)
+    }
+
+    /// Starts a server with top-level keys (`public_url = ...`) before the base config.
+    pub fn with_top_level(top: &str, extra: &str) -> TestServer {
+        TestServer::configured_with(top, "", extra)
+    }
+
+    fn configured_with(top: &str, backend: &str, extra: &str) -> TestServer {
         let dir = TempDir::new("srv");
         std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("c")).unwrap();
         std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("pub")).unwrap();
         std::fs::create_dir_all(dir.0.join("data").join("p2").join("c")).unwrap();
-        let text = config_with_backend(&dir.0, backend, extra);
+        let text = format!("{top}{}", config_with_backend(&dir.0, backend, extra));
         let cfg = Config::parse(&text, &dir.0).expect("test config");
         let addr = keyhole::server::spawn_background(cfg).expect("server starts");
         TestServer { addr, dir }
@@ -250,6 +259,28 @@ pub fn require_tool(tool: &str) -> bool {
         eprintln!("skipping: {tool} is not installed (set KEYHOLE_INTEROP=1 to require it)");
     }
     found
+}
+
+/// Sends one request to `addr` naming `host` in its Host header (a proxy's public name).
+pub fn request_as(
+    addr: SocketAddr,
+    method: &str,
+    host: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> Response {
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    raw(addr, req.as_bytes())
+}
+
+/// The request target (path and query) of an absolute URL.
+pub fn target_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.find('/').map_or("/", |i| &rest[i..])
 }
 
 /// The path and query of an S3 presigned GET of `c/<key>` (SigV4, or V2 with `v2`), path
