@@ -5,7 +5,12 @@ credential_setup and bootstrap in-process; then serve Keystone's public WSGI app
 127.0.0.1:PORT with wsgiref, one request at a time (sqlite; the Debian
 keystone-wsgi-public script serves the same app the same way).
 
-    keystone_wsgi.py PORT CONFIG [--init ADMIN_PASSWORD PUBLIC_URL REGION]
+    keystone_wsgi.py PORT CONFIG [--init ADMIN_PASSWORD PUBLIC_URL REGION SETUP_JSON]
+
+SETUP_JSON (written by keystone.sh) lists more users, roles and catalog services to
+create, also in-process (through the API each call took ~1 s on a busy machine):
+{"roles": [...], "users": [{"name", "password", "project", "role"}],
+ "services": [{"type", "name", "region", "url"}]}  (url: public, internal and admin)
 
 Used by keystone.sh; needs Debian's python3 with python3-keystone."""
 import os
@@ -35,6 +40,42 @@ def manage(conf, *cmd):
     print("keystone-manage %s: %.2f s" % (cmd[0], time.monotonic() - t), flush=True)
 
 
+def extra_setup(path):
+    """Users, projects, roles and services beyond bootstrap's, with keystone's own
+    Bootstrapper (CONF is still parsed from the bootstrap command)."""
+    import json
+    import uuid
+    from keystone.cmd.bootstrap import Bootstrapper
+    from keystone.common import provider_api
+    from keystone.conf import CONF
+    with open(path) as f:
+        spec = json.load(f)
+    provider_api.ProviderAPIs._clear_registry_instances()
+    b = Bootstrapper()
+    P = provider_api.ProviderAPIs
+    b.default_domain_id = CONF.identity.default_domain_id
+    b.reader_role_id = b._ensure_role_exists("reader")["id"]
+    b.member_role_id = b._ensure_role_exists("member")["id"]
+    for role in spec.get("roles", []):
+        b._ensure_role_exists(role)
+    for u in spec.get("users", []):
+        b.admin_username, b.admin_password = u["name"], u["password"]
+        b.project_name, b.admin_role_name = u["project"], u["role"]
+        b._bootstrap_project()
+        b._bootstrap_admin_user()
+        b.admin_role_id = b._ensure_role_exists(u["role"])["id"]
+        b._bootstrap_project_role_assignment()
+    for sv in spec.get("services", []):
+        sid = uuid.uuid4().hex
+        P.catalog_api.create_service(sid, {"id": sid, "name": sv["name"], "type": sv["type"],
+                                           "enabled": True})
+        for iface in ("public", "internal", "admin"):
+            eid = uuid.uuid4().hex
+            P.catalog_api.create_endpoint(eid, {"id": eid, "interface": iface, "url": sv["url"],
+                                                "service_id": sid, "region_id": sv["region"],
+                                                "enabled": True})
+
+
 def _db_path(conf):
     import configparser
     c = configparser.ConfigParser(interpolation=None)
@@ -48,7 +89,7 @@ def main():
     port, conf = int(sys.argv[1]), sys.argv[2]
     t = time.monotonic()
     if len(sys.argv) > 3 and sys.argv[3] == "--init":
-        password, url, region = sys.argv[4:7]
+        password, url, region, setup = sys.argv[4:8]
         user = ["--keystone-user", str(os.getuid()), "--keystone-group", str(os.getgid())]
         manage(conf, "db_sync")
         manage(conf, "fernet_setup", *user)
@@ -57,6 +98,9 @@ def main():
                "--bootstrap-username", "admin", "--bootstrap-project-name", "admin",
                "--bootstrap-admin-url", url, "--bootstrap-internal-url", url,
                "--bootstrap-public-url", url, "--bootstrap-region-id", region)
+        t2 = time.monotonic()
+        extra_setup(setup)
+        print("extra setup: %.2f s" % (time.monotonic() - t2), flush=True)
         from keystone.cmd import cli
         from keystone.conf import CONF
         CONF.reset()

@@ -141,3 +141,119 @@ def stop_and_check(script, d, env=None):
         shutil.rmtree(d, ignore_errors=True)
     else:
         print(f"  kept {d} for inspection")
+
+
+def swift_store(keystone):
+    import swiftclient
+    label = "swift-keystone" if keystone else "swift"
+    d = tempfile.mkdtemp(prefix=f"keyhole-{label}-")
+    env = dict(os.environ, SWIFT_AUTH="keystone" if keystone else "tempauth")
+    try:
+        t = time.monotonic()
+        sh(os.path.join(HERE, "swift.sh"), "start", d, env=env)
+        timings[label] = time.monotonic() - t
+        e = load_env(d)
+        print(f"  started in {timings[label]:.2f} s, proxy {e['SWIFT_URL']}")
+        if keystone:
+            kt = keystone_checks(e)
+            cli = ["/usr/bin/swift", "--os-auth-url", e["OS_AUTH_URL"], "--auth-version", "3",
+                   "--os-username", e["KEYSTONE_DEMO_USER"], "--os-password", e["KEYSTONE_DEMO_PASSWORD"],
+                   "--os-project-name", e["KEYSTONE_DEMO_PROJECT"],
+                   "--os-user-domain-id", "default", "--os-project-domain-id", "default"]
+            # swiftclient's own v3 auth wants python-keystoneclient: use the token and
+            # storage URL of the v3 response checked above, as Keyhole will
+            conn = swiftclient.Connection(preauthurl=kt[0], preauthtoken=kt[1], retries=0)
+        else:
+            cli = ["/usr/bin/swift", "-A", e["SWIFT_AUTH_URL"], "-U", e["SWIFT_USER"], "-K", e["SWIFT_KEY"]]
+            conn = swiftclient.Connection(authurl=e["SWIFT_AUTH_URL"], user=e["SWIFT_USER"],
+                                          key=e["SWIFT_KEY"], retries=0)
+        r = sh(*cli, "stat", check=False)
+        check("`swift stat` works", r.returncode == 0, r.stderr.strip()[:200])
+        storage_url, token = kt if keystone else conn.get_auth()
+        account = storage_url.rsplit("/", 1)[1]
+        conn.put_container("test")
+        t = time.monotonic()
+        conn.put_object("test", "dir/obj ü.bin", BODY, content_type="application/x-keyhole")
+        print(f"    first put {time.monotonic() - t:.2f} s")
+        h, b = conn.get_object("test", "dir/obj ü.bin")
+        check("swiftclient get returns the bytes", b == BODY)
+        etag = h["etag"]
+        conn.post_account({"X-Account-Meta-Temp-URL-Key": "acct-key-1"})
+        conn.post_container("test", {"X-Container-Meta-Temp-URL-Key": "cont-key-1"})
+        path = f"/v1/{account}/test/dir/obj ü.bin"
+        from urllib.parse import quote
+        for key in ("acct-key-1", "cont-key-1"):
+            p = sh("/usr/bin/swift", "tempurl", "GET", "300", path, key).stdout.strip()
+            url = e["SWIFT_URL"] + quote(p, safe="/?=&")
+            st, hh, bb = curl(url)
+            check(f"`swift tempurl` ({key}) GET via curl", st == 200 and bb == BODY, f"{st} {len(bb)}")
+        p = sh("/usr/bin/swift", "tempurl", "GET", "300", path, "wrong-key").stdout.strip()
+        st, _, _ = curl(e["SWIFT_URL"] + quote(p, safe="/?=&"))
+        check("tempurl with a wrong key refused", st == 401, str(st))
+        st, _, _ = curl(e["SWIFT_URL"] + quote(path))
+        check("anonymous GET refused", st == 401, str(st))
+        st, _, _ = curl(e["SWIFT_URL"] + f"/v1/{account}/test/missing", f"X-Auth-Token: {token}")
+        check("missing object 404", st == 404, str(st))
+        if not keystone:
+            # token_life: a token from tempauth says how long it lives
+            st, hh, _ = curl(e["SWIFT_AUTH_URL"], f"X-Auth-User: {e['SWIFT_USER2']}", f"X-Auth-Key: {e['SWIFT_KEY2']}")
+            check("second account authenticates", st == 200 and hh.get("x-storage-url", "").endswith("AUTH_test2"),
+                  hh.get("x-storage-url", ""))
+            check("token lifetime is SWIFT_TOKEN_LIFE", hh.get("x-auth-token-expires", "?").isdigit(),
+                  "X-Auth-Token-Expires: " + hh.get("x-auth-token-expires", "?"))
+        url = e["SWIFT_URL"] + quote(sh("/usr/bin/swift", "tempurl", "GET", "300", path, "acct-key-1").stdout.strip(), safe="/?=&")
+        probe(url, etag)
+    finally:
+        stop_and_check("swift.sh", d, env=env)
+
+
+def keystone_checks(e):
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": e["KEYSTONE_DEMO_USER"], "domain": {"id": "default"},
+        "password": e["KEYSTONE_DEMO_PASSWORD"]}}},
+        "scope": {"project": {"name": e["KEYSTONE_DEMO_PROJECT"], "domain": {"id": "default"}}}}}
+    r = subprocess.run(["curl", "-s", "-D", "-", "-H", "Content-Type: application/json",
+                        "-d", json.dumps(body), e["OS_AUTH_URL"] + "/auth/tokens"], capture_output=True, text=True)
+    head, _, js = r.stdout.replace("\r\n", "\n").partition("\n\n")
+    check("v3 password auth gives X-Subject-Token", "x-subject-token:" in head.lower())
+    cat = json.loads(js)["token"]["catalog"]
+    eps = [ep for s in cat if s["type"] == "object-store" for ep in s["endpoints"]
+           if ep["interface"] == "public" and ep["region"] == "RegionOne"]
+    check("catalog has object-store public endpoint in RegionOne",
+          len(eps) == 1 and eps[0]["url"].startswith(e["SWIFT_URL"] + "/v1/AUTH_"),
+          eps[0]["url"] if eps else "none")
+    token = [l.split(":", 1)[1].strip() for l in head.splitlines()
+             if l.lower().startswith("x-subject-token:")][0]
+    return eps[0]["url"], token
+
+
+def main():
+    global current
+    which = sys.argv[1:] or ["seaweedfs", "rclone", "swift", "keystone"]
+    for w in which:
+        current = w
+        print(f"== {w}")
+        try:
+            if w == "seaweedfs":
+                s3_store("seaweedfs.sh", "seaweedfs")
+            elif w == "rclone":
+                s3_store("rclone-s3.sh", "rclone")
+            elif w == "swift":
+                swift_store(keystone=False)
+            elif w == "keystone":
+                swift_store(keystone=True)
+            else:
+                raise SystemExit(f"unknown store {w}")
+        except Exception as x:
+            import traceback
+            traceback.print_exc()
+            failures.append(f"{w}: {x}")
+    print("start times: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    checks_failed = len(failures)
+    print("FAILED:\n  " + "\n  ".join(failures) if failures else "all stores passed")
+    sys.exit(1 if checks_failed else 0)
+
+
+current = ""
+if __name__ == "__main__":
+    main()

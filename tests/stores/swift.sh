@@ -7,7 +7,7 @@
 #   tempauth (default): users test:tester/testing (.admin of AUTH_test),
 #     test2:tester2/testing2 (.admin of AUTH_test2), test:tester3/testing3 (no role),
 #     admin:admin/admin (.reseller_admin); token_life = SWIFT_TOKEN_LIFE (default 86400 s).
-#   keystone: starts tests/stores/keystone.sh in DIR/keystone first, and the proxy runs
+#   keystone: also starts tests/stores/keystone.sh in DIR/keystone, and the proxy runs
 #     authtoken + keystoneauth (see keystone.sh for users and the catalog).
 # tempurl is in the pipeline either way (`swift post -m Temp-URL-Key:...`).
 # Needs the Debian packages swift swift-proxy swift-object swift-container swift-account
@@ -56,10 +56,6 @@ if [ -f "$dir/ports.env" ]; then
   . "$dir/ports.env"
   auth=$SWIFT_AUTH proxy=$SWIFT_PROXY_PORT obj=$SWIFT_OBJECT_PORT cont=$SWIFT_CONTAINER_PORT
   acct=$SWIFT_ACCOUNT_PORT mc=$SWIFT_MEMCACHED_PORT user=$(id -un)
-  if [ "$auth" = keystone ]; then
-    SWIFT_PROXY_URL=http://127.0.0.1:$proxy "$here/keystone.sh" start "$dir/keystone" \
-      || die "keystone did not start"
-  fi
 else
 read -r proxy obj cont acct mc <<<"$(free_ports 5)"
 user=$(id -un)
@@ -114,10 +110,11 @@ CONF
 done
 
 if [ "$auth" = keystone ]; then
-  SWIFT_PROXY_URL=http://127.0.0.1:$proxy "$here/keystone.sh" start "$dir/keystone" \
-    || { stop_all "$dir"; die "keystone did not start"; }
-  # shellcheck disable=SC1091
-  . "$dir/keystone/ports.env"
+  # Keystone is started after the Swift servers (they import in parallel with it);
+  # its port and the proxy's service password are fixed here and handed to keystone.sh.
+  read -r kport <<<"$(free_ports 1)"
+  kswift_pw=swift-$(rand_hex 16)
+  OS_AUTH_URL=http://127.0.0.1:$kport/v3 KEYSTONE_SWIFT_USER=swift KEYSTONE_SWIFT_PASSWORD=$kswift_pw
   authfilters="authtoken keystoneauth"
   authconf=$(cat <<CONF
 [filter:authtoken]
@@ -224,8 +221,6 @@ SWIFT_RESELLER_USER=admin:admin
 SWIFT_RESELLER_KEY=admin
 SWIFT_TOKEN_LIFE=$token_life
 ENV
-else
-  cat "$dir/keystone/ports.env" >>"$dir/ports.env"
 fi
 fi
 
@@ -233,6 +228,17 @@ spawn "$dir" memcached /usr/bin/memcached -l 127.0.0.1 -p "$mc" -U 0 -m 32 -u "$
 for s in object container account proxy; do
   spawn "$dir" "$s" "/usr/bin/swift-$s-server" "$etc/$s-server.conf" -v
 done
+
+if [ "$auth" = keystone ]; then
+  if [ ! -f "$dir/keystone/ports.env" ]; then
+    env KEYSTONE_PORT="$kport" KEYSTONE_SWIFT_PASSWORD="$kswift_pw" SWIFT_PROXY_URL="http://127.0.0.1:$proxy" \
+      "$here/keystone.sh" start "$dir/keystone" || { stop_all "$dir"; die "keystone did not start"; }
+    cat "$dir/keystone/ports.env" >>"$dir/ports.env"
+  else
+    "$here/keystone.sh" start "$dir/keystone" || { stop_all "$dir"; die "keystone did not start"; }
+  fi
+  set -a; . "$dir/keystone/ports.env"; set +a
+fi
 
 if [ "$auth" = tempauth ]; then
   ready() {
