@@ -27,12 +27,13 @@ if [ "$action" = stop ]; then
   exit 0
 fi
 
+t0=$(date +%s%N)
 auth=${SWIFT_AUTH:-tempauth}
 case $auth in tempauth|keystone) ;; *) die "SWIFT_AUTH must be tempauth or keystone";; esac
 token_life=${SWIFT_TOKEN_LIFE:-86400}
 for b in swift-proxy-server swift-object-server swift-container-server swift-account-server \
          swift-ring-builder memcached; do
-  [ -x "/usr/bin/$b" ] || die "/usr/bin/$b missing: apt-get install swift-proxy swift-object swift-container swift-account memcached"
+  [ -x "/usr/bin/$b" ] || die "/usr/bin/$b missing: apt-get install swift swift-proxy swift-object swift-container swift-account memcached"
 done
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
@@ -102,12 +103,22 @@ use = egg:swift#$s
 [$s-auditor]
 CONF
   } >"$etc/$s-server.conf"
-  b=$etc/$s.builder
-  /usr/bin/swift-ring-builder "$b" create 4 1 1 >/dev/null
-  /usr/bin/swift-ring-builder "$b" add "r1z1-127.0.0.1:$port/d1" 1 >/dev/null
-  /usr/bin/swift-ring-builder "$b" rebalance >/dev/null 2>&1 || true
-  [ -f "$etc/$s.ring.gz" ] || die "ring $s.ring.gz not built"
 done
+# The rings: what `swift-ring-builder X.builder create 4 1 1; add r1z1-127.0.0.1:PORT/d1 1;
+# rebalance` does, for the three rings in one python (9 CLI runs cost ~5 s when busy).
+/usr/bin/python3 - "$etc" "$obj" "$cont" "$acct" <<'PY' || die "building the rings failed"
+import sys
+from swift.common.ring import RingBuilder
+etc = sys.argv[1]
+for name, port in zip(("object", "container", "account"), sys.argv[2:5]):
+    b = RingBuilder(4, 1, 1)
+    b.add_dev({"id": 0, "region": 1, "zone": 1, "ip": "127.0.0.1", "port": int(port),
+               "replication_ip": "127.0.0.1", "replication_port": int(port),
+               "device": "d1", "weight": 1.0, "meta": ""})
+    b.rebalance()
+    b.get_ring().save(f"{etc}/{name}.ring.gz")
+    b.save(f"{etc}/{name}.builder")
+PY
 
 if [ "$auth" = keystone ]; then
   # Keystone is started after the Swift servers (they import in parallel with it);
@@ -280,4 +291,4 @@ if ! wait_until "$dir" 60 obj_up || ! wait_until "$dir" 60 ready; then
   [ -d "$dir/keystone" ] && "$here/keystone.sh" stop "$dir/keystone"
   exit 1
 fi
-echo "swift ($auth) up: proxy on 127.0.0.1:$proxy (config in $etc)"
+echo "swift ($auth) up in $(( ($(date +%s%N) - t0) / 1000000 )) ms: proxy on 127.0.0.1:$proxy (config in $etc)"
