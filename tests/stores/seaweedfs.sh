@@ -14,6 +14,14 @@ if [ "$action" = stop ]; then
   # weed's graceful exit takes ~15 s (the volume server is closed after ~0.2 s; the
   # rest is the master/filer waiting): TERM, give it 3 s, then KILL.
   stop_all "$dir" 3
+  # weed also listens on /tmp/seaweedfs-{master,volume,filer,s3}-grpc-<grpc port>.sock
+  # (no flag moves them) and leaves them behind
+  if [ -f "$dir/ports.env" ]; then
+    . "$dir/ports.env"
+    for p in "$MASTER_GRPC_PORT" "$VOLUME_GRPC_PORT" "$FILER_GRPC_PORT" "$S3_GRPC_PORT"; do
+      rm -f /tmp/seaweedfs-*-grpc-"$p".sock
+    done
+  fi
   exit 0
 fi
 
@@ -55,7 +63,7 @@ ENV
 
 # The unix sockets default to /tmp/seaweedfs-*-<port>.sock: keep them in DIR.
 spawn "$dir" weed "$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" \
-  -master.port="$master" -master.port.grpc="$master_g" -master.telemetry=false \
+  -master.port="$master" -master.port.grpc="$master_g" -master.telemetry=false -master.resumeState=false \
   -master.volumeSizeLimitMB=1024 -volume.max=0 -volume.preStopSeconds=0 \
   -volume.port="$volume" -volume.port.grpc="$volume_g" \
   -filer -filer.port="$filer" -filer.port.grpc="$filer_g" -filer.localSocket="$dir/filer.sock" \
