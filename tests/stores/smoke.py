@@ -36,7 +36,7 @@ def curl(url, *headers, method="GET"):
     """(status, headers dict lower-cased, body bytes) of one curl request."""
     args = ["curl", "-s", "-g", "--max-time", "20", "-D", "-", "-o", "-", "-X", method]
     if method == "HEAD":
-        args = ["curl", "-s", "-g", "--max-time", "20", "-I"]
+        args = ["curl", "-s", "-g", "--max-time", "20", "-I", "-o", "-"]
     for h in headers:
         args += ["-H", h]
     out = subprocess.run(args + [url], capture_output=True).stdout
@@ -57,7 +57,7 @@ def check(name, cond, detail=""):
         failures.append(f"{current}: {name} {detail}")
 
 
-def probe(url, etag):
+def probe(url, etag, head_url=None):
     """Record how the store answers the conditional/range requests (facts, not checks)."""
     n = len(BODY)
     cases = [
@@ -74,11 +74,21 @@ def probe(url, etag):
         ("If-Modified-Since: future", ["If-Modified-Since: Tue, 01 Jan 2999 00:00:00 GMT"]),
         ("If-Unmodified-Since: past", ["If-Unmodified-Since: Tue, 01 Jan 2019 00:00:00 GMT"]),
     ]
+    bare = etag.strip('"')
+    cases += [
+        ("Range + If-Range: etag unquoted", ["Range: bytes=2-5", f"If-Range: {bare}"]),
+        ("Range + If-Range: W/etag", ["Range: bytes=2-5", f'If-Range: W/"{bare}"']),
+        ("HEAD", [], "HEAD"),
+        ("HEAD + Range: bytes=2-5", ["Range: bytes=2-5"], "HEAD"),
+        ("HEAD + If-None-Match: etag", [f'If-None-Match: "{bare}"'], "HEAD"),
+    ]
     facts = {}
-    for label, hs in cases:
-        st, h, b = curl(url, *hs)
+    for label, hs, *m in cases:
+        st, h, b = curl(head_url or url if m else url, *hs, method=m[0] if m else "GET")
+        if m:
+            b = b"" if not h.get("content-length") else b"?" * int(h["content-length"])
         cr = h.get("content-range", "-")
-        facts[label] = f"{st} len={len(b)} content-range={cr}"
+        facts[label] = f"{st} len={len(b)} content-range={cr}" + (f" etag={h.get('etag', '-')}" if label == "HEAD" else "")
         print(f"    probe {label:34s} -> {facts[label]}")
     return facts
 
@@ -124,7 +134,9 @@ def s3_store(script, label):
         check("tampered presigned URL refused", st == 403, str(st))
         st, _, _ = curl(c.generate_presigned_url("get_object", Params={"Bucket": "test", "Key": "missing"}))
         check("missing object 404", st == 404, str(st))
-        probe(url, etag)
+        head = c.generate_presigned_url("head_object", Params={"Bucket": "test", "Key": "dir/obj ü.bin"},
+                                        ExpiresIn=300)
+        probe(url, etag, head)
     finally:
         stop_and_check(script, d)
 
