@@ -51,7 +51,7 @@ ENV
 
 spawn "$dir" rclone env RCLONE_CONFIG="$dir/rclone.conf" "$rclone" serve s3 \
   --addr "127.0.0.1:$port" --auth-key "$ak,$sk" \
-  --cache-dir "$dir/cache" --vfs-cache-mode writes --dir-cache-time 1s \
+  --cache-dir "$dir/cache" --vfs-cache-mode off --dir-cache-time 1s \
   --log-level INFO "$dir/data"
 
 if ! wait_until "$dir" 30 http_up "http://127.0.0.1:$port/"; then
