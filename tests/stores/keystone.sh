@@ -104,4 +104,5 @@ if ! wait_until "$dir" 60 http_up "http://127.0.0.1:$port/v3"; then
   stop_all "$dir"; exit 1
 fi
 
+[ -n "${STORES_NESTED:-}" ] || watch_parent "$dir" "$here/keystone.sh"
 echo "keystone up: $OS_AUTH_URL (data in $dir)"

@@ -86,6 +86,7 @@ group_alive() {
 # (default 10), KILL what is left.
 stop_all() {
   local dir=$1 grace=${2:-10} pid name i left
+  unwatch "$dir"
   [ -f "$dir/pids" ] || return 0
   while read -r pid name; do
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
@@ -107,7 +108,28 @@ stop_all() {
   rm -f "$dir/pids"
 }
 
-# usage_dir ACTION DIR: common argument check
+# watch_parent DIR SCRIPT: with STORES_WATCH_PID set (e.g. the test process's pid), a
+# detached watcher runs `SCRIPT stop DIR` once that process is gone, so a test killed
+# before its Drop guard ran leaves nothing behind. Its pid is in DIR/watcher.pid.
+watch_parent() {
+  local dir=$1 script=$2 pid=${STORES_WATCH_PID:-}
+  [ -n "$pid" ] || return 0
+  setsid bash -c '
+    while s=$(ps -o stat= -p "$0" 2>/dev/null) && [ "${s#Z}" = "$s" ]; do sleep 1; done
+    exec "$1" stop "$2"' "$pid" "$script" "$dir" </dev/null >>"$dir/log/watcher.log" 2>&1 &
+  echo $! >"$dir/watcher.pid"
+}
+
+# unwatch DIR: end the watcher (unless we are it).
+unwatch() {
+  local dir=$1 w
+  [ -f "$dir/watcher.pid" ] || return 0
+  w=$(cat "$dir/watcher.pid")
+  [ "$w" != "$$" ] && kill -TERM -- "-$w" 2>/dev/null || true
+  rm -f "$dir/watcher.pid"
+}
+
+# check_args ACTION DIR: common argument check
 check_args() {
   [ $# -eq 2 ] || die "usage: $(basename "$0") start|stop DIR"
   case $1 in start|stop) ;; *) die "usage: $(basename "$0") start|stop DIR";; esac

@@ -57,4 +57,5 @@ spawn "$dir" rclone env RCLONE_CONFIG="$dir/rclone.conf" "$rclone" serve s3 \
 if ! wait_until "$dir" 30 http_up "http://127.0.0.1:$port/"; then
   stop_all "$dir"; exit 1
 fi
+watch_parent "$dir" "$here/rclone-s3.sh"
 echo "rclone serve s3 ($("$rclone" version | head -1)) up on 127.0.0.1:$port (data in $dir/data)"

@@ -82,4 +82,5 @@ s3_ready() {
 if ! wait_until "$dir" 60 s3_ready; then
   stop_all "$dir" 3; exit 1
 fi
+watch_parent "$dir" "$here/seaweedfs.sh"
 echo "seaweedfs up: S3 on 127.0.0.1:$s3 (data in $dir)"

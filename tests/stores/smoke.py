@@ -13,6 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BODY = bytes(range(256)) * 64 + b"tail"          # 16388 bytes, not a power of two
 failures = []
 timings = {}
+passed = [0]
 
 
 def sh(*args, env=None, check=True):
@@ -53,7 +54,9 @@ def curl(url, *headers, method="GET"):
 def check(name, cond, detail=""):
     mark = "ok  " if cond else "FAIL"
     print(f"    {mark} {name}{(': ' + detail) if detail else ''}")
-    if not cond:
+    if cond:
+        passed[0] += 1
+    else:
         failures.append(f"{current}: {name} {detail}")
 
 
@@ -142,12 +145,21 @@ def s3_store(script, label):
 
 
 def stop_and_check(script, d, env=None):
+    pgids = set()
+    for f in ("pids", "keystone/pids"):
+        try:
+            pgids |= {l.split()[0] for l in open(os.path.join(d, f)) if l.strip()}
+        except FileNotFoundError:
+            pass
     t = time.monotonic()
     r = sh(os.path.join(HERE, script), "stop", d, env=env, check=False)
     print(f"  stopped in {time.monotonic() - t:.2f} s (rc {r.returncode}) {r.stderr.strip()}")
     time.sleep(0.2)
-    left = [l for l in sh("ps", "-eo", "pid,stat,args").stdout.splitlines()
-            if d in l and " Z" not in l]
+    left = []
+    for l in sh("ps", "-eo", "pgid=,pid=,stat=,args=").stdout.splitlines():
+        pgid, pid, stat, args = l.split(None, 3)
+        if not stat.startswith("Z") and (pgid in pgids or d in args):
+            left.append(f"{pid} {args[:80]}")
     check("no process left after stop", not left, "; ".join(left))
     if not failures:
         shutil.rmtree(d, ignore_errors=True)
@@ -263,6 +275,7 @@ def main():
     print("start times: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
     checks_failed = len(failures)
     print("FAILED:\n  " + "\n  ".join(failures) if failures else "all stores passed")
+    print(f"{passed[0]} passed, {len(failures)} failed")
     sys.exit(1 if checks_failed else 0)
 
 

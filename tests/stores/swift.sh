@@ -242,11 +242,11 @@ done
 
 if [ "$auth" = keystone ]; then
   if [ ! -f "$dir/keystone/ports.env" ]; then
-    env KEYSTONE_PORT="$kport" KEYSTONE_SWIFT_PASSWORD="$kswift_pw" SWIFT_PROXY_URL="http://127.0.0.1:$proxy" \
+    env STORES_NESTED=1 KEYSTONE_PORT="$kport" KEYSTONE_SWIFT_PASSWORD="$kswift_pw" SWIFT_PROXY_URL="http://127.0.0.1:$proxy" \
       "$here/keystone.sh" start "$dir/keystone" || { stop_all "$dir"; die "keystone did not start"; }
     cat "$dir/keystone/ports.env" >>"$dir/ports.env"
   else
-    "$here/keystone.sh" start "$dir/keystone" || { stop_all "$dir"; die "keystone did not start"; }
+    STORES_NESTED=1 "$here/keystone.sh" start "$dir/keystone" || { stop_all "$dir"; die "keystone did not start"; }
   fi
   set -a; . "$dir/keystone/ports.env"; set +a
 fi
@@ -291,4 +291,5 @@ if ! wait_until "$dir" 60 obj_up || ! wait_until "$dir" 60 ready; then
   [ -d "$dir/keystone" ] && "$here/keystone.sh" stop "$dir/keystone"
   exit 1
 fi
+watch_parent "$dir" "$here/swift.sh"
 echo "swift ($auth) up in $(( ($(date +%s%N) - t0) / 1000000 )) ms: proxy on 127.0.0.1:$proxy (config in $etc)"
