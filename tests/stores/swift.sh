@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # swift.sh start|stop DIR: a one-replica OpenStack Swift (proxy, object, container,
 # account servers and memcached) on free 127.0.0.1 ports, config, rings and devices in
-# DIR (mount_check off; DIR must be on a filesystem with user xattrs: ext4/xfs/tmpfs).
+# DIR (mount_check off; DIR must be on a filesystem with user xattrs: ext4, xfs).
 #
 # Auth, chosen by SWIFT_AUTH:
 #   tempauth (default): users test:tester/testing (.admin of AUTH_test),
@@ -42,7 +42,7 @@ etc=$dir/etc
 mkdir -p "$etc" "$dir/srv/d1" "$dir/run" "$dir/log" "$dir/cache"
 
 # Swift keeps object metadata in user xattrs: fail early and clearly if DIR lacks them.
-/usr/bin/python3 - "$dir/srv/d1" <<'PY' || die "$dir has no working user xattrs (Swift needs them): use a dir on ext4/xfs/tmpfs"
+/usr/bin/python3 - "$dir/srv/d1" <<'PY' || die "$dir has no working user xattrs (Swift needs them): use a dir on ext4 or xfs (tmpfs has user xattrs only from Linux 6.6)"
 import os, sys
 p = os.path.join(sys.argv[1], ".xattr-probe")
 open(p, "w").close()
