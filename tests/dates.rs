@@ -6,7 +6,6 @@ mod common;
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use base64::Engine;
 use common::*;
 use keyhole::auth::sigv2;
 use serde_json::{json, Value};
@@ -28,25 +27,15 @@ fn swift_link(expires: u64) -> String {
 
 /// A V2 presigned GET of `/c/o.txt` whose `Expires` is `expires` as written.
 fn v2_link(expires: &str) -> String {
-    let resource = sigv2::canonical_resource("/c/o.txt", "");
-    let sts = sigv2::StringToSign {
-        method: "GET",
-        content_md5: "",
-        content_type: "",
-        expires,
-        amz_headers: "",
-        resource: &resource,
-    };
-    let sig =
-        base64::engine::general_purpose::STANDARD.encode(sigv2::signature(SECRET_KEY, &sts.text()));
-    format!(
-        "/c/o.txt?AWSAccessKeyId={ACCESS_KEY}&Expires={expires}&Signature={}",
-        encode_value(&sig)
-    )
-}
-
-fn encode_value(v: &str) -> String {
-    keyhole::share::encode_value(v)
+    sigv2::Presign {
+        path: "/c/o.txt",
+        virtual_bucket: None,
+        access_key: ACCESS_KEY,
+        secret: SECRET_KEY,
+        expires: 0,
+        params: &[],
+    }
+    .path_and_query_expiring(expires)
 }
 
 /// The 5xx count the metrics page shows.
