@@ -8,6 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use common::*;
 use keyhole::auth::sigv2;
+use keyhole::auth::swift::Digest;
+use keyhole::share::SwiftLink;
 use serde_json::{json, Value};
 
 /// 10000-01-01T00:00:00Z, the first second no HTTP-date can say.
@@ -250,4 +252,87 @@ fn conditional_dates_at_and_past_the_ends_of_the_http_date_range() {
         );
     }
     assert_eq!(server_errors(&s), 0);
+}
+
+fn keyhole(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn share_refuses_a_lifetime_that_ends_past_year_9999() {
+    let s = TestServer::start();
+    s.put(PROJECT, "c", "o.txt", b"hello");
+    let cfg = s.dir.0.join("share.toml");
+    std::fs::write(&cfg, base_config(&s.dir.0, "")).unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let share = |expires: &str| {
+        keyhole(&[
+            "share",
+            "--config",
+            cfg,
+            "p1/c/o.txt",
+            "--protocol",
+            "swift",
+            "--mode",
+            "view",
+            "--expires",
+            expires,
+        ])
+    };
+    let out = share("99999999d");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("9999-12-31T23:59:59Z"), "{err}");
+    // Well inside the range, the link opens.
+    let out = share("36500d");
+    assert_eq!(out.status.code(), Some(0));
+    let url = String::from_utf8(out.stdout).unwrap();
+    let target = &url[url.find("/v1/").unwrap()..];
+    assert_eq!(s.get(target.trim()).status, 200);
+}
+
+#[test]
+fn iso8601_links_never_claim_an_expiry_they_were_not_signed_for() {
+    let s = TestServer::start();
+    s.put(PROJECT, "c", "o.txt", b"hello");
+    // A link made by the library: ISO 8601 says 9999 at most, and is signed for what it says.
+    let url = SwiftLink {
+        base_url: "",
+        path: "/v1/AUTH_p1/c/o.txt",
+        key: ACCOUNT_KEY,
+        method: "GET",
+        expires: u64::MAX,
+        digest: Digest::Sha256,
+        ip_range: None,
+        prefix: false,
+        iso8601: true,
+        inline: false,
+        filename: None,
+    }
+    .url();
+    assert!(
+        url.contains("temp_url_expires=9999-12-31T23%3A59%3A59Z"),
+        "{url}"
+    );
+    let r = s.get(&url);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("expires"), Some(LAST_DATE));
+    // The command line says it cannot, rather than print a link that does not open.
+    let out = keyhole(&[
+        "sign",
+        "swift",
+        "--key",
+        ACCOUNT_KEY,
+        "--path",
+        "/v1/AUTH_p1/c/o.txt",
+        "--expires-at",
+        "253402300800",
+        "--iso8601",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("9999-12-31T23:59:59Z"), "{err}");
 }
