@@ -204,13 +204,11 @@ where
             ))
         }
     };
-    let limit = share::max_lifetime(cfg, protocol);
-    if req.time_expire < 1 || req.time_expire as u64 > limit {
-        return Err(fail(
-            StatusCode::BAD_REQUEST,
-            format!("timeExpire must be between 1 and {limit} seconds"),
-        ));
-    }
+    let now = crate::handler::unix_now();
+    // A negative count of seconds is as short as none.
+    let lifetime = u64::try_from(req.time_expire).unwrap_or(0);
+    share::check_lifetime(cfg, protocol, lifetime, now)
+        .map_err(|why| fail(StatusCode::BAD_REQUEST, format!("timeExpire {why}")))?;
 
     let access_key = match protocol {
         Protocol::Swift => {
@@ -270,7 +268,6 @@ where
         }
     };
 
-    let now = crate::handler::unix_now();
     let mut data = Map::new();
     for object in &objects {
         match state
@@ -299,7 +296,7 @@ where
             object,
             protocol,
             mode,
-            lifetime: req.time_expire as u64,
+            lifetime,
             access_key,
             filename: req.file_name.as_deref(),
             ip_range: None,

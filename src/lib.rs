@@ -7,6 +7,7 @@ pub mod backend;
 pub mod body;
 pub mod bufpool;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod demo;

@@ -158,25 +158,36 @@ async fn service(
     let http1 = req.version() <= http::Version::HTTP_11;
     // A clone shares the request's bytes: no copy unless something is logged.
     let uri = req.uri().clone();
-    let resp = match CatchUnwind(crate::handler::handle(&state, req, peer)).await {
+    let handled = crate::handler::handle(&state, req, peer);
+    let mut resp = contained(&state.metrics, &method, uri.path(), handled).await;
+    if let (true, Body::File(f)) = (http1, resp.body_mut()) {
+        f.zero_copy(plan);
+    }
+    Ok(logged(method, uri.path(), start, resp))
+}
+
+/// The handler's response, or a 500 when it panicked, counted in the metrics as both.
+async fn contained(
+    metrics: &Metrics,
+    method: &Method,
+    path: &str,
+    handled: impl Future<Output = Response<Body>>,
+) -> Response<Body> {
+    match CatchUnwind(handled).await {
         Ok(r) => r,
         Err(()) => {
-            state
-                .metrics
+            metrics
                 .panics
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::error!(%method, path = uri.path(), "request handler panicked");
+            // `handle` counts the responses it returns; this one it never returned.
+            metrics.response(500);
+            tracing::error!(%method, path, "request handler panicked");
             crate::handler::text(
                 http::StatusCode::INTERNAL_SERVER_ERROR,
                 "500 Internal Server Error\n",
             )
         }
-    };
-    let mut resp = resp;
-    if let (true, Body::File(f)) = (http1, resp.body_mut()) {
-        f.zero_copy(plan);
     }
-    Ok(logged(method, uri.path(), start, resp))
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then lets open
@@ -269,7 +280,8 @@ pub fn spawn_background(config: Config) -> std::io::Result<SocketAddr> {
 
 #[cfg(test)]
 mod tests {
-    use super::CatchUnwind;
+    use super::{contained, CatchUnwind};
+    use crate::metrics::Metrics;
 
     #[tokio::test]
     async fn a_panic_is_contained_to_its_future() {
@@ -279,5 +291,22 @@ mod tests {
         std::panic::set_hook(hook);
         assert_eq!(caught, Err::<(), ()>(()));
         assert_eq!(CatchUnwind(async { 7 }).await, Ok(7));
+    }
+
+    #[tokio::test]
+    async fn a_contained_panic_counts_as_a_5xx_response() {
+        let metrics = Metrics::default();
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let handled = async { panic!("boom") };
+        let resp = contained(&metrics, &http::Method::GET, "/x", handled).await;
+        std::panic::set_hook(hook);
+        assert_eq!(resp.status(), 500);
+        let text = metrics.render();
+        assert!(
+            text.contains("keyhole_responses_total{class=\"5xx\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("keyhole_panics_total 1\n"), "{text}");
     }
 }

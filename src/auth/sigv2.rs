@@ -303,6 +303,12 @@ pub struct Presign<'a> {
 impl Presign<'_> {
     /// The encoded path and query: append to `scheme://host`.
     pub fn path_and_query(&self) -> String {
+        self.path_and_query_expiring(&self.expires.to_string())
+    }
+
+    /// The same with `Expires` written as `expires` rather than from `self.expires`: V2 signs
+    /// the text, so leading zeros or digits past 64 bits are the signer's to choose.
+    pub fn path_and_query_expiring(&self, expires: &str) -> String {
         let path = uri_encode(self.path.as_bytes(), true);
         let mut extra = String::new();
         for (k, v) in self.params {
@@ -316,12 +322,11 @@ impl Presign<'_> {
             None => path.clone(),
         };
         let resource = canonical_resource(&signed_path, extra.trim_start_matches('&'));
-        let expires = self.expires.to_string();
         let sts = StringToSign {
             method: "GET",
             content_md5: "",
             content_type: "",
-            expires: &expires,
+            expires,
             amz_headers: "",
             resource: &resource,
         };

@@ -13,7 +13,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
 
 use super::{BackendError, Content, Etag, Object, ObjectMeta};
 
@@ -207,12 +206,9 @@ impl FsBackend {
             );
             return Err(BackendError::NotFound);
         }
-        let mtime_ns = (md.mtime() as i128) * 1_000_000_000 + md.mtime_nsec() as i128;
-        let modified = if md.mtime() >= 0 {
-            UNIX_EPOCH + Duration::new(md.mtime() as u64, md.mtime_nsec() as u32)
-        } else {
-            UNIX_EPOCH
-        };
+        let mtime_ns = i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec());
+        // Any i64 can be a file's mtime (`utimensat`), far past what a clock can hold.
+        let modified = crate::clock::from_unix(md.mtime(), md.mtime_nsec());
         let meta = ObjectMeta {
             len: md.len(),
             modified,

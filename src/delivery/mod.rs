@@ -9,7 +9,6 @@ pub mod range;
 pub mod sandbox;
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use conditional::Stop;
 use range::Ranges;
@@ -20,6 +19,7 @@ use http::{Method, Response, StatusCode};
 use crate::auth::Grant;
 use crate::backend::{Etag, Object, ObjectMeta};
 use crate::body::{Body, Part};
+use crate::clock;
 
 /// Content-Type from the object name; `text/*` is declared UTF-8 unless the type says more.
 /// A guess that is not exactly one media type is served as `application/octet-stream`.
@@ -96,7 +96,8 @@ impl Prepared {
         };
         let expires = match (&o.expires, grant.expires_at) {
             (Some(_), _) => value(&o.expires),
-            (None, Some(exp)) => http_date(UNIX_EPOCH + Duration::from_secs(exp)),
+            // A link may outlive year 9999 (Swift takes any integer): say its last second.
+            (None, Some(exp)) => http_date(exp),
             (None, None) => None,
         };
         Prepared {
@@ -139,7 +140,7 @@ impl Prepared {
             meta.etag,
             || Validators {
                 etag: HeaderValue::from_str(meta.etag.text().as_str()).ok(),
-                last_modified: http_date(meta.modified),
+                last_modified: http_date(clock::http_secs(meta.modified)),
             },
         )
     }
@@ -150,15 +151,15 @@ impl Prepared {
             |r| &mut r.max_age,
             now,
             || {
-                let left = self.grant.expires_at.unwrap_or(0).saturating_sub(now);
+                let left = clock::max_age(self.grant.expires_at.unwrap_or(0), now);
                 HeaderValue::from_str(&format!("private, max-age={left}")).ok()
             },
         )
     }
 }
 
-fn http_date(t: SystemTime) -> Option<HeaderValue> {
-    HeaderValue::try_from(httpdate::fmt_http_date(t)).ok()
+fn http_date(unix: u64) -> Option<HeaderValue> {
+    HeaderValue::try_from(clock::http_date(unix)).ok()
 }
 
 /// The headers every representation of this object carries, whatever the status.
@@ -251,10 +252,7 @@ pub fn respond(
     let meta = &object.meta;
     let len = meta.len;
     // Last-Modified is sent in whole seconds, so conditions compare in whole seconds.
-    let modified_secs = meta
-        .modified
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let modified_secs = clock::http_secs(meta.modified);
     let mut headers = HeaderMap::with_capacity(16);
     representation_headers(prepared, &object, now, &mut headers);
 
@@ -344,6 +342,7 @@ pub fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn meta(mtime: u64, len: u64) -> ObjectMeta {
         ObjectMeta {

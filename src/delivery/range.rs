@@ -128,12 +128,7 @@ pub fn if_range_holds(value: &str, etag: &str, modified_secs: u64) -> bool {
     if value.starts_with('"') {
         return value == etag;
     }
-    match httpdate::parse_http_date(value) {
-        Ok(t) => t
-            .duration_since(std::time::UNIX_EPOCH)
-            .is_ok_and(|d| d.as_secs() == modified_secs),
-        Err(_) => false,
-    }
+    httpdate::parse_http_date(value).is_ok_and(|t| crate::clock::http_secs(t) == modified_secs)
 }
 
 /// What to send for a GET or HEAD's Range and If-Range headers (conditionals already passed).

@@ -108,14 +108,7 @@ impl TestServer {
     }
 
     fn configured_with(top: &str, backend: &str, extra: &str) -> TestServer {
-        let dir = TempDir::new("srv");
-        std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("c")).unwrap();
-        std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("pub")).unwrap();
-        std::fs::create_dir_all(dir.0.join("data").join("p2").join("c")).unwrap();
-        let text = format!("{top}{}", config_with_backend(&dir.0, backend, extra));
-        let cfg = Config::parse(&text, &dir.0).expect("test config");
-        let addr = keyhole::server::spawn_background(cfg).expect("server starts");
-        TestServer { addr, dir }
+        TestServer::in_dir(TempDir::new("srv"), top, backend, extra)
     }
 
     pub fn root(&self) -> PathBuf {
@@ -219,12 +212,17 @@ pub fn parse(buf: Vec<u8>) -> Response {
 
 /// A download link for `path` (e.g. `/v1/AUTH_p1/c/o`): sha256, account key, an hour.
 pub fn signed(path: &str) -> String {
+    signed_until(path, now() + 3600)
+}
+
+/// `signed`, expiring at `expires` (unix seconds).
+pub fn signed_until(path: &str, expires: u64) -> String {
     keyhole::share::SwiftLink {
         base_url: "",
         path,
         key: ACCOUNT_KEY,
         method: "GET",
-        expires: now() + 3600,
+        expires,
         digest: keyhole::auth::swift::Digest::Sha256,
         ip_range: None,
         prefix: false,
@@ -303,4 +301,27 @@ pub fn s3_target(srv: &TestServer, key: &str, v2: bool, overrides: &[(&str, &str
     .url()
     .expect("a link to a plain key");
     url[endpoint.len()..].to_string()
+}
+
+impl TestServer {
+    /// `TestServer::start()` with its data folder under `parent` (e.g. a tmpfs, which keeps
+    /// file times that ext4 would clamp).
+    pub fn start_in(parent: &Path) -> TestServer {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = parent.join(format!("keyhole-it-srv-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TestServer::in_dir(TempDir(p), "", "", "")
+    }
+
+    fn in_dir(dir: TempDir, top: &str, backend: &str, extra: &str) -> TestServer {
+        std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("c")).unwrap();
+        std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("pub")).unwrap();
+        std::fs::create_dir_all(dir.0.join("data").join("p2").join("c")).unwrap();
+        let text = format!("{top}{}", config_with_backend(&dir.0, backend, extra));
+        let cfg = Config::parse(&text, &dir.0).expect("test config");
+        let addr = keyhole::server::spawn_background(cfg).expect("server starts");
+        TestServer { addr, dir }
+    }
 }
