@@ -53,14 +53,16 @@ fn node_ip(s: &str) -> Option<IpAddr> {
 }
 
 impl<'a> Origin<'a> {
+    /// `host` is the request's own host (see `crate::host::of`); a trusted proxy's
+    /// forwarded host takes its place.
     pub fn from_request(
         trusted_proxies: &[IpNet],
         peer: SocketAddr,
+        host: Option<&'a str>,
         headers: &'a HeaderMap,
     ) -> Origin<'a> {
         let peer_ip = canonical(peer.ip());
-        // A typed name: a `&str` would be parsed into a HeaderName on every request.
-        let host = header(headers, http::header::HOST).map(Cow::Borrowed);
+        let host = host.map(Cow::Borrowed);
         let direct = Origin {
             client_ip: peer_ip,
             scheme: "http",
@@ -162,7 +164,7 @@ mod tests {
             ("x-forwarded-for", "9.9.9.9"),
             ("x-forwarded-proto", "https"),
         ]);
-        let o = Origin::from_request(&[], "10.0.0.1:5000".parse().unwrap(), &h);
+        let o = Origin::from_request(&[], "10.0.0.1:5000".parse().unwrap(), Some("a.example"), &h);
         assert_eq!(o.client_ip.to_string(), "10.0.0.1");
         assert_eq!(o.scheme, "http");
         assert_eq!(o.host.as_deref(), Some("a.example"));
@@ -180,6 +182,7 @@ mod tests {
         let o = Origin::from_request(
             &nets(&["127.0.0.0/8"]),
             "127.0.0.1:5000".parse().unwrap(),
+            Some("internal:8080"),
             &h,
         );
         assert_eq!(o.client_ip.to_string(), "2.2.2.2");
@@ -194,7 +197,7 @@ mod tests {
             "forwarded",
             "for=\"[2001:db8::1]:4711\";proto=https;host=s.example",
         )]);
-        let o = Origin::from_request(&nets(&["::1/128"]), "[::1]:5000".parse().unwrap(), &h);
+        let o = Origin::from_request(&nets(&["::1/128"]), "[::1]:5000".parse().unwrap(), None, &h);
         assert_eq!(o.client_ip.to_string(), "2001:db8::1");
         assert_eq!(o.scheme, "https");
         assert_eq!(o.host.as_deref(), Some("s.example"));

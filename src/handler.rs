@@ -104,7 +104,11 @@ where
     B::Error: Into<crate::body::BoxError>,
 {
     let cfg = &state.config;
-    let origin = Origin::from_request(&cfg.proxy.trusted, peer, req.headers());
+    let host = match crate::host::of(req.version(), req.uri(), req.headers()) {
+        Ok(h) => h,
+        Err(bad) => return text(StatusCode::BAD_REQUEST, bad.message()),
+    };
+    let origin = Origin::from_request(&cfg.proxy.trusted, peer, host, req.headers());
     let query = Query::new(req.uri().query().unwrap_or(""));
     let route = router::route(cfg, req.uri().path(), origin.host.as_deref());
     // Links are checked without awaiting anything, so the request's one await (the
