@@ -16,6 +16,7 @@ pub mod handler;
 pub mod host;
 pub mod metrics;
 pub mod query;
+pub mod redact;
 pub mod router;
 pub mod server;
 pub mod share;

@@ -202,7 +202,7 @@ impl FsBackend {
             tracing::warn!(
                 project,
                 container,
-                object,
+                object = %crate::redact::redact(object),
                 "not serving a hard-linked file (backend.hard_links = true allows it)"
             );
             return Err(BackendError::NotFound);
