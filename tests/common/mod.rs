@@ -99,11 +99,17 @@ impl TestServer {
     }
 
     fn configured(backend: &str, extra: &str) -> TestServer {
+        TestServer::from_text(|dir| config_with_backend(dir, backend, extra))
+    }
+
+    /// Starts a server on the config `text` makes for its folder (usually an edited
+    /// `base_config`, for changes inside the base projects).
+    pub fn from_text(text: impl FnOnce(&Path) -> String) -> TestServer {
         let dir = TempDir::new("srv");
         std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("c")).unwrap();
         std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("pub")).unwrap();
         std::fs::create_dir_all(dir.0.join("data").join("p2").join("c")).unwrap();
-        let text = config_with_backend(&dir.0, backend, extra);
+        let text = text(&dir.0);
         let cfg = Config::parse(&text, &dir.0).expect("test config");
         let addr = keyhole::server::spawn_background(cfg).expect("server starts");
         TestServer { addr, dir }
@@ -210,10 +216,15 @@ pub fn parse(buf: Vec<u8>) -> Response {
 
 /// A download link for `path` (e.g. `/v1/AUTH_p1/c/o`): sha256, account key, an hour.
 pub fn signed(path: &str) -> String {
+    signed_with(path, ACCOUNT_KEY)
+}
+
+/// `signed`, with `key` instead of the account key.
+pub fn signed_with(path: &str, key: &str) -> String {
     keyhole::share::SwiftLink {
         base_url: "",
         path,
-        key: ACCOUNT_KEY,
+        key,
         method: "GET",
         expires: now() + 3600,
         digest: keyhole::auth::swift::Digest::Sha256,
@@ -250,4 +261,14 @@ pub fn require_tool(tool: &str) -> bool {
         eprintln!("skipping: {tool} is not installed (set KEYHOLE_INTEROP=1 to require it)");
     }
     found
+}
+
+/// A child process killed when the test ends, pass or fail.
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
