@@ -10,7 +10,7 @@ use http::{header, HeaderMap, Uri, Version};
 pub enum BadHost {
     /// More than one `Host` line, or one holding a comma list (RFC 9112 §3.2).
     Repeated,
-    /// A `Host` value that is not visible ASCII.
+    /// A `Host` value that is not an authority (`host[:port]`).
     Unreadable,
     /// HTTP/2's `:authority` and a `Host` header that name different hosts.
     Conflict,
@@ -22,11 +22,32 @@ impl BadHost {
     pub fn message(self) -> &'static str {
         match self {
             BadHost::Repeated => "400 Bad Request: more than one Host\n",
-            BadHost::Unreadable => "400 Bad Request: the Host header is not readable\n",
+            BadHost::Unreadable => "400 Bad Request: the Host header is not a host[:port]\n",
             BadHost::Conflict => "400 Bad Request: :authority and Host differ\n",
             BadHost::UserInfo => "400 Bad Request: the authority carries user information\n",
         }
     }
+}
+
+/// `host[:port]` as RFC 9112 §3.2 has it: an authority without user information, and a
+/// port that is a number.
+fn checked(v: &str) -> Result<&str, BadHost> {
+    let parsed = v
+        .parse::<http::uri::Authority>()
+        .map_err(|_| BadHost::Unreadable)?;
+    if parsed.as_str().contains('@') {
+        return Err(BadHost::UserInfo);
+    }
+    // The parser leaves the port unchecked.
+    let port = v.get(parsed.host().len()..).unwrap_or("");
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| p.parse::<u16>().is_ok());
+    if !port_ok {
+        return Err(BadHost::Unreadable);
+    }
+    Ok(v)
 }
 
 /// The host (and port) the client addressed, as it wrote it; `None` when it named none.
@@ -46,17 +67,18 @@ pub fn of<'a>(
             if v.contains(',') {
                 return Err(BadHost::Repeated);
             }
-            Some(v).filter(|v| !v.is_empty())
+            if v.is_empty() {
+                None
+            } else {
+                Some(checked(v)?)
+            }
         }
         None => None,
     };
     let Some(authority) = uri.authority() else {
         return Ok(host_header);
     };
-    let authority = authority.as_str();
-    if authority.contains('@') {
-        return Err(BadHost::UserInfo);
-    }
+    let authority = checked(authority.as_str())?;
     if version == Version::HTTP_2 && host_header.is_some_and(|h| !h.eq_ignore_ascii_case(authority))
     {
         return Err(BadHost::Conflict);
@@ -107,6 +129,24 @@ mod tests {
             ),
             Err(BadHost::Repeated)
         );
+    }
+
+    #[test]
+    fn a_host_that_is_no_authority_is_refused() {
+        for bad in [
+            "a b.example",
+            "a.example/x",
+            "a.example:port",
+            "u@a.example",
+        ] {
+            assert!(host(Version::HTTP_11, "/b/k", &[bad]).is_err(), "{bad}");
+        }
+        for good in ["a.example", "[::1]:8080", "127.0.0.1:80", "A-b.Example"] {
+            assert_eq!(
+                host(Version::HTTP_11, "/b/k", &[good]),
+                Ok(Some(good.into()))
+            );
+        }
     }
 
     #[test]
