@@ -24,13 +24,13 @@ pub struct FsBackend {
     no_openat2: AtomicBool,
     /// Whether files with more than one name may be served (`backend.hard_links`).
     hard_links: bool,
-    /// Objects already reported as unreadable.
+    /// Objects already reported as unreadable or hard-linked.
     reported: Reported,
 }
 
-/// Object paths whose unreadability has been logged. An unreadable file is the operator's
-/// to fix and one line says so; a line per request would let anyone holding a link flood
-/// the log. Bounded: when full it starts over, so no request can grow it.
+/// Object paths whose refusal (unreadable, hard-linked) has been logged. Either is the
+/// operator's to fix and one line says so; a line per request would let anyone holding a
+/// link flood the log. Bounded: when full it starts over, so no request can grow it.
 #[derive(Default)]
 struct Reported(std::sync::Mutex<std::collections::HashSet<String>>);
 
@@ -203,6 +203,22 @@ impl FsBackend {
         Ok(())
     }
 
+    /// Warns that an object is refused for `why`, the first time it is (see `Reported`).
+    fn report_once(&self, project: &str, container: &str, object: &str, why: &str) {
+        if self
+            .reported
+            .first(format!("{project}/{container}/{object}"))
+        {
+            tracing::warn!(
+                project,
+                container,
+                // SECURITY: a name can hold a link's query (an encoded `?`).
+                object = %crate::redact::redact(object),
+                "{why} (reported once)"
+            );
+        }
+    }
+
     /// Opens an object for reading: one open, one fstat.
     pub fn open(
         &self,
@@ -220,17 +236,12 @@ impl FsBackend {
             Ok(fd) => File::from(fd),
             Err(e) => {
                 let e = BackendError::from(e);
-                if matches!(e, BackendError::Denied)
-                    && self
-                        .reported
-                        .first(format!("{project}/{container}/{object}"))
-                {
-                    tracing::warn!(
+                if matches!(e, BackendError::Denied) {
+                    self.report_once(
                         project,
                         container,
-                        // SECURITY: a name can hold a link's query (an encoded `?`).
-                        object = %crate::redact::redact(object),
-                        "an object is not readable by keyhole (reported once)"
+                        object,
+                        "an object is not readable by keyhole",
                     );
                 }
                 return Err(e);
@@ -245,11 +256,11 @@ impl FsBackend {
         // into the root). No path check can tell, so by default a file with more than one
         // name is not served at all.
         if md.nlink() > 1 && !self.hard_links {
-            tracing::warn!(
+            self.report_once(
                 project,
                 container,
-                object = %crate::redact::redact(object),
-                "not serving a hard-linked file (backend.hard_links = true allows it)"
+                object,
+                "not serving a hard-linked file (backend.hard_links = true allows it)",
             );
             return Err(BackendError::NotFound);
         }
