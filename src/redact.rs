@@ -32,9 +32,17 @@ fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
+/// Layers of percent-encoding looked through (`%25253D` is three). A bound, so that a path
+/// of `%25%25%25…` costs no deep recursion and no quadratic scan.
+const MAX_LAYERS: u8 = 3;
+
 /// The unit that starts at `at`. A `%XX` that decodes to `%` takes the two (themselves
 /// possibly encoded) hex digits after it too, so `%253D` is an `=` like `%3D`.
 fn unit(text: &[u8], at: usize) -> Unit {
+    unit_within(text, at, MAX_LAYERS)
+}
+
+fn unit_within(text: &[u8], at: usize, layers: u8) -> Unit {
     let raw = Unit {
         byte: text[at],
         end: at + 1,
@@ -48,46 +56,84 @@ fn unit(text: &[u8], at: usize) -> Unit {
     ) else {
         return raw;
     };
-    let once = Unit {
+    let mut cur = Unit {
         byte: hi << 4 | lo,
         end: at + 3,
     };
-    if once.byte != b'%' || once.end >= text.len() {
-        return once;
+    let mut left = layers;
+    // A decoded `%` takes the next two units as its hex digits, once per layer.
+    while cur.byte == b'%' && left > 0 && cur.end < text.len() {
+        left -= 1;
+        let d1 = unit_within(text, cur.end, left);
+        if d1.end >= text.len() {
+            break;
+        }
+        let d2 = unit_within(text, d1.end, left);
+        match (hex(d1.byte), hex(d2.byte)) {
+            (Some(hi), Some(lo)) => {
+                cur = Unit {
+                    byte: hi << 4 | lo,
+                    end: d2.end,
+                }
+            }
+            _ => break,
+        }
     }
-    let d1 = unit(text, once.end);
-    if d1.end >= text.len() {
-        return once;
+    cur
+}
+
+/// The units of a text, each decoded once at most: a name is matched from every position,
+/// and without this a run of `%25%25…` would be decoded again from each.
+struct Units<'t> {
+    text: &'t [u8],
+    memo: Vec<Option<Unit>>,
+}
+
+impl<'t> Units<'t> {
+    fn new(text: &'t [u8]) -> Units<'t> {
+        Units {
+            text,
+            memo: vec![None; text.len()],
+        }
     }
-    let d2 = unit(text, d1.end);
-    match (hex(d1.byte), hex(d2.byte)) {
-        (Some(hi), Some(lo)) => Unit {
-            byte: hi << 4 | lo,
-            end: d2.end,
-        },
-        _ => once,
+
+    fn at(&mut self, at: usize) -> Unit {
+        if let Some(u) = self.memo[at] {
+            return u;
+        }
+        let u = unit(self.text, at);
+        self.memo[at] = Some(u);
+        u
+    }
+
+    fn len(&self) -> usize {
+        self.text.len()
     }
 }
 
 /// Where a secret's value starts, if a secret parameter name and its `=` start at `at`.
-fn secret_value_at(text: &[u8], at: usize) -> Option<usize> {
-    for name in SECRETS {
+fn secret_value_at(units: &mut Units<'_>, at: usize) -> Option<usize> {
+    // Every name starts with `t`, `x` or `s`, raw or encoded.
+    if !matches!(
+        units.text[at].to_ascii_lowercase(),
+        b't' | b'x' | b's' | b'%'
+    ) {
+        return None;
+    }
+    'names: for name in SECRETS {
         let mut pos = at;
-        let mut ok = true;
         for &want in name.as_bytes() {
-            if pos >= text.len() {
-                ok = false;
-                break;
+            if pos >= units.len() {
+                continue 'names;
             }
-            let u = unit(text, pos);
+            let u = units.at(pos);
             if !u.byte.eq_ignore_ascii_case(&want) {
-                ok = false;
-                break;
+                continue 'names;
             }
             pos = u.end;
         }
-        if ok && pos < text.len() {
-            let eq = unit(text, pos);
+        if pos < units.len() {
+            let eq = units.at(pos);
             if eq.byte == b'=' {
                 return Some(eq.end);
             }
@@ -98,9 +144,9 @@ fn secret_value_at(text: &[u8], at: usize) -> Option<usize> {
 
 /// Where a value that starts at `at` ends: at the next `&` (raw or encoded), space, quote
 /// or fragment.
-fn value_end(text: &[u8], mut at: usize) -> usize {
-    while at < text.len() {
-        let u = unit(text, at);
+fn value_end(units: &mut Units<'_>, mut at: usize) -> usize {
+    while at < units.len() {
+        let u = units.at(at);
         if matches!(u.byte, b'&' | b'#' | b' ' | b'"' | b'\'' | b'\\') || u.byte.is_ascii_control()
         {
             return at;
@@ -118,15 +164,16 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     if !bytes.iter().any(|&b| b == b'=' || b == b'%') {
         return Cow::Borrowed(text);
     }
+    let mut units = Units::new(bytes);
     let mut out: Option<String> = None;
     let mut copied = 0;
     let mut at = 0;
     while at < bytes.len() {
-        let Some(start) = secret_value_at(bytes, at) else {
+        let Some(start) = secret_value_at(&mut units, at) else {
             at += 1;
             continue;
         };
-        let end = value_end(bytes, start);
+        let end = value_end(&mut units, start);
         let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
         // Units end on ASCII bytes, so these are char boundaries.
         o.push_str(&text[copied..start]);
@@ -200,6 +247,23 @@ mod tests {
         assert_eq!(
             redact("o?Temp_Url_Sig=abc&x=1"),
             "o?Temp_Url_Sig=REDACTED&x=1"
+        );
+    }
+
+    #[test]
+    fn a_long_run_of_encoded_percent_signs_costs_little() {
+        let t = format!("/b/{}", "%25".repeat(30_000));
+        let start = std::time::Instant::now();
+        assert_eq!(redact(&t), t);
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        let deep = "/b/k%252525253Fsignature%252525253Dabc";
+        assert!(
+            matches!(redact(deep), Cow::Borrowed(_)),
+            "beyond the layers looked through"
+        );
+        assert_eq!(
+            redact("/b/k%25253Fsignature%25253Dabc"),
+            "/b/k%25253Fsignature%25253DREDACTED"
         );
     }
 
