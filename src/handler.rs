@@ -164,6 +164,18 @@ fn answer<B>(state: &State, route: Route<'_>, req: &Request<B>) -> Response<Body
         Route::Ui(name) => crate::ui::page(&name),
         // The API is the caller's (it awaits the request body).
         Route::NotFound | Route::Api(_) => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
+        // In the shape of the protocol the path looks like: S3 unless it is Swift's or ours.
+        Route::BadPath
+            if !["/v1/", "/api/", "/_keyhole/"]
+                .iter()
+                .any(|p| req.uri().path().starts_with(p)) =>
+        {
+            s3_error(&S3Error::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidURI",
+                "Couldn't parse the specified URI.",
+            ))
+        }
         Route::BadPath => text(
             StatusCode::BAD_REQUEST,
             "400 Bad Request: the path is not UTF-8\n",

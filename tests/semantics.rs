@@ -350,6 +350,17 @@ fn an_unreadable_object_is_forbidden_in_the_protocols_shape() {
     assert_eq!(r.status, 403);
 }
 
+#[test]
+fn a_path_that_is_not_utf8_is_refused_in_the_protocols_shape() {
+    let srv = TestServer::start();
+    let r = srv.get("/c/%FF.txt");
+    assert_eq!(r.status, 400);
+    assert_eq!(s3_code(&r), "InvalidURI");
+    let r = srv.get("/v1/AUTH_p1/c/%FF.txt");
+    assert_eq!(r.status, 400);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+}
+
 // ---- no secret in the log ----
 
 #[test]
