@@ -166,6 +166,9 @@ where
     let project = cfg
         .project(&target.project)
         .ok_or_else(|| fail(StatusCode::NOT_FOUND, "unknown project"))?;
+    if !project.has_container(&target.container) {
+        return Err(fail(StatusCode::NOT_FOUND, "unknown container"));
+    }
 
     let bytes = Limited::new(body, MAX_BODY)
         .collect()
@@ -282,6 +285,12 @@ where
                     format!("no object {object:?} in container {:?}", target.container),
                 ))
             }
+            Err(BackendError::Denied) => {
+                return Err(fail(
+                    StatusCode::FORBIDDEN,
+                    format!("object {object:?} is not readable by the gateway"),
+                ))
+            }
             Err(BackendError::Io(e)) => {
                 tracing::error!(error = %e, "backend failed while making a link");
                 return Err(fail(
@@ -303,7 +312,9 @@ where
             prefix: false,
         };
         let url = share::make_link(cfg, &spec, base_url, now).map_err(|e| match e {
-            ShareError::UnknownProject(_) => fail(StatusCode::NOT_FOUND, e.to_string()),
+            ShareError::UnknownProject(_) | ShareError::UnknownContainer(_) => {
+                fail(StatusCode::NOT_FOUND, e.to_string())
+            }
             ShareError::Invalid(_) => fail(StatusCode::BAD_REQUEST, e.to_string()),
         })?;
         data.insert(object.clone(), Value::String(url));

@@ -3,6 +3,7 @@
 //! Every error names the key it is about (`project[0].s3_key[1].secret_key: …`), because the
 //! operator fixing it has only the message.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -65,6 +66,8 @@ pub enum BackendConfig {
 pub struct Project {
     pub id: String,
     pub temp_url_keys: Vec<TempUrlKey>,
+    /// Every container the store holds for this project exists, not only the listed ones.
+    pub any_container: bool,
     pub s3_keys: Vec<S3Key>,
     pub containers: Vec<Container>,
 }
@@ -216,6 +219,8 @@ struct RawProject {
     #[serde(default)]
     temp_url_keys: Vec<String>,
     #[serde(default)]
+    any_container: bool,
+    #[serde(default)]
     s3_key: Vec<RawS3Key>,
     #[serde(default)]
     container: Vec<RawContainer>,
@@ -273,7 +278,8 @@ impl Config {
 
     /// Parses and validates config text; `base` resolves relative paths.
     pub fn parse(text: &str, base: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError(toml_message(&e)))?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError(toml_message(&e, text)))?;
         raw.validate(base)
     }
 
@@ -314,23 +320,65 @@ impl Project {
     pub fn container(&self, name: &str) -> Option<&Container> {
         self.containers.iter().find(|c| c.name == name)
     }
+
+    /// Whether `name` is a container of this project at all (DESIGN §3 `any_container`):
+    /// a listed one, or, with `any_container`, any the store holds. A link to any other name
+    /// opens nothing, however well it is signed.
+    pub fn has_container(&self, name: &str) -> bool {
+        self.any_container || self.container(name).is_some()
+    }
 }
 
-/// toml's message already carries line, column and the key; keep it on one line.
-fn toml_message(e: &toml::de::Error) -> String {
+/// toml's message carries line and column; a wrong type names only the value, so the key
+/// written on that line is added. Kept on one line.
+fn toml_message(e: &toml::de::Error, text: &str) -> String {
     let msg = e.message();
-    match e.span() {
-        Some(_) => {
-            let first = e.to_string();
-            let line = first.lines().next().unwrap_or("").trim().to_string();
-            if line.is_empty() {
-                msg.to_string()
-            } else {
-                format!("{line}: {msg}")
-            }
-        }
-        None => msg.to_string(),
+    let Some(span) = e.span() else {
+        return msg.to_string();
+    };
+    let first = e.to_string();
+    let line = first.lines().next().unwrap_or("").trim().to_string();
+    // The key on the line the error points at, when that line is `key = value`.
+    let start = text
+        .get(..span.start)
+        .map_or(0, |t| t.rfind('\n').map_or(0, |i| i + 1));
+    let key = text
+        .get(start..)
+        .and_then(|rest| rest.lines().next())
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && !msg.contains(*k) && !k.starts_with('['));
+    // SECURITY: a mistyped secret must not be printed back (`invalid type: integer `1234``).
+    let secret =
+        key.is_some_and(|k| k.contains("secret") || k.contains("key") || k.contains("token"));
+    let msg: Cow<'_, str> = if secret {
+        without_quoted(msg).into()
+    } else {
+        msg.into()
+    };
+    match (line.is_empty(), key) {
+        (true, _) => msg.to_string(),
+        (false, Some(key)) => format!("{line}: {key}: {msg}"),
+        (false, None) => format!("{line}: {msg}"),
     }
+}
+
+/// `text` with every `` `…` `` and `"…"` part taken out.
+fn without_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut open: Option<char> = None;
+    for c in text.chars() {
+        match open {
+            Some(q) if c == q => open = None,
+            Some(_) => {}
+            None if c == '`' || c == '"' => {
+                open = Some(c);
+                out.push_str("(value hidden)");
+            }
+            None => out.push(c),
+        }
+    }
+    out
 }
 
 fn non_empty(key: &str, v: &str) -> Result<(), ConfigError> {
@@ -596,6 +644,7 @@ impl RawConfig {
             projects.push(Project {
                 id: p.id,
                 temp_url_keys,
+                any_container: p.any_container,
                 s3_keys,
                 containers,
             });
@@ -753,6 +802,26 @@ temp_url_keys = ["a", "b"]
             let e = error_of(&format!("{GOOD}\n[proxy]\nheaders = \"{bad}\"\n"));
             assert!(e.starts_with("proxy.headers"), "{e}");
         }
+    }
+
+    #[test]
+    fn only_listed_containers_exist_unless_any_container_is_set() {
+        let c = parse(GOOD).unwrap();
+        let p = c.project("p1").unwrap();
+        assert!(!p.any_container, "any_container defaults to false");
+        assert!(p.has_container("c1") && !p.has_container("c2"));
+        let c = parse(&GOOD.replace("id = \"p1\"", "id = \"p1\"\nany_container = true")).unwrap();
+        assert!(c.project("p1").unwrap().has_container("c2"));
+        let e = error_of(&GOOD.replace("id = \"p1\"", "id = \"p1\"\nany_container = \"yes\""));
+        assert!(e.contains("any_container"), "{e}");
+    }
+
+    #[test]
+    fn a_mistyped_secret_is_named_but_not_printed() {
+        let e = error_of(&GOOD.replace("secret_key = \"SK1\"", "secret_key = 73219846"));
+        assert!(e.contains("secret_key") && !e.contains("73219846"), "{e}");
+        let e = error_of(&GOOD.replace("[\"a\", \"b\"]", "[\"a\", 98765]"));
+        assert!(e.contains("temp_url_keys") && !e.contains("98765"), "{e}");
     }
 
     #[test]

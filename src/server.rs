@@ -118,7 +118,8 @@ fn logged(
     let status = resp.status().as_u16();
     let log = start.map(|start| AccessLog {
         method: req_method,
-        path: path.to_string(),
+        // SECURITY: a path can carry a link's signature (an encoded `?`); never log it.
+        path: crate::redact::redact(path).into_owned(),
         status,
         sent: 0,
         start,
@@ -181,7 +182,7 @@ async fn contained(
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // `handle` counts the responses it returns; this one it never returned.
             metrics.response(500);
-            tracing::error!(%method, path, "request handler panicked");
+            tracing::error!(%method, path = %crate::redact::redact(path), "request handler panicked");
             crate::handler::text(
                 http::StatusCode::INTERNAL_SERVER_ERROR,
                 "500 Internal Server Error\n",

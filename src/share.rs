@@ -188,6 +188,8 @@ pub struct ShareSpec<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShareError {
     UnknownProject(String),
+    /// Not a container of the project (see `Project::has_container`).
+    UnknownContainer(String),
     /// The request is not something a link can be made for; the text says why.
     Invalid(String),
 }
@@ -196,6 +198,10 @@ impl std::fmt::Display for ShareError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ShareError::UnknownProject(p) => write!(f, "no project {p:?} is configured"),
+            ShareError::UnknownContainer(c) => write!(
+                f,
+                "no container {c:?} is configured for the project (any_container is false)"
+            ),
             ShareError::Invalid(why) => f.write_str(why),
         }
     }
@@ -246,6 +252,10 @@ pub fn make_link(
     let project = cfg
         .project(spec.project)
         .ok_or_else(|| ShareError::UnknownProject(spec.project.to_string()))?;
+    // A link to a folder that is no container would only ever answer 404.
+    if !project.has_container(spec.container) {
+        return Err(ShareError::UnknownContainer(spec.container.to_string()));
+    }
     // A prefix may be empty or end in '/': it is valid when an object under it could be.
     let valid = if spec.prefix {
         crate::backend::valid_object_name(&format!("{}x", spec.object))

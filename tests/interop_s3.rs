@@ -7,7 +7,8 @@
 //!
 //! Bucket `c` of project `p1` is used wherever the client accepts it. boto3's virtual-hosted
 //! style and the MinIO SDK refuse bucket names shorter than three characters, so those use
-//! `interop`, a container of the same project that exists only on disk.
+//! `interop`, a folder of the same project that is served because the project has
+//! `any_container = true`.
 
 mod common;
 
@@ -21,7 +22,14 @@ const UTF8_KEY: &str = "Tiếng Việt/báo cáo+1 (final).txt";
 const DOMAIN: &str = "s3.test";
 
 fn server() -> TestServer {
-    let srv = TestServer::with_config(&format!("[s3]\ndomain = \"{DOMAIN}\"\n"));
+    // `interop` is a folder, not a listed container: p1 serves it by `any_container`.
+    let srv = TestServer::from_text(|dir| {
+        base_config(dir, &format!("[s3]\ndomain = \"{DOMAIN}\"\n")).replacen(
+            &format!("id = \"{PROJECT}\"\n"),
+            &format!("id = \"{PROJECT}\"\nany_container = true\n"),
+            1,
+        )
+    });
     for bucket in ["c", "interop"] {
         srv.put(PROJECT, bucket, "hello.txt", BYTES);
         srv.put(PROJECT, bucket, UTF8_KEY, BYTES);

@@ -23,6 +23,32 @@ pub struct FsBackend {
     no_openat2: AtomicBool,
     /// Whether files with more than one name may be served (`backend.hard_links`).
     hard_links: bool,
+    /// Objects already reported as unreadable or hard-linked.
+    reported: Reported,
+}
+
+/// Object paths whose refusal (unreadable, hard-linked) has been logged. Either is the
+/// operator's to fix and one line says so; a line per request would let anyone holding a
+/// link flood the log. Bounded: when full it starts over, so no request can grow it.
+#[derive(Default)]
+struct Reported(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl Reported {
+    const MAX: usize = 1024;
+
+    /// True the first time `path` is seen (since the set last started over).
+    fn first(&self, path: String) -> bool {
+        let Ok(mut seen) = self.0.lock() else {
+            return false;
+        };
+        if seen.contains(&path) {
+            return false;
+        }
+        if seen.len() >= Reported::MAX {
+            seen.clear();
+        }
+        seen.insert(path)
+    }
 }
 
 /// `struct open_how` of linux/openat2.h (libc's is non-exhaustive, so it cannot be built).
@@ -120,6 +146,7 @@ impl FsBackend {
             root: OwnedFd::from(dir),
             no_openat2: AtomicBool::new(false),
             hard_links: false,
+            reported: Reported::default(),
         })
     }
 
@@ -175,6 +202,22 @@ impl FsBackend {
         Ok(())
     }
 
+    /// Warns that an object is refused for `why`, the first time it is (see `Reported`).
+    fn report_once(&self, project: &str, container: &str, object: &str, why: &str) {
+        if self
+            .reported
+            .first(format!("{project}/{container}/{object}"))
+        {
+            tracing::warn!(
+                project,
+                container,
+                // SECURITY: a name can hold a link's query (an encoded `?`).
+                object = %crate::redact::redact(object),
+                "{why} (reported once)"
+            );
+        }
+    }
+
     /// Opens an object for reading: one open, one fstat.
     pub fn open(
         &self,
@@ -188,7 +231,21 @@ impl FsBackend {
         if !super::valid_location(project, container, object) {
             return Err(BackendError::NotFound);
         }
-        let file = File::from(self.open_file(project, container, object)?);
+        let file = match self.open_file(project, container, object) {
+            Ok(fd) => File::from(fd),
+            Err(e) => {
+                let e = BackendError::from(e);
+                if matches!(e, BackendError::Denied) {
+                    self.report_once(
+                        project,
+                        container,
+                        object,
+                        "an object is not readable by keyhole",
+                    );
+                }
+                return Err(e);
+            }
+        };
         let md = file.metadata()?;
         if !md.is_file() {
             return Err(BackendError::NotFound);
@@ -198,11 +255,11 @@ impl FsBackend {
         // into the root). No path check can tell, so by default a file with more than one
         // name is not served at all.
         if md.nlink() > 1 && !self.hard_links {
-            tracing::warn!(
+            self.report_once(
                 project,
                 container,
                 object,
-                "not serving a hard-linked file (backend.hard_links = true allows it)"
+                "not serving a hard-linked file (backend.hard_links = true allows it)",
             );
             return Err(BackendError::NotFound);
         }
@@ -257,6 +314,27 @@ mod tests {
                 let _ = std::fs::remove_dir_all(&self.0);
             }
         }
+    }
+
+    #[test]
+    fn an_unreadable_object_is_reported_once_and_the_record_stays_bounded() {
+        let r = Reported::default();
+        assert!(r.first("p/c/o".into()));
+        assert!(!r.first("p/c/o".into()));
+        for i in 0..Reported::MAX * 2 {
+            r.first(format!("p/c/{i}"));
+        }
+        assert!(r.0.lock().unwrap().len() <= Reported::MAX);
+    }
+
+    #[test]
+    fn a_socket_under_an_object_name_is_not_found() {
+        let (d, b) = tree();
+        let _sock = std::os::unix::net::UnixListener::bind(d.path().join("p/c/sock")).unwrap();
+        assert!(matches!(
+            b.open("p", "c", "sock"),
+            Err(BackendError::NotFound)
+        ));
     }
 
     fn read(o: Object) -> Vec<u8> {

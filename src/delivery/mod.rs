@@ -264,7 +264,7 @@ pub fn respond(
         if let Err(stop) = conditional::evaluate(method, request, etag, modified_secs) {
             return stopped(stop, headers);
         }
-        range::from_request(request, len, etag, modified_secs)
+        range::from_request(method, request, len, etag, modified_secs)
     } else {
         Ranges::Whole
     };

@@ -111,6 +111,12 @@ impl TestServer {
         TestServer::in_dir(TempDir::new("srv"), top, backend, extra)
     }
 
+    /// Starts a server on the config `text` makes for its folder (usually an edited
+    /// `base_config`, for changes inside the base projects).
+    pub fn from_text(text: impl FnOnce(&Path) -> String) -> TestServer {
+        TestServer::in_dir_text(TempDir::new("srv"), text)
+    }
+
     pub fn root(&self) -> PathBuf {
         self.dir.0.join("data")
     }
@@ -212,15 +218,24 @@ pub fn parse(buf: Vec<u8>) -> Response {
 
 /// A download link for `path` (e.g. `/v1/AUTH_p1/c/o`): sha256, account key, an hour.
 pub fn signed(path: &str) -> String {
-    signed_until(path, now() + 3600)
+    signed_with_until(path, ACCOUNT_KEY, now() + 3600)
 }
 
 /// `signed`, expiring at `expires` (unix seconds).
 pub fn signed_until(path: &str, expires: u64) -> String {
+    signed_with_until(path, ACCOUNT_KEY, expires)
+}
+
+/// `signed`, with `key` instead of the account key.
+pub fn signed_with(path: &str, key: &str) -> String {
+    signed_with_until(path, key, now() + 3600)
+}
+
+fn signed_with_until(path: &str, key: &str, expires: u64) -> String {
     keyhole::share::SwiftLink {
         base_url: "",
         path,
-        key: ACCOUNT_KEY,
+        key,
         method: "GET",
         expires,
         digest: keyhole::auth::swift::Digest::Sha256,
@@ -316,12 +331,28 @@ impl TestServer {
     }
 
     fn in_dir(dir: TempDir, top: &str, backend: &str, extra: &str) -> TestServer {
+        TestServer::in_dir_text(dir, |d| {
+            format!("{top}{}", config_with_backend(d, backend, extra))
+        })
+    }
+
+    fn in_dir_text(dir: TempDir, text: impl FnOnce(&Path) -> String) -> TestServer {
         std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("c")).unwrap();
         std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("pub")).unwrap();
         std::fs::create_dir_all(dir.0.join("data").join("p2").join("c")).unwrap();
-        let text = format!("{top}{}", config_with_backend(&dir.0, backend, extra));
+        let text = text(&dir.0);
         let cfg = Config::parse(&text, &dir.0).expect("test config");
         let addr = keyhole::server::spawn_background(cfg).expect("server starts");
         TestServer { addr, dir }
+    }
+}
+
+/// A child process killed when the test ends, pass or fail.
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
