@@ -1,0 +1,181 @@
+//! Memory budgets for body buffers: what one body, one connection and the whole server may
+//! hold in chunks that were read from a file but not yet sent.
+//!
+//! hyper's HTTP/2 path polls a body for its next frame before it knows whether the stream may
+//! send, and keeps that frame until the client's flow-control window opens; a client that
+//! never opens it keeps every frame it was given. So each chunk is charged here before it is
+//! filled, and the charge goes back only when the chunk itself is dropped (written to the
+//! socket, or its stream reset). A body whose budget is spent waits, holding no buffer and
+//! no descriptor (see `body.rs`); it never fails for it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Bytes of unsent body chunks the whole server may hold.
+pub const SERVER: usize = 64 << 20;
+/// Bytes of unsent body chunks one connection may hold: 32 full chunks, far more than one
+/// TCP connection needs in flight, far less than `max_streams` stalled streams would take.
+pub const CONNECTION: usize = 4 << 20;
+
+/// The server-wide budget.
+pub struct Budget {
+    server: Arc<Semaphore>,
+    /// Times a body had to wait for its connection's or the server's budget.
+    waits: Arc<AtomicU64>,
+}
+
+impl Budget {
+    pub fn new(bytes: usize, waits: Arc<AtomicU64>) -> Budget {
+        Budget {
+            server: Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))),
+            waits,
+        }
+    }
+
+    /// A fresh share for one connection, drawn from this server's budget as it is used.
+    pub fn connection(&self) -> Charge {
+        Charge {
+            connection: Arc::new(Semaphore::new(CONNECTION)),
+            server: self.server.clone(),
+            waits: self.waits.clone(),
+        }
+    }
+
+    /// Bytes not currently held by any chunk.
+    pub fn available(&self) -> usize {
+        self.server.available_permits()
+    }
+}
+
+/// Where a connection's bodies charge their chunks.
+#[derive(Clone)]
+pub struct Charge {
+    connection: Arc<Semaphore>,
+    server: Arc<Semaphore>,
+    waits: Arc<AtomicU64>,
+}
+
+impl Charge {
+    /// One body's account: besides the budgets, a body holds at most one unsent chunk, so a
+    /// stream that stops reading keeps one chunk, not one per frame hyper asked for.
+    pub fn account(&self) -> Account {
+        Account {
+            charge: self.clone(),
+            one: Arc::new(Semaphore::new(1)),
+            waiting: None,
+        }
+    }
+}
+
+/// Bytes held against a body, its connection and the server; given back on drop.
+pub struct Held {
+    _one: OwnedSemaphorePermit,
+    _connection: OwnedSemaphorePermit,
+    _server: OwnedSemaphorePermit,
+}
+
+type Waiting = Pin<Box<dyn Future<Output = Option<Held>> + Send>>;
+
+pub struct Account {
+    charge: Charge,
+    one: Arc<Semaphore>,
+    waiting: Option<Waiting>,
+}
+
+impl Account {
+    /// Reserves `bytes` for the body's next chunk; ready once its previous chunk is gone and
+    /// both budgets have room. `None` only if a budget was closed, which never happens.
+    pub fn poll_reserve(&mut self, cx: &mut Context<'_>, bytes: usize) -> Poll<Option<Held>> {
+        if self.waiting.is_none() {
+            // Never more than a budget holds, or the wait would never end.
+            let n = bytes.min(CONNECTION) as u32;
+            let c = &self.charge;
+            if let Ok(one) = self.one.clone().try_acquire_owned() {
+                match (
+                    c.connection.clone().try_acquire_many_owned(n),
+                    c.server.clone().try_acquire_many_owned(n),
+                ) {
+                    (Ok(conn), Ok(server)) => {
+                        return Poll::Ready(Some(Held {
+                            _one: one,
+                            _connection: conn,
+                            _server: server,
+                        }))
+                    }
+                    // Anything taken is given back: the wait below takes them in order.
+                    _ => {
+                        c.waits.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            let (one, conn, server) = (self.one.clone(), c.connection.clone(), c.server.clone());
+            // Always body, then connection, then server: no two waiters hold what the
+            // other waits for in the opposite order.
+            self.waiting = Some(Box::pin(async move {
+                let one = one.acquire_owned().await.ok()?;
+                let conn = conn.acquire_many_owned(n).await.ok()?;
+                let server = server.acquire_many_owned(n).await.ok()?;
+                Some(Held {
+                    _one: one,
+                    _connection: conn,
+                    _server: server,
+                })
+            }));
+        }
+        let Some(w) = &mut self.waiting else {
+            return Poll::Ready(None);
+        };
+        let held = std::task::ready!(w.as_mut().poll(cx));
+        self.waiting = None;
+        Poll::Ready(held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    fn poll(a: &mut Account, bytes: usize) -> Poll<Option<Held>> {
+        let waker = std::task::Waker::from(Arc::new(Noop));
+        a.poll_reserve(&mut Context::from_waker(&waker), bytes)
+    }
+
+    #[test]
+    fn a_body_holds_one_chunk_until_it_is_dropped() {
+        let budget = Budget::new(1 << 20, Default::default());
+        let mut a = budget.connection().account();
+        let Poll::Ready(Some(first)) = poll(&mut a, 1000) else {
+            panic!("the first chunk is free to take")
+        };
+        assert!(poll(&mut a, 1000).is_pending(), "the first is still unsent");
+        assert_eq!(budget.available(), (1 << 20) - 1000);
+        drop(first);
+        assert!(matches!(poll(&mut a, 1000), Poll::Ready(Some(_))));
+        assert_eq!(budget.available(), 1 << 20, "given back on drop");
+    }
+
+    #[test]
+    fn a_spent_budget_is_waited_for_and_counted() {
+        let waits = Arc::new(AtomicU64::new(0));
+        let budget = Budget::new(1500, waits.clone());
+        let charge = budget.connection();
+        let (mut a, mut b) = (charge.account(), charge.account());
+        let Poll::Ready(Some(held)) = poll(&mut a, 1000) else {
+            panic!("room for one")
+        };
+        assert!(poll(&mut b, 1000).is_pending());
+        assert_eq!(waits.load(Ordering::Relaxed), 1);
+        drop(held);
+        assert!(matches!(poll(&mut b, 1000), Poll::Ready(Some(_))));
+    }
+}
