@@ -385,3 +385,106 @@ mod tests {
         std::fs::remove_file(path).unwrap();
     }
 }
+
+#[cfg(test)]
+mod release_tests {
+    use super::*;
+    use crate::budget::Budget;
+    use http_body_util::BodyExt;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Opens a path again, counting the opens.
+    struct ByPath(PathBuf, Arc<AtomicUsize>);
+
+    impl Reopen for ByPath {
+        fn reopen(&self) -> io::Result<File> {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            File::open(&self.0)
+        }
+    }
+
+    fn released_body(data: &[u8], tag: &str) -> (PathBuf, Arc<AtomicUsize>, FileBody) {
+        let path = std::env::temp_dir().join(format!("keyhole-rel-{tag}-{}", std::process::id()));
+        std::fs::write(&path, data).unwrap();
+        let opens = Arc::new(AtomicUsize::new(0));
+        let whole = vec![Part::Range {
+            start: 0,
+            end: data.len() as u64,
+        }];
+        let body = Body::file(File::open(&path).unwrap(), whole)
+            .with_reopen(Box::new(ByPath(path.clone(), opens.clone())));
+        let Body::File(mut fb) = body else {
+            unreachable!("larger than INLINE")
+        };
+        fb.release();
+        (path, opens, fb)
+    }
+
+    #[tokio::test]
+    async fn a_released_body_holds_its_file_only_while_it_reads() {
+        let data: Vec<u8> = (0..(FIRST + 2 * CHUNK + 5))
+            .map(|i| (i % 249) as u8)
+            .collect();
+        let (path, opens, mut fb) = released_body(&data, "read");
+        let mut got = Vec::new();
+        let mut sizes = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| fb.poll_next(cx)).await {
+            let chunk = frame.unwrap().into_data().unwrap();
+            assert!(fb.file.is_none(), "closed while the chunk waits to be sent");
+            sizes.push(chunk.len());
+            got.extend_from_slice(&chunk);
+        }
+        assert!(got == data);
+        assert_eq!(
+            sizes,
+            [FIRST, CHUNK, CHUNK, 5],
+            "small first, then full chunks"
+        );
+        assert_eq!(
+            opens.load(Ordering::Relaxed),
+            3,
+            "opened again for each later chunk"
+        );
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_body_waiting_for_its_budget_holds_no_file_and_goes_on_when_it_is_free() {
+        let data = vec![7u8; FIRST + 100];
+        let (path, opens, mut fb) = released_body(&data, "wait");
+        // Another stream of the same connection holds the whole budget.
+        let budget = Budget::new(FIRST, Default::default());
+        let charge = budget.connection();
+        let waker = std::task::Waker::from(Arc::new(Noop));
+        let mut cx = Context::from_waker(&waker);
+        let Poll::Ready(Some(other)) = charge.account().poll_reserve(&mut cx, FIRST) else {
+            panic!("the budget is free")
+        };
+        fb.charge(charge.account());
+        assert!(fb.poll_next(&mut cx).is_pending());
+        assert!(fb.file.is_none(), "no descriptor while it waits");
+        drop(other);
+        let first = std::future::poll_fn(|cx| fb.poll_next(cx)).await;
+        let first = first.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(
+            (first.len(), budget.available()),
+            (FIRST, 0),
+            "charged while unsent"
+        );
+        assert_eq!(opens.load(Ordering::Relaxed), 1, "opened again to read");
+        // Its own first chunk is unsent: the body may not read another yet.
+        assert!(fb.poll_next(&mut cx).is_pending());
+        drop(first);
+        let rest = Body::File(fb).collect().await.unwrap().to_bytes();
+        assert_eq!(rest.len(), 100);
+        drop(rest);
+        assert_eq!(budget.available(), FIRST, "every charge given back");
+        std::fs::remove_file(path).unwrap();
+    }
+
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+}

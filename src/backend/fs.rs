@@ -390,6 +390,23 @@ mod tests {
     }
 
     #[test]
+    fn reopening_finds_the_same_file_and_refuses_a_replaced_one() {
+        let (d, b) = tree();
+        let Content::File(_, reopen) = b.open("p", "c", "sub/o.txt").unwrap().content;
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut reopen.reopen().unwrap(), &mut s).unwrap();
+        assert_eq!(s, "hello");
+        // An atomic replace puts another inode at the name: not the object the response
+        // began with.
+        std::fs::write(d.path().join("p/c/new"), b"other").unwrap();
+        std::fs::rename(d.path().join("p/c/new"), d.path().join("p/c/sub/o.txt")).unwrap();
+        let e = reopen.reopen().unwrap_err();
+        assert!(e.get_ref().is_some_and(|e| e.is::<Replaced>()), "{e}");
+        std::fs::remove_file(d.path().join("p/c/sub/o.txt")).unwrap();
+        assert!(reopen.reopen().is_err(), "gone");
+    }
+
+    #[test]
     fn a_symlinked_container_is_refused() {
         let (d, b) = tree();
         symlink(d.path().join("p/other"), d.path().join("p/linked")).unwrap();
