@@ -192,14 +192,18 @@ async fn stalled_streams_hold_no_descriptor_or_buffer_and_others_are_still_serve
     drop(stallers);
 }
 
-/// `keyhole_buffer_waits_total` from the metrics page.
-fn buffer_waits(srv: &TestServer) -> u64 {
+/// A counter from the metrics page.
+fn metric(srv: &TestServer, name: &str) -> u64 {
     let page = srv.get("/_keyhole/metrics").text();
     let line = page
         .lines()
-        .find(|l| l.starts_with("keyhole_buffer_waits_total "))
+        .find(|l| l.split(' ').next() == Some(name))
         .expect("the metric is rendered");
     line.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+fn buffer_waits(srv: &TestServer) -> u64 {
+    metric(srv, "keyhole_buffer_waits_total")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,6 +228,39 @@ async fn streams_that_read_a_little_then_stop_hold_at_most_their_connections_sha
     let got = timeout(SERVED, h2_download(addr, &link)).await;
     assert_eq!(got.expect("an HTTP/2 download finishes"), BIG);
     drop(stallers);
+}
+
+/// Drops `path`'s pages from the page cache, so reading it needs the disk again.
+fn evict(path: &std::path::Path) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).unwrap();
+    f.sync_all().unwrap();
+    // SAFETY: a valid descriptor; the call only advises the kernel.
+    let r = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(r, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncached_object_is_read_through_the_budget_whole_over_both_protocols() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (srv, link) = server_with_big_object();
+    let path = srv.root().join(PROJECT).join("c").join("big.bin");
+    let addr = srv.addr;
+    // Cold, HTTP/1 cannot use sendfile: chunks are read, charged and sent one at a time.
+    evict(&path);
+    let req = format!("GET {link} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let h1 = tokio::task::spawn_blocking(move || raw(addr, req.as_bytes()));
+    let resp = timeout(SERVED, h1).await.unwrap().unwrap();
+    assert_eq!(resp.status, 200);
+    assert!(resp.body == std::fs::read(&path).unwrap(), "the same bytes");
+    let sent_by_sendfile = metric(&srv, "keyhole_zero_copy_bytes_total");
+    assert!(
+        sent_by_sendfile < BIG as u64,
+        "some of it was read: {sent_by_sendfile}"
+    );
+    evict(&path);
+    let got = timeout(SERVED, h2_download(addr, &link)).await;
+    assert_eq!(got.expect("an HTTP/2 download finishes"), BIG);
 }
 
 // ---- a raw HTTP/2 client, to send more streams than the server allows ----
