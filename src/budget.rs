@@ -91,35 +91,33 @@ impl Account {
     /// Reserves `bytes` for the body's next chunk; ready once its previous chunk is gone and
     /// both budgets have room. `None` only if a budget was closed, which never happens.
     pub fn poll_reserve(&mut self, cx: &mut Context<'_>, bytes: usize) -> Poll<Option<Held>> {
+        // Never more than a budget holds, or the wait would never end.
+        let n = bytes.min(CONNECTION) as u32;
         if self.waiting.is_none() {
-            // Never more than a budget holds, or the wait would never end.
-            let n = bytes.min(CONNECTION) as u32;
-            let c = &self.charge;
-            if let Ok(one) = self.one.clone().try_acquire_owned() {
-                match (
-                    c.connection.clone().try_acquire_many_owned(n),
-                    c.server.clone().try_acquire_many_owned(n),
-                ) {
-                    (Ok(conn), Ok(server)) => {
-                        return Poll::Ready(Some(Held {
-                            _one: one,
-                            _connection: conn,
-                            _server: server,
-                        }))
-                    }
-                    // Anything taken is given back: the wait below takes them in order.
-                    _ => {
-                        c.waits.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+            if let Some(held) = self.try_reserve(n) {
+                return Poll::Ready(Some(held));
             }
-            let (one, conn, server) = (self.one.clone(), c.connection.clone(), c.server.clone());
+            let (one, c) = (self.one.clone(), self.charge.clone());
             // Always body, then connection, then server: no two waiters hold what the
             // other waits for in the opposite order.
             self.waiting = Some(Box::pin(async move {
                 let one = one.acquire_owned().await.ok()?;
-                let conn = conn.acquire_many_owned(n).await.ok()?;
-                let server = server.acquire_many_owned(n).await.ok()?;
+                let mut counted = false;
+                let mut take = |sem: Arc<Semaphore>| {
+                    let now = sem.clone().try_acquire_many_owned(n);
+                    if now.is_err() && !counted {
+                        counted = true;
+                        c.waits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    async move {
+                        match now {
+                            Ok(p) => Some(p),
+                            Err(_) => sem.acquire_many_owned(n).await.ok(),
+                        }
+                    }
+                };
+                let conn = take(c.connection.clone()).await?;
+                let server = take(c.server.clone()).await?;
                 Some(Held {
                     _one: one,
                     _connection: conn,
@@ -133,6 +131,16 @@ impl Account {
         let held = std::task::ready!(w.as_mut().poll(cx));
         self.waiting = None;
         Poll::Ready(held)
+    }
+
+    /// All three at once, or nothing taken.
+    fn try_reserve(&self, n: u32) -> Option<Held> {
+        let c = &self.charge;
+        Some(Held {
+            _one: self.one.clone().try_acquire_owned().ok()?,
+            _connection: c.connection.clone().try_acquire_many_owned(n).ok()?,
+            _server: c.server.clone().try_acquire_many_owned(n).ok()?,
+        })
     }
 }
 

@@ -218,12 +218,22 @@ async fn streams_that_read_a_little_then_stop_hold_at_most_their_connections_sha
     // second is read (full size now) and waits with all but one byte unsent.
     const CONNECTIONS: usize = 3;
     let stallers = stall_many(addr, &link, CONNECTIONS, 16 * 1024 + 1).await;
+    // A connection's share is 4 MiB: 32 of its streams hold a 128 KiB chunk, and each of
+    // the others waits (holding none) once it has been sent its first.
+    let waiting = (CONNECTIONS * (STREAMS - 32)) as u64;
+    let settled = tokio::time::Instant::now() + SERVED;
+    while buffer_waits(&srv) < waiting && tokio::time::Instant::now() < settled {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let waits = buffer_waits(&srv);
+    assert!(
+        waits >= waiting,
+        "{waits} streams waited for their connection's share"
+    );
     let (held_fds, held_rss) = before.grown("read a little");
     assert!(held_fds <= 2 * CONNECTIONS + 16, "{held_fds} descriptors");
-    // A connection's share is 4 MiB: 32 of its streams hold a 128 KiB chunk, the others
-    // wait holding none. Without the share, 100 would (38 MiB here).
+    // Without the share, all 100 would hold one (38 MiB here).
     assert!(held_rss < 28 << 20, "{} MiB held", held_rss >> 20);
-    assert!(buffer_waits(&srv) > 0, "streams past the share waited");
 
     let got = timeout(SERVED, h2_download(addr, &link)).await;
     assert_eq!(got.expect("an HTTP/2 download finishes"), BIG);
