@@ -252,12 +252,20 @@ impl FileBody {
                     return Poll::Ready(Some(self.take(placeholder)));
                 }
             }
-            let len = (end - start).min(self.chunk as u64) as usize;
+            let mut len = (end - start).min(self.chunk as u64) as usize;
             // Charged before a buffer is taken, and a body waiting for its budget holds
             // neither a buffer nor (when it can open it again) its file.
             let held = match &mut self.account {
-                Some(a) => match a.poll_reserve(cx, ReadBuf::cost(len)) {
-                    Poll::Ready(held) => held,
+                Some(a) => match a.poll_reserve(cx, ReadBuf::cost(len), FIRST) {
+                    Poll::Ready(held) => {
+                        if let Some(h) = &held {
+                            // The connection's share is spent: a small read instead.
+                            if h.bytes < ReadBuf::cost(len) {
+                                len = len.min(h.bytes);
+                            }
+                        }
+                        held
+                    }
                     Poll::Pending => {
                         if self.release {
                             self.file = None;
@@ -458,7 +466,7 @@ mod release_tests {
         let charge = budget.connection();
         let waker = std::task::Waker::from(Arc::new(Noop));
         let mut cx = Context::from_waker(&waker);
-        let Poll::Ready(Some(other)) = charge.account().poll_reserve(&mut cx, FIRST) else {
+        let Poll::Ready(Some(other)) = charge.account().poll_reserve(&mut cx, FIRST, FIRST) else {
             panic!("the budget is free")
         };
         fb.charge(charge.account());

@@ -5,8 +5,9 @@
 //! send, and keeps that frame until the client's flow-control window opens; a client that
 //! never opens it keeps every frame it was given. So each chunk is charged here before it is
 //! filled, and the charge goes back only when the chunk itself is dropped (written to the
-//! socket, or its stream reset). A body whose budget is spent waits, holding no buffer and
-//! no descriptor (see `body.rs`); it never fails for it.
+//! socket, or its stream reset). A body whose connection's share is spent reads small chunks
+//! charged to the server alone; one whose server budget is spent waits, holding no buffer and
+//! no descriptor (see `body.rs`). Neither fails the response.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,14 +19,16 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Bytes of unsent body chunks the whole server may hold.
 pub const SERVER: usize = 64 << 20;
-/// Bytes of unsent body chunks one connection may hold: 32 full chunks, far more than one
-/// TCP connection needs in flight, far less than `max_streams` stalled streams would take.
+/// Bytes of unsent full-size body chunks one connection may hold: 32 of them, far more than
+/// one TCP connection needs in flight, far less than `max_streams` stalled streams would take.
+/// Past it, each stream may still hold one small chunk (see `Account::poll_reserve`).
 pub const CONNECTION: usize = 4 << 20;
 
 /// The server-wide budget.
 pub struct Budget {
     server: Arc<Semaphore>,
-    /// Times a body had to wait for its connection's or the server's budget.
+    /// Reads made smaller because a connection's share was spent, or that waited for the
+    /// server's budget.
     waits: Arc<AtomicU64>,
 }
 
@@ -75,8 +78,11 @@ impl Charge {
 /// Bytes held against a body, its connection and the server; given back on drop.
 pub struct Held {
     _one: OwnedSemaphorePermit,
-    _connection: OwnedSemaphorePermit,
+    /// `None` for a small read made when the connection's share was spent.
+    _connection: Option<OwnedSemaphorePermit>,
     _server: OwnedSemaphorePermit,
+    /// The bytes granted: what was asked for, or the small size.
+    pub bytes: usize,
 }
 
 type Waiting = Pin<Box<dyn Future<Output = Option<Held>> + Send>>;
@@ -88,11 +94,20 @@ pub struct Account {
 }
 
 impl Account {
-    /// Reserves `bytes` for the body's next chunk; ready once its previous chunk is gone and
-    /// both budgets have room. `None` only if a budget was closed, which never happens.
-    pub fn poll_reserve(&mut self, cx: &mut Context<'_>, bytes: usize) -> Poll<Option<Held>> {
+    /// Reserves `bytes` for the body's next chunk, once its previous chunk is gone. When the
+    /// connection's share is spent, grants `small` bytes charged to the server alone rather
+    /// than wait: the share may be held by this client's other streams, which it will not
+    /// read before this one, so waiting could wait for ever. When the server's budget is
+    /// spent, waits. `None` only if a budget was closed, which never happens.
+    pub fn poll_reserve(
+        &mut self,
+        cx: &mut Context<'_>,
+        bytes: usize,
+        small: usize,
+    ) -> Poll<Option<Held>> {
         // Never more than a budget holds, or the wait would never end.
         let n = bytes.min(CONNECTION) as u32;
+        let small = small.min(bytes).min(CONNECTION) as u32;
         if self.waiting.is_none() {
             if let Some(held) = self.try_reserve(n) {
                 return Poll::Ready(Some(held));
@@ -102,26 +117,23 @@ impl Account {
             // other waits for in the opposite order.
             self.waiting = Some(Box::pin(async move {
                 let one = one.acquire_owned().await.ok()?;
-                let mut counted = false;
-                let mut take = |sem: Arc<Semaphore>| {
-                    let now = sem.clone().try_acquire_many_owned(n);
-                    if now.is_err() && !counted {
-                        counted = true;
+                let conn = c.connection.clone().try_acquire_many_owned(n).ok();
+                let n = if conn.is_some() { n } else { small };
+                let server = match c.server.clone().try_acquire_many_owned(n) {
+                    Ok(p) if conn.is_some() => p,
+                    now => {
                         c.waits.fetch_add(1, Ordering::Relaxed);
-                    }
-                    async move {
                         match now {
-                            Ok(p) => Some(p),
-                            Err(_) => sem.acquire_many_owned(n).await.ok(),
+                            Ok(p) => p,
+                            Err(_) => c.server.clone().acquire_many_owned(n).await.ok()?,
                         }
                     }
                 };
-                let conn = take(c.connection.clone()).await?;
-                let server = take(c.server.clone()).await?;
                 Some(Held {
                     _one: one,
                     _connection: conn,
                     _server: server,
+                    bytes: n as usize,
                 })
             }));
         }
@@ -138,8 +150,9 @@ impl Account {
         let c = &self.charge;
         Some(Held {
             _one: self.one.clone().try_acquire_owned().ok()?,
-            _connection: c.connection.clone().try_acquire_many_owned(n).ok()?,
+            _connection: Some(c.connection.clone().try_acquire_many_owned(n).ok()?),
             _server: c.server.clone().try_acquire_many_owned(n).ok()?,
+            bytes: n as usize,
         })
     }
 }
@@ -155,7 +168,7 @@ mod tests {
 
     fn poll(a: &mut Account, bytes: usize) -> Poll<Option<Held>> {
         let waker = std::task::Waker::from(Arc::new(Noop));
-        a.poll_reserve(&mut Context::from_waker(&waker), bytes)
+        a.poll_reserve(&mut Context::from_waker(&waker), bytes, 10)
     }
 
     #[test]
@@ -185,5 +198,30 @@ mod tests {
         assert_eq!(waits.load(Ordering::Relaxed), 1);
         drop(held);
         assert!(matches!(poll(&mut b, 1000), Poll::Ready(Some(_))));
+    }
+
+    #[test]
+    fn a_spent_connection_share_makes_reads_small_rather_than_wait() {
+        let waits = Arc::new(AtomicU64::new(0));
+        let budget = Budget::new(SERVER, waits.clone());
+        let charge = budget.connection();
+        let mut hog = charge.account();
+        let Poll::Ready(Some(all)) = poll(&mut hog, CONNECTION) else {
+            panic!("the whole share")
+        };
+        assert_eq!(all.bytes, CONNECTION);
+        let Poll::Ready(Some(small)) = poll(&mut charge.account(), 1000) else {
+            panic!("a small read goes ahead")
+        };
+        assert_eq!(small.bytes, 10);
+        assert_eq!(
+            budget.available(),
+            SERVER - CONNECTION - 10,
+            "the server is charged"
+        );
+        assert_eq!(waits.load(Ordering::Relaxed), 1);
+        // Another connection has its own share.
+        let other = poll(&mut budget.connection().account(), 1000);
+        assert!(matches!(other, Poll::Ready(Some(Held { bytes: 1000, .. }))));
     }
 }

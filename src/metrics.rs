@@ -79,7 +79,7 @@ impl Metrics {
         );
         one(
             "keyhole_buffer_waits_total",
-            "Body reads that waited for the memory budget (chunks read but not yet sent).",
+            "Body reads the memory budget held back: made small (a connection's share was spent) or kept waiting (the server's).",
             self.buffer_waits.load(Relaxed),
         );
         out

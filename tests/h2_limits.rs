@@ -79,7 +79,7 @@ fn server_with_big_object() -> (TestServer, String) {
 /// A connection whose client opened `streams` requests for `link` with a small flow-control
 /// window (0 or a few KiB), got the response heads, and never reads a byte of the bodies.
 struct Staller {
-    _responses: Vec<http::Response<h2::RecvStream>>,
+    responses: Vec<http::Response<h2::RecvStream>>,
     _client: h2::client::SendRequest<Bytes>,
 }
 
@@ -124,7 +124,7 @@ async fn stall(addr: SocketAddr, link: &str, streams: usize, window: u32) -> Sta
         responses.push(resp);
     }
     Staller {
-        _responses: responses,
+        responses,
         _client: client,
     }
 }
@@ -147,7 +147,11 @@ async fn h2_download(addr: SocketAddr, link: &str) -> usize {
         .unwrap();
     let resp = resp.await.unwrap();
     assert_eq!(resp.status(), 200);
-    let mut body = resp.into_body();
+    read_all(resp.into_body()).await
+}
+
+/// Reads a body to its end, opening the window as it goes; returns the bytes received.
+async fn read_all(mut body: h2::RecvStream) -> usize {
     let mut got = 0;
     while let Some(chunk) = body.data().await {
         let chunk = chunk.unwrap();
@@ -212,11 +216,11 @@ async fn streams_that_read_a_little_then_stop_hold_at_most_their_connections_sha
     assert_eq!(buffer_waits(&srv), 0);
 
     // One byte more than the first frame: each stream is sent its first chunk, and its
-    // second is read (full size now) and waits with all but one byte unsent.
+    // second is read and kept with all but one byte unsent.
     const CONNECTIONS: usize = 3;
     let stallers = stall_many(addr, &link, CONNECTIONS, 16 * 1024 + 1).await;
-    // A connection's share is 4 MiB: 32 of its streams hold a 128 KiB chunk, and each of
-    // the others waits (holding none) once it has been sent its first.
+    // A connection's share is 4 MiB: 32 of its streams hold a 128 KiB second chunk, and
+    // each of the others is held back to a 16 KiB one.
     let waiting = (CONNECTIONS * (STREAMS - 32)) as u64;
     let settled = tokio::time::Instant::now() + SERVED;
     while buffer_waits(&srv) < waiting && tokio::time::Instant::now() < settled {
@@ -229,12 +233,29 @@ async fn streams_that_read_a_little_then_stop_hold_at_most_their_connections_sha
     let waits = buffer_waits(&srv);
     assert!(
         waits >= waiting,
-        "{waits} streams waited for their connection's share"
+        "{waits} streams were held back by their connection's share"
     );
 
     let got = timeout(SERVED, h2_download(addr, &link)).await;
     assert_eq!(got.expect("an HTTP/2 download finishes"), BIG);
     drop(stallers);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_reading_its_streams_one_at_a_time_is_served_each_in_turn() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (srv, link) = warm_server().await;
+    let addr = srv.addr;
+    // More big downloads on one connection than its share holds chunks, with the default
+    // 64 KiB windows, read one after another: the streams not being read fill their windows
+    // and keep a chunk each. The one being read must still get chunks.
+    const OPEN: usize = 48;
+    let staller = stall(addr, &link, OPEN, 65_535).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (i, resp) in staller.responses.into_iter().take(3).enumerate() {
+        let got = timeout(SERVED, read_all(resp.into_body())).await;
+        assert_eq!(got.unwrap_or_else(|_| panic!("stream {i} stalled")), BIG);
+    }
 }
 
 /// Drops `path`'s pages from the page cache, so reading it needs the disk again.
