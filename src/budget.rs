@@ -5,9 +5,8 @@
 //! send, and keeps that frame until the client's flow-control window opens; a client that
 //! never opens it keeps every frame it was given. So each chunk is charged here before it is
 //! filled, and the charge goes back only when the chunk itself is dropped (written to the
-//! socket, or its stream reset). A body whose connection's share is spent reads small chunks
-//! charged to the server alone; one whose server budget is spent waits, holding no buffer and
-//! no descriptor (see `body.rs`). Neither fails the response.
+//! socket, or its stream reset). Past its connection's share or the server's budget a body
+//! reads small chunks instead, one at a time: it never fails and never waits for a budget.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,7 +16,8 @@ use std::task::{Context, Poll};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Bytes of unsent body chunks the whole server may hold.
+/// Bytes of unsent full-size body chunks the whole server may hold; past it, each stream
+/// may still hold one small chunk.
 pub const SERVER: usize = 64 << 20;
 /// Bytes of unsent full-size body chunks one connection may hold: 32 of them, far more than
 /// one TCP connection needs in flight, far less than `max_streams` stalled streams would take.
@@ -27,16 +27,15 @@ pub const CONNECTION: usize = 4 << 20;
 /// The server-wide budget.
 pub struct Budget {
     server: Arc<Semaphore>,
-    /// Reads made smaller because a connection's share was spent, or that waited for the
-    /// server's budget.
-    waits: Arc<AtomicU64>,
+    /// Reads made small because a connection's share or the server's budget was spent.
+    spent: Arc<AtomicU64>,
 }
 
 impl Budget {
-    pub fn new(bytes: usize, waits: Arc<AtomicU64>) -> Budget {
+    pub fn new(bytes: usize, spent: Arc<AtomicU64>) -> Budget {
         Budget {
             server: Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))),
-            waits,
+            spent,
         }
     }
 
@@ -45,7 +44,7 @@ impl Budget {
         Charge {
             connection: Arc::new(Semaphore::new(CONNECTION)),
             server: self.server.clone(),
-            waits: self.waits.clone(),
+            spent: self.spent.clone(),
         }
     }
 
@@ -60,7 +59,7 @@ impl Budget {
 pub struct Charge {
     connection: Arc<Semaphore>,
     server: Arc<Semaphore>,
-    waits: Arc<AtomicU64>,
+    spent: Arc<AtomicU64>,
 }
 
 impl Charge {
@@ -78,82 +77,74 @@ impl Charge {
 /// Bytes held against a body, its connection and the server; given back on drop.
 pub struct Held {
     _one: OwnedSemaphorePermit,
-    /// `None` for a small read made when the connection's share was spent.
+    /// `None` for a small read made when a budget was spent.
     _connection: Option<OwnedSemaphorePermit>,
-    _server: OwnedSemaphorePermit,
+    _server: Option<OwnedSemaphorePermit>,
     /// The bytes granted: what was asked for, or the small size.
     pub bytes: usize,
 }
 
-type Waiting = Pin<Box<dyn Future<Output = Option<Held>> + Send>>;
+type Waiting = Pin<Box<dyn Future<Output = Option<OwnedSemaphorePermit>> + Send>>;
 
 pub struct Account {
     charge: Charge,
     one: Arc<Semaphore>,
+    /// Waiting for the body's previous chunk to be dropped.
     waiting: Option<Waiting>,
 }
 
 impl Account {
-    /// Reserves `bytes` for the body's next chunk, once its previous chunk is gone. When the
-    /// connection's share is spent, grants `small` bytes charged to the server alone rather
-    /// than wait: the share may be held by this client's other streams, which it will not
-    /// read before this one, so waiting could wait for ever. When the server's budget is
-    /// spent, waits. `None` only if a budget was closed, which never happens.
+    /// Reserves `bytes` for the body's next chunk, once its previous chunk is gone; or, when
+    /// the connection's share or the server's budget is spent, `small` bytes. `None` only if
+    /// the body's own semaphore was closed, which never happens.
     pub fn poll_reserve(
         &mut self,
         cx: &mut Context<'_>,
         bytes: usize,
         small: usize,
     ) -> Poll<Option<Held>> {
-        // Never more than a budget holds, or the wait would never end.
-        let n = bytes.min(CONNECTION) as u32;
-        let small = small.min(bytes).min(CONNECTION) as u32;
-        if self.waiting.is_none() {
-            if let Some(held) = self.try_reserve(n) {
-                return Poll::Ready(Some(held));
+        loop {
+            if let Some(w) = &mut self.waiting {
+                let one = std::task::ready!(w.as_mut().poll(cx));
+                self.waiting = None;
+                return Poll::Ready(one.map(|one| self.charge.grant(one, bytes, small)));
             }
-            let (one, c) = (self.one.clone(), self.charge.clone());
-            // Always body, then connection, then server: no two waiters hold what the
-            // other waits for in the opposite order.
-            self.waiting = Some(Box::pin(async move {
-                let one = one.acquire_owned().await.ok()?;
-                let conn = c.connection.clone().try_acquire_many_owned(n).ok();
-                let n = if conn.is_some() { n } else { small };
-                let server = match c.server.clone().try_acquire_many_owned(n) {
-                    Ok(p) if conn.is_some() => p,
-                    now => {
-                        c.waits.fetch_add(1, Ordering::Relaxed);
-                        match now {
-                            Ok(p) => p,
-                            Err(_) => c.server.clone().acquire_many_owned(n).await.ok()?,
-                        }
-                    }
-                };
-                Some(Held {
-                    _one: one,
-                    _connection: conn,
-                    _server: server,
-                    bytes: n as usize,
-                })
-            }));
+            match self.one.clone().try_acquire_owned() {
+                Ok(one) => return Poll::Ready(Some(self.charge.grant(one, bytes, small))),
+                Err(_) => {
+                    let one = self.one.clone();
+                    self.waiting = Some(Box::pin(async move { one.acquire_owned().await.ok() }));
+                }
+            }
         }
-        let Some(w) = &mut self.waiting else {
-            return Poll::Ready(None);
-        };
-        let held = std::task::ready!(w.as_mut().poll(cx));
-        self.waiting = None;
-        Poll::Ready(held)
     }
+}
 
-    /// All three at once, or nothing taken.
-    fn try_reserve(&self, n: u32) -> Option<Held> {
-        let c = &self.charge;
-        Some(Held {
-            _one: self.one.clone().try_acquire_owned().ok()?,
-            _connection: Some(c.connection.clone().try_acquire_many_owned(n).ok()?),
-            _server: c.server.clone().try_acquire_many_owned(n).ok()?,
-            bytes: n as usize,
-        })
+impl Charge {
+    fn grant(&self, one: OwnedSemaphorePermit, bytes: usize, small: usize) -> Held {
+        let n = bytes.min(CONNECTION) as u32;
+        if let Ok(conn) = self.connection.clone().try_acquire_many_owned(n) {
+            if let Ok(server) = self.server.clone().try_acquire_many_owned(n) {
+                return Held {
+                    _one: one,
+                    _connection: Some(conn),
+                    _server: Some(server),
+                    bytes: n as usize,
+                };
+            }
+        }
+        // A small read, not a wait. The connection's share may be held by this client's
+        // other streams, which it will not read before this one; the server's by clients
+        // that never read at all. Waiting on either could wait for ever, while a small
+        // chunk per stream (one each, see `one`) is bounded by the streams themselves.
+        self.spent.fetch_add(1, Ordering::Relaxed);
+        let small = small.min(bytes).min(CONNECTION) as u32;
+        Held {
+            _one: one,
+            _connection: None,
+            _server: self.server.clone().try_acquire_many_owned(small).ok(),
+            bytes: small as usize,
+        }
     }
 }
 
@@ -186,18 +177,22 @@ mod tests {
     }
 
     #[test]
-    fn a_spent_budget_is_waited_for_and_counted() {
+    fn a_spent_server_budget_makes_reads_small_and_uncharged() {
         let waits = Arc::new(AtomicU64::new(0));
-        let budget = Budget::new(1500, waits.clone());
+        let budget = Budget::new(1000, waits.clone());
         let charge = budget.connection();
         let (mut a, mut b) = (charge.account(), charge.account());
         let Poll::Ready(Some(held)) = poll(&mut a, 1000) else {
             panic!("room for one")
         };
-        assert!(poll(&mut b, 1000).is_pending());
+        let Poll::Ready(Some(small)) = poll(&mut b, 1000) else {
+            panic!("a small read goes ahead")
+        };
+        assert_eq!((held.bytes, small.bytes), (1000, 10));
+        assert_eq!(budget.available(), 0, "the small read is not charged");
         assert_eq!(waits.load(Ordering::Relaxed), 1);
-        drop(held);
-        assert!(matches!(poll(&mut b, 1000), Poll::Ready(Some(_))));
+        drop((held, small));
+        assert_eq!(budget.available(), 1000);
     }
 
     #[test]

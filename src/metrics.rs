@@ -13,8 +13,8 @@ pub struct Metrics {
     pub panics: AtomicU64,
     connections: AtomicU64,
     zero_copy_bytes: AtomicU64,
-    /// Shared with the body budget (`budget::Budget`), which counts its waits.
-    pub buffer_waits: Arc<AtomicU64>,
+    /// Shared with the body budget (`budget::Budget`), which counts reads it made small.
+    pub budget_spent: Arc<AtomicU64>,
 }
 
 impl Metrics {
@@ -78,9 +78,9 @@ impl Metrics {
             self.zero_copy_bytes.load(Relaxed),
         );
         one(
-            "keyhole_buffer_waits_total",
-            "Body reads the memory budget held back: made small (a connection's share was spent) or kept waiting (the server's).",
-            self.buffer_waits.load(Relaxed),
+            "keyhole_body_budget_spent_total",
+            "Body reads made small because a connection's or the server's budget for unsent chunks was spent.",
+            self.budget_spent.load(Relaxed),
         );
         out
     }

@@ -44,7 +44,7 @@ impl State {
     pub fn new(config: Config) -> std::io::Result<State> {
         let backend = Backend::from_config(&config)?;
         let metrics = Metrics::default();
-        let buffers = Budget::new(crate::budget::SERVER, metrics.buffer_waits.clone());
+        let buffers = Budget::new(crate::budget::SERVER, metrics.budget_spent.clone());
         Ok(State {
             config,
             backend,

@@ -203,8 +203,8 @@ fn metric(srv: &TestServer, name: &str) -> u64 {
     line.map_or(0, |l| l.split(' ').nth(1).unwrap().parse().unwrap())
 }
 
-fn buffer_waits(srv: &TestServer) -> u64 {
-    metric(srv, "keyhole_buffer_waits_total")
+fn budget_spent(srv: &TestServer) -> u64 {
+    metric(srv, "keyhole_body_budget_spent_total")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,7 +213,7 @@ async fn streams_that_read_a_little_then_stop_hold_at_most_their_connections_sha
     let (srv, link) = warm_server().await;
     let addr = srv.addr;
     let before = Usage::now();
-    assert_eq!(buffer_waits(&srv), 0);
+    assert_eq!(budget_spent(&srv), 0);
 
     // One byte more than the first frame: each stream is sent its first chunk, and its
     // second is read and kept with all but one byte unsent.
@@ -221,21 +221,45 @@ async fn streams_that_read_a_little_then_stop_hold_at_most_their_connections_sha
     let stallers = stall_many(addr, &link, CONNECTIONS, 16 * 1024 + 1).await;
     // A connection's share is 4 MiB: 32 of its streams hold a 128 KiB second chunk, and
     // each of the others is held back to a 16 KiB one.
-    let waiting = (CONNECTIONS * (STREAMS - 32)) as u64;
+    let held_back = (CONNECTIONS * (STREAMS - 32)) as u64;
     let settled = tokio::time::Instant::now() + SERVED;
-    while buffer_waits(&srv) < waiting && tokio::time::Instant::now() < settled {
+    while budget_spent(&srv) < held_back && tokio::time::Instant::now() < settled {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (held_fds, held_rss) = before.grown("read a little");
     assert!(held_fds <= 2 * CONNECTIONS + 16, "{held_fds} descriptors");
     // Without the share, all 100 would hold one (38 MiB here).
     assert!(held_rss < 28 << 20, "{} MiB held", held_rss >> 20);
-    let waits = buffer_waits(&srv);
+    let small = budget_spent(&srv);
     assert!(
-        waits >= waiting,
-        "{waits} streams were held back by their connection's share"
+        small >= held_back,
+        "{small} reads were made small by their connection's share"
     );
 
+    let got = timeout(SERVED, h2_download(addr, &link)).await;
+    assert_eq!(got.expect("an HTTP/2 download finishes"), BIG);
+    drop(stallers);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stallers_that_spend_the_whole_server_budget_do_not_stop_others() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (srv, link) = warm_server().await;
+    let addr = srv.addr;
+    // Each connection keeps its 4 MiB share in unsent 128 KiB chunks: 17 spend the 64 MiB.
+    let stallers = stall_many(addr, &link, 17, 16 * 1024 + 1).await;
+    let settled = tokio::time::Instant::now() + SERVED;
+    while budget_spent(&srv) < 17 * 68 && tokio::time::Instant::now() < settled {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Uncached, so HTTP/1 must read (and charge) its chunks too rather than use sendfile.
+    evict(&srv.root().join(PROJECT).join("c").join("big.bin"));
+    let req = format!("GET {link} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let h1 = tokio::task::spawn_blocking(move || raw(addr, req.as_bytes()));
+    let resp = timeout(SERVED, h1)
+        .await
+        .expect("an HTTP/1.1 download finishes");
+    assert_eq!(resp.unwrap().body.len(), BIG);
     let got = timeout(SERVED, h2_download(addr, &link)).await;
     assert_eq!(got.expect("an HTTP/2 download finishes"), BIG);
     drop(stallers);
