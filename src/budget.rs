@@ -72,6 +72,32 @@ impl Charge {
             waiting: None,
         }
     }
+
+    fn grant(&self, one: OwnedSemaphorePermit, bytes: usize, small: usize) -> Held {
+        let n = bytes.min(CONNECTION) as u32;
+        if let Ok(conn) = self.connection.clone().try_acquire_many_owned(n) {
+            if let Ok(server) = self.server.clone().try_acquire_many_owned(n) {
+                return Held {
+                    _one: one,
+                    _connection: Some(conn),
+                    _server: Some(server),
+                    bytes: n as usize,
+                };
+            }
+        }
+        // A small read, not a wait. The connection's share may be held by this client's
+        // other streams, which it will not read before this one; the server's by clients
+        // that never read at all. Waiting on either could wait for ever, while a small
+        // chunk per stream (one each, see `one`) is bounded by the streams themselves.
+        self.spent.fetch_add(1, Ordering::Relaxed);
+        let small = small.min(bytes).min(CONNECTION) as u32;
+        Held {
+            _one: one,
+            _connection: None,
+            _server: self.server.clone().try_acquire_many_owned(small).ok(),
+            bytes: small as usize,
+        }
+    }
 }
 
 /// Bytes held against a body, its connection and the server; given back on drop.
@@ -116,34 +142,6 @@ impl Account {
                     self.waiting = Some(Box::pin(async move { one.acquire_owned().await.ok() }));
                 }
             }
-        }
-    }
-}
-
-impl Charge {
-    fn grant(&self, one: OwnedSemaphorePermit, bytes: usize, small: usize) -> Held {
-        let n = bytes.min(CONNECTION) as u32;
-        if let Ok(conn) = self.connection.clone().try_acquire_many_owned(n) {
-            if let Ok(server) = self.server.clone().try_acquire_many_owned(n) {
-                return Held {
-                    _one: one,
-                    _connection: Some(conn),
-                    _server: Some(server),
-                    bytes: n as usize,
-                };
-            }
-        }
-        // A small read, not a wait. The connection's share may be held by this client's
-        // other streams, which it will not read before this one; the server's by clients
-        // that never read at all. Waiting on either could wait for ever, while a small
-        // chunk per stream (one each, see `one`) is bounded by the streams themselves.
-        self.spent.fetch_add(1, Ordering::Relaxed);
-        let small = small.min(bytes).min(CONNECTION) as u32;
-        Held {
-            _one: one,
-            _connection: None,
-            _server: self.server.clone().try_acquire_many_owned(small).ok(),
-            bytes: small as usize,
         }
     }
 }

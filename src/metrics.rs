@@ -79,7 +79,7 @@ impl Metrics {
         );
         one(
             "keyhole_body_budget_spent_total",
-            "Body reads made small because a connection's or the server's budget for unsent chunks was spent.",
+            "Body reads past a connection's or the server's budget for unsent chunks (made 16 KiB at most).",
             self.budget_spent.load(Relaxed),
         );
         out
