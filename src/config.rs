@@ -34,6 +34,7 @@ pub struct Config {
     pub projects: Vec<Project>,
     pub api_tokens: Vec<ApiToken>,
     pub proxy: ProxyConfig,
+    pub limits: Limits,
     // foldhash, not SipHash: these maps are built from the config alone, so a request can
     // only look names up, never add colliding ones.
     project_index: HashMap<String, usize, RandomState>,
@@ -90,6 +91,19 @@ pub struct Container {
 pub struct ApiToken {
     pub token: Secret,
     pub projects: Vec<String>,
+}
+
+/// `[limits]`: what one client may hold of the server.
+#[derive(Debug)]
+pub struct Limits {
+    /// HTTP/2 streams a connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub max_streams: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_streams: 100 }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -187,6 +201,9 @@ struct RawConfig {
     api_token: Vec<RawApiToken>,
     #[serde(default)]
     proxy: RawProxy,
+    /// Read key by key (see `limits`), so an unknown one is named with its table.
+    #[serde(default)]
+    limits: toml::Table,
 }
 
 #[derive(Deserialize, Default)]
@@ -262,6 +279,28 @@ struct RawProxy {
     #[serde(default)]
     trusted: Vec<String>,
     headers: Option<String>,
+}
+
+/// `[limits]`, each key checked and named with its table: `limits.max_streams: …`.
+fn limits(table: toml::Table) -> Result<Limits, ConfigError> {
+    let mut limits = Limits::default();
+    for (key, value) in table {
+        let path = format!("limits.{key}");
+        match key.as_str() {
+            "max_streams" => {
+                limits.max_streams = value
+                    .as_integer()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|&n| n >= 1)
+                    .map_or_else(
+                        || err(&path, "must be a whole number from 1 to 4294967295"),
+                        Ok,
+                    )?
+            }
+            _ => return err(&path, "unknown key"),
+        }
+    }
+    Ok(limits)
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -705,6 +744,7 @@ impl RawConfig {
             projects,
             api_tokens,
             proxy: ProxyConfig { trusted, headers },
+            limits: limits(self.limits)?,
             project_index,
             s3_key_index,
         })
@@ -851,6 +891,19 @@ temp_url_keys = ["a", "b"]
     fn a_bad_cidr_names_its_key() {
         let e = error_of(&format!("{GOOD}\n[proxy]\ntrusted = [\"10.0.0.0/33\"]\n"));
         assert!(e.contains("proxy.trusted[0]"), "{e}");
+    }
+
+    #[test]
+    fn limits_default_and_are_checked_by_their_key_path() {
+        assert_eq!(parse(GOOD).unwrap().limits.max_streams, 100);
+        let c = parse(&format!("{GOOD}\n[limits]\nmax_streams = 7\n")).unwrap();
+        assert_eq!(c.limits.max_streams, 7);
+        let e = error_of(&format!("{GOOD}\n[limits]\nmax_streams = 0\n"));
+        assert!(e.contains("limits.max_streams"), "{e}");
+        let e = error_of(&format!("{GOOD}\n[limits]\nmax_stream = 7\n"));
+        assert!(e.contains("limits.max_stream: unknown key"), "{e}");
+        let e = error_of(&format!("{GOOD}\n[limits]\nmax_streams = -1\n"));
+        assert!(e.contains("max_streams"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod backend;
 pub mod body;
+pub mod budget;
 pub mod bufpool;
 pub mod cli;
 pub mod clock;

@@ -78,7 +78,7 @@ fn tree() -> &'static Tree {
         let mut inside = HashMap::new();
         walk(&c, &mut inside);
         Tree {
-            backend: Backend::Fs(FsBackend::new(&root).unwrap()),
+            backend: Backend::Fs(std::sync::Arc::new(FsBackend::new(&root).unwrap())),
             inside,
         }
     })

@@ -13,6 +13,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use super::{BackendError, Content, Etag, Object, ObjectMeta};
 
@@ -220,7 +221,7 @@ impl FsBackend {
 
     /// Opens an object for reading: one open, one fstat.
     pub fn open(
-        &self,
+        self: &Arc<Self>,
         project: &str,
         container: &str,
         object: &str,
@@ -271,10 +272,58 @@ impl FsBackend {
             modified,
             etag: Etag::of_file(md.ino(), mtime_ns, md.len()),
         };
+        let reopen = Reopener {
+            backend: self.clone(),
+            name: [project, container, object].join("/"),
+            ends: (project.len(), project.len() + 1 + container.len()),
+            dev: md.dev(),
+            ino: md.ino(),
+        };
         Ok(Object {
             meta,
-            content: Content::File(file),
+            content: Content::File(file, Box::new(reopen)),
         })
+    }
+}
+
+/// The way back to an object's file after its body closed the descriptor.
+struct Reopener {
+    backend: Arc<FsBackend>,
+    /// `<project>/<container>/<object>`, split at `ends`.
+    name: String,
+    ends: (usize, usize),
+    dev: u64,
+    ino: u64,
+}
+
+/// The name now leads to another file than the one the response began with.
+#[derive(Debug)]
+pub struct Replaced;
+
+impl std::fmt::Display for Replaced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the file was replaced while it was being sent")
+    }
+}
+
+impl std::error::Error for Replaced {}
+
+impl crate::body::Reopen for Reopener {
+    fn reopen(&self) -> io::Result<File> {
+        let (p, c) = self.ends;
+        let (project, container, object) = (
+            self.name.get(..p).unwrap_or_default(),
+            self.name.get(p + 1..c).unwrap_or_default(),
+            self.name.get(c + 1..).unwrap_or_default(),
+        );
+        let file = File::from(self.backend.open_file(project, container, object)?);
+        let md = file.metadata()?;
+        // SECURITY: the same inode only. Another file at the name is another object, whose
+        // bytes must not be sent on under this response's headers.
+        if md.dev() != self.dev || md.ino() != self.ino {
+            return Err(io::Error::other(Replaced));
+        }
+        Ok(file)
     }
 }
 
@@ -283,14 +332,14 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    fn tree() -> (tempdir::Dir, FsBackend) {
+    fn tree() -> (tempdir::Dir, Arc<FsBackend>) {
         let d = tempdir::Dir::new();
         std::fs::create_dir_all(d.path().join("p/c/sub")).unwrap();
         std::fs::create_dir_all(d.path().join("p/other")).unwrap();
         std::fs::write(d.path().join("p/c/sub/o.txt"), b"hello").unwrap();
         std::fs::write(d.path().join("p/other/secret"), b"secret").unwrap();
         std::fs::write(d.path().join("outside"), b"outside").unwrap();
-        let b = FsBackend::new(d.path()).unwrap();
+        let b = Arc::new(FsBackend::new(d.path()).unwrap());
         (d, b)
     }
 
@@ -338,7 +387,7 @@ mod tests {
     }
 
     fn read(o: Object) -> Vec<u8> {
-        let Content::File(f) = o.content;
+        let Content::File(f, _) = o.content;
         let mut s = Vec::new();
         std::io::Read::read_to_end(&mut &f, &mut s).unwrap();
         s
@@ -410,8 +459,25 @@ mod tests {
             b.open("p", "c", "hard"),
             Err(BackendError::NotFound)
         ));
-        let b = b.allow_hard_links(true);
+        let b = Arc::new(FsBackend::new(d.path()).unwrap().allow_hard_links(true));
         assert_eq!(b.open("p", "c", "hard").unwrap().meta.len, 6);
+    }
+
+    #[test]
+    fn reopening_finds_the_same_file_and_refuses_a_replaced_one() {
+        let (d, b) = tree();
+        let Content::File(_, reopen) = b.open("p", "c", "sub/o.txt").unwrap().content;
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut reopen.reopen().unwrap(), &mut s).unwrap();
+        assert_eq!(s, "hello");
+        // An atomic replace puts another inode at the name: not the object the response
+        // began with.
+        std::fs::write(d.path().join("p/c/new"), b"other").unwrap();
+        std::fs::rename(d.path().join("p/c/new"), d.path().join("p/c/sub/o.txt")).unwrap();
+        let e = reopen.reopen().unwrap_err();
+        assert!(e.get_ref().is_some_and(|e| e.is::<Replaced>()), "{e}");
+        std::fs::remove_file(d.path().join("p/c/sub/o.txt")).unwrap();
+        assert!(reopen.reopen().is_err(), "gone");
     }
 
     #[test]

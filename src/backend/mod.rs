@@ -95,7 +95,8 @@ pub struct Object {
 }
 
 enum Content {
-    File(std::fs::File),
+    /// The open file, and how to open it again once its body closed it.
+    File(std::fs::File, Box<dyn crate::body::Reopen>),
 }
 
 impl Object {
@@ -103,7 +104,7 @@ impl Object {
     /// (the framing of a multipart answer).
     pub fn body(self, parts: Vec<crate::body::Part>) -> Body {
         match self.content {
-            Content::File(file) => Body::file(file, parts),
+            Content::File(file, reopen) => Body::file(file, parts).with_reopen(reopen),
         }
     }
 }
@@ -139,15 +140,15 @@ impl From<io::Error> for BackendError {
 }
 
 pub enum Backend {
-    Fs(fs::FsBackend),
+    Fs(std::sync::Arc<fs::FsBackend>),
 }
 
 impl Backend {
     pub fn from_config(cfg: &Config) -> io::Result<Backend> {
         match &cfg.backend {
-            BackendConfig::Fs { root, hard_links } => Ok(Backend::Fs(
+            BackendConfig::Fs { root, hard_links } => Ok(Backend::Fs(std::sync::Arc::new(
                 fs::FsBackend::new(root)?.allow_hard_links(*hard_links),
-            )),
+            ))),
         }
     }
 
