@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use keyhole::auth::cache::{self, LinkCache};
+use keyhole::app::links::{self as cache, LinkCache};
 use keyhole::auth::swift::{self, Digest, Scope, SwiftPath};
 use keyhole::auth::Grant;
 use keyhole::config::Config;

@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use subtle::ConstantTimeEq;
 
+use crate::app::State;
 use crate::backend::BackendError;
 use crate::body::Body;
 use crate::config::Config;
-use crate::server::State;
 use crate::share::{self, Mode, Protocol, ShareError, ShareSpec};
 
 /// Largest request body accepted; a link request is a few hundred bytes.
@@ -207,7 +207,7 @@ where
             ))
         }
     };
-    let now = crate::handler::unix_now();
+    let now = crate::clock::unix_now();
     // A negative count of seconds is as short as none.
     let lifetime = u64::try_from(req.time_expire).unwrap_or(0);
     share::check_lifetime(cfg, protocol, lifetime, now)

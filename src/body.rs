@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::budget::Account;
 use crate::bufpool::ReadBuf;
+pub use crate::zerocopy::Truncated;
 use crate::zerocopy::{self, Plan};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -156,19 +157,6 @@ pub struct FileBody {
     /// Set on plain HTTP/1 connections: cached ranges are sent with sendfile.
     zero_copy: Option<Arc<Plan>>,
 }
-
-/// The file ended before the bytes promised in Content-Length: it was truncated or replaced
-/// while streaming. The connection is closed so the client sees a short body.
-#[derive(Debug)]
-pub struct Truncated;
-
-impl std::fmt::Display for Truncated {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the file shrank while it was being sent")
-    }
-}
-
-impl std::error::Error for Truncated {}
 
 /// Reads up to `len` bytes at `offset` only if no disk wait is needed.
 fn read_nowait(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {

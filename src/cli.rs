@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::app::State;
 use crate::config::Config;
-use crate::server::{self, State};
+use crate::demo;
+use crate::server;
 use crate::share::{self, Mode, Protocol, ShareSpec};
-use crate::{demo, handler};
 
 /// How long open connections may finish after SIGTERM or Ctrl-C.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -100,7 +101,7 @@ pub fn serve(
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
-        for (label, url) in demo::links(&state.config, &base, handler::unix_now()) {
+        for (label, url) in demo::links(&state.config, &base, crate::clock::unix_now()) {
             println!("  {label}:\n    {url}");
         }
         server::serve(state, listener, shutdown_signal(), SHUTDOWN_GRACE).await;
@@ -147,7 +148,7 @@ pub fn share(config: &Path, targets: &[String], o: &ShareOptions) -> Result<(), 
             return Err(format!("--ip-range: {r:?} is not an IP address or CIDR"));
         }
     }
-    let now = handler::unix_now();
+    let now = crate::clock::unix_now();
     let base = cfg
         .public_url
         .clone()

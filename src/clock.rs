@@ -8,6 +8,14 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The time now in unix seconds (0 if the system clock is set before 1970).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// 9999-12-31T23:59:59Z in unix seconds: the last instant an HTTP-date can name.
 pub const LAST_HTTP_DATE: u64 = 253_402_300_799;
 

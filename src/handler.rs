@@ -3,39 +3,22 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
-use crate::auth::cache;
+use crate::app::{links, State};
 use crate::auth::s3::{S3Error, S3Request, Scheme};
 use crate::auth::{self, Denied, Grant};
 use crate::backend::BackendError;
 use crate::body::Body;
+use crate::clock::unix_now;
 use crate::delivery::Prepared;
 use crate::forwarded::Origin;
 use crate::query::Query;
+use crate::reply::text;
 use crate::router::{self, Route, S3Route, SwiftRoute};
-use crate::server::State;
 use crate::{api, delivery};
-
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut r = Response::new(Body::full(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
-}
 
 fn method_not_allowed() -> Response<Body> {
     let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed\n");
@@ -222,7 +205,7 @@ pub fn public_base_url(cfg: &crate::config::Config, origin: &Origin<'_>) -> Stri
 /// The grant for `key` from the cache of recent verifications, or `verify()`'s, stored.
 fn cached_or(
     state: &State,
-    key: Option<cache::Key<'_>>,
+    key: Option<links::Key<'_>>,
     now: u64,
     client: IpAddr,
     verify: impl FnOnce() -> Result<Grant, Denied>,
@@ -270,7 +253,7 @@ fn swift<B>(
     let now = unix_now();
     // The cache is asked first: only a tempurl verified before can be in it, since public
     // grants have no expiry and are never kept.
-    let key = cache::key(method.as_str(), "", req.uri().path(), query.raw());
+    let key = links::key(method.as_str(), "", req.uri().path(), query.raw());
     let access = || {
         if !auth::swift::is_tempurl(query) {
             let public = r
@@ -331,7 +314,16 @@ fn s3<B>(
     };
     // The cache is asked before the query is read: a repeat of a verified link needs
     // neither its scheme nor its parameters.
-    let key = auth::s3::cache_key(&s3req);
+    let key = auth::s3::cacheable(&s3req)
+        .then(|| {
+            links::key(
+                method.as_str(),
+                s3req.host.unwrap_or(""),
+                s3req.signed_path,
+                query.raw(),
+            )
+        })
+        .flatten();
     let hit = key.and_then(|k| state.links.get(k, now, origin.client_ip));
     let verified = match hit {
         Some(p) => Ok(p),

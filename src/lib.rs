@@ -2,6 +2,7 @@
 //! objects they point at.
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod backend;
 pub mod body;
@@ -14,11 +15,14 @@ pub mod delivery;
 pub mod demo;
 pub mod expiry;
 pub mod forwarded;
+pub mod grant;
 pub mod handler;
 pub mod host;
+pub mod media_type;
 pub mod metrics;
 pub mod query;
 pub mod redact;
+pub mod reply;
 pub mod router;
 pub mod server;
 pub mod share;

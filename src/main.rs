@@ -255,7 +255,7 @@ fn main() -> ExitCode {
         },
         Command::Sign(SignCommand::Swift(a)) => {
             let now = match a.now.as_deref().map(expiry::parse_now).transpose() {
-                Ok(n) => n.unwrap_or_else(keyhole::handler::unix_now),
+                Ok(n) => n.unwrap_or_else(keyhole::clock::unix_now),
                 Err(e) => return usage_error(format!("--now: {e}")),
             };
             let expires = match a.expires_at {
@@ -298,7 +298,7 @@ fn main() -> ExitCode {
         }
         Command::Sign(SignCommand::S3(a)) => {
             let now = match a.now.as_deref().map(expiry::parse_now).transpose() {
-                Ok(n) => n.unwrap_or_else(keyhole::handler::unix_now),
+                Ok(n) => n.unwrap_or_else(keyhole::clock::unix_now),
                 Err(e) => return usage_error(format!("--now: {e}")),
             };
             let expires = match expiry::parse_lifetime(&a.expires) {

@@ -12,7 +12,8 @@ pub struct Metrics {
     denied: AtomicU64,
     pub panics: AtomicU64,
     connections: AtomicU64,
-    zero_copy_bytes: AtomicU64,
+    /// Shared with every connection (`zerocopy::Conn`), which counts the bytes it sendfiles.
+    pub zero_copy_bytes: Arc<AtomicU64>,
     /// Shared with the body budget (`budget::Budget`), which counts reads it made small.
     pub budget_spent: Arc<AtomicU64>,
 }
@@ -33,10 +34,6 @@ impl Metrics {
 
     pub fn connection(&self) {
         self.connections.fetch_add(1, Relaxed);
-    }
-
-    pub fn zero_copy(&self, bytes: usize) {
-        self.zero_copy_bytes.fetch_add(bytes as u64, Relaxed);
     }
 
     pub fn render(&self) -> String {

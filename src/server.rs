@@ -17,11 +17,12 @@ use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
-use crate::backend::Backend;
+pub use crate::app::State;
 use crate::body::{Body, BoxError};
-use crate::budget::{Budget, Charge};
+use crate::budget::Charge;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::reply::text;
 use crate::zerocopy::{Conn, Plan};
 
 /// hyper's per-connection buffer limit, for reading request heads and queueing writes.
@@ -29,31 +30,6 @@ const MAX_BUF: usize = 64 * 1024;
 
 /// Largest HTTP/2 request head (decoded header list), hyper's default made explicit.
 const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
-
-pub struct State {
-    pub config: Config,
-    pub backend: Backend,
-    pub metrics: Metrics,
-    /// Links verified recently (see `auth::cache`).
-    pub links: crate::auth::cache::LinkCache,
-    /// What body chunks read but not yet sent may hold, over all connections.
-    pub buffers: Budget,
-}
-
-impl State {
-    pub fn new(config: Config) -> std::io::Result<State> {
-        let backend = Backend::from_config(&config)?;
-        let metrics = Metrics::default();
-        let buffers = Budget::new(crate::budget::SERVER, metrics.budget_spent.clone());
-        Ok(State {
-            config,
-            backend,
-            metrics,
-            links: Default::default(),
-            buffers,
-        })
-    }
-}
 
 /// A response body that logs the request when it is done with (sent, or dropped because
 /// the client went away), so the line carries the bytes really sent.
@@ -200,7 +176,7 @@ async fn contained(
             // `handle` counts the responses it returns; this one it never returned.
             metrics.response(500);
             tracing::error!(%method, path = %crate::redact::redact(path), "request handler panicked");
-            crate::handler::text(
+            text(
                 http::StatusCode::INTERNAL_SERVER_ERROR,
                 "500 Internal Server Error\n",
             )
@@ -267,7 +243,10 @@ pub async fn serve(
             )
         });
         let conn = builder
-            .serve_connection(Conn::new(stream, plan, state.clone()), svc)
+            .serve_connection(
+                Conn::new(stream, plan, state.metrics.zero_copy_bytes.clone()),
+                svc,
+            )
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

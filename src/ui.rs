@@ -16,7 +16,7 @@ pub fn page(name: &str) -> Response<Body> {
         "" | "index.html" => (INDEX, "text/html; charset=utf-8"),
         "app.js" => (APP, "text/javascript; charset=utf-8"),
         "style.css" => (STYLE, "text/css; charset=utf-8"),
-        _ => return crate::handler::text(StatusCode::NOT_FOUND, "404 Not Found\n"),
+        _ => return crate::reply::text(StatusCode::NOT_FOUND, "404 Not Found\n"),
     };
     let mut r = Response::new(Body::full(body));
     let h = r.headers_mut();

@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{self, IoSlice};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{ready, Context, Poll};
 
@@ -28,10 +28,22 @@ use hyper_util::rt::TokioIo;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-use crate::server::State;
-
 /// Largest placeholder, and so the most one body frame stands for.
 pub const CHUNK: usize = 1 << 20;
+
+/// The file ended before the bytes promised in Content-Length: it was truncated or replaced
+/// while streaming. The connection is closed so the client sees a short body. (Both ways of
+/// sending a file body, here and in `body`, end with it.)
+#[derive(Debug)]
+pub struct Truncated;
+
+impl std::fmt::Display for Truncated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the file shrank while it was being sent")
+    }
+}
+
+impl std::error::Error for Truncated {}
 
 /// The placeholder region: `CHUNK` bytes of private anonymous read-only memory. Only its
 /// addresses are used; reading it would give zeros, and it costs no memory.
@@ -186,15 +198,16 @@ fn page_size() -> u64 {
 pub struct Conn {
     io: TokioIo<TcpStream>,
     plan: Arc<Plan>,
-    state: Arc<State>,
+    /// Bytes sent with sendfile, over all connections (a metric).
+    sent: Arc<AtomicU64>,
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream, plan: Arc<Plan>, state: Arc<State>) -> Conn {
+    pub fn new(stream: TcpStream, plan: Arc<Plan>, sent: Arc<AtomicU64>) -> Conn {
         Conn {
             io: TokioIo::new(stream),
             plan,
-            state,
+            sent,
         }
     }
 
@@ -242,10 +255,7 @@ impl Conn {
         };
         if n == 0 {
             tracing::warn!("a file shrank while it was being sent; closing the connection");
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                crate::body::Truncated,
-            )));
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::UnexpectedEof, Truncated)));
         }
         front.offset += n as u64;
         front.left -= n;
@@ -253,7 +263,7 @@ impl Conn {
         if front.left == 0 {
             queue.pop_front();
         }
-        self.state.metrics.zero_copy(n);
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
         Poll::Ready(Ok(n))
     }
 }

@@ -13,7 +13,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::auth::{sigv2, sigv4, Denied, Disposition, Grant, Overrides};
 use crate::config::{Config, Project};
-use crate::delivery::media_type::MediaType;
+use crate::media_type::MediaType;
 use crate::query::{form_decode, Query};
 
 /// An S3 object request, as every verifier sees it.
@@ -114,32 +114,23 @@ pub fn verify(
     })
 }
 
-/// The key under which `req` may be answered from an earlier verification (see
-/// `auth::cache`): only when its headers add nothing a query link's signature could cover —
-/// no Authorization, and none of the Content-Type, Content-MD5 and `x-amz-*` headers that V2
-/// signs. It is looked up before the query is read at all.
-pub fn cache_key<'a>(req: &S3Request<'a>) -> Option<crate::auth::cache::Key<'a>> {
+/// Whether `req` may be answered from an earlier verification of its method, host, signed
+/// path and raw query (the link cache's key): only when its headers add nothing a query
+/// link's signature could cover — no Authorization, and none of the Content-Type,
+/// Content-MD5 and `x-amz-*` headers that V2 signs. It is asked before the query is read.
+pub fn cacheable(req: &S3Request<'_>) -> bool {
     // One pass over the names sent, rather than a lookup of each name that was not.
-    let signable = req.headers.keys().any(|name| {
+    !req.headers.keys().any(|name| {
         *name == http::header::AUTHORIZATION
             || *name == http::header::CONTENT_TYPE
             || name.as_str() == "content-md5"
             || name.as_str().starts_with("x-amz-")
-    });
-    if signable {
-        return None;
-    }
-    crate::auth::cache::key(
-        req.method.as_str(),
-        req.host.unwrap_or(""),
-        req.signed_path,
-        req.query.raw(),
-    )
+    })
 }
 
-/// Whether a verification of `req` covered nothing but what `cache_key` holds, so it may be
+/// Whether a verification of `req` covered nothing but the link cache's key, so it may be
 /// kept: V4 query links whose only signed header is `host`, and V2 query links (which sign
-/// only the query and the headers `cache_key` refuses).
+/// only the query and the headers `cacheable` refuses).
 pub fn keepable(req: &S3Request<'_>, scheme: Scheme) -> bool {
     match scheme {
         Scheme::QueryV4 => {

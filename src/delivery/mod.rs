@@ -3,7 +3,7 @@
 pub mod conditional;
 pub mod cors;
 pub mod disposition;
-pub mod media_type;
+pub use crate::media_type;
 pub mod multipart;
 pub mod range;
 pub mod sandbox;
@@ -16,10 +16,10 @@ use range::Ranges;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode};
 
-use crate::auth::Grant;
 use crate::backend::{Etag, Object, ObjectMeta};
 use crate::body::{Body, Part};
 use crate::clock;
+use crate::grant::Grant;
 
 /// Content-Type from the object name; `text/*` is declared UTF-8 unless the type says more.
 /// A guess that is not exactly one media type is served as `application/octet-stream`.

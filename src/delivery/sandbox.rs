@@ -7,7 +7,7 @@
 //! byte), so no spelling can reach a browser's script engine on our origin. PDF is here
 //! because Chromium's viewer does not open a sandboxed document.
 
-use crate::delivery::media_type::MediaType;
+use crate::media_type::MediaType;
 
 /// Essences shown without any script, sorted for `binary_search`.
 const PASSIVE: &[&str] = &[

@@ -142,7 +142,7 @@ impl LinkCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{Disposition, Grant, Overrides};
+    use crate::grant::{Disposition, Grant, Overrides};
 
     const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 2, 3));
 
