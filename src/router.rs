@@ -15,15 +15,26 @@ pub enum Route<'a> {
     Health,
     Ready,
     Metrics,
-    /// `/_keyhole/ui/<asset>`; `/_keyhole/ui` alone redirects to the slash form.
+    /// `/_keyhole/ui/<asset>`.
     Ui(String),
+    /// `/_keyhole/ui` alone: redirected to the slash form.
+    UiRedirect,
     /// `/api/v1/...`: the rest of the decoded path after `/api/v1`.
     Api(String),
     Swift(SwiftRoute<'a>),
     S3(S3Route<'a>),
+    /// OPTIONS on an object's path: a CORS preflight, which carries no signature.
+    Preflight(Preflight<'a>),
     NotFound,
     /// The path is not percent-encoded UTF-8.
     BadPath,
+}
+
+/// The object a preflight asks about.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Preflight<'a> {
+    Swift(SwiftRoute<'a>),
+    S3(S3Route<'a>),
 }
 
 /// `/v1/<account>/<container>/<object>`, decoded once; the ranges index `path`.
@@ -120,6 +131,20 @@ pub fn route<'a>(cfg: &Config, path: &'a str, host: Option<&'a str>) -> Route<'a
     }
 }
 
+/// Routes a request: as `route`, and OPTIONS on an object's path is its preflight.
+pub fn route_request<'a>(
+    cfg: &Config,
+    method: &http::Method,
+    path: &'a str,
+    host: Option<&'a str>,
+) -> Route<'a> {
+    match route(cfg, path, host) {
+        Route::Swift(r) if method == http::Method::OPTIONS => Route::Preflight(Preflight::Swift(r)),
+        Route::S3(r) if method == http::Method::OPTIONS => Route::Preflight(Preflight::S3(r)),
+        other => other,
+    }
+}
+
 fn route_below<'a>(
     cfg: &Config,
     signed_path: &'a str,
@@ -131,7 +156,7 @@ fn route_below<'a>(
             "healthz" => Route::Health,
             "readyz" => Route::Ready,
             "metrics" => Route::Metrics,
-            "ui" => Route::Ui("..".to_string()),
+            "ui" => Route::UiRedirect,
             p if p.starts_with("ui/") => Route::Ui(p["ui/".len()..].to_string()),
             _ => Route::NotFound,
         };
@@ -329,5 +354,36 @@ mod tests {
     #[test]
     fn non_utf8_paths_are_bad() {
         assert_eq!(route(&cfg(), "/v1/AUTH_p/c/%FF", None), Route::BadPath);
+    }
+
+    #[test]
+    fn options_on_an_object_is_its_preflight_and_other_routes_ignore_the_method() {
+        let cfg = cfg();
+        let options = http::Method::OPTIONS;
+        assert!(matches!(
+            route_request(&cfg, &options, "/v1/AUTH_p/c/o", None),
+            Route::Preflight(Preflight::Swift(r)) if r.object() == "o"
+        ));
+        assert!(matches!(
+            route_request(&cfg, &options, "/b/k", None),
+            Route::Preflight(Preflight::S3(r)) if r.bucket == "b" && r.key == "k"
+        ));
+        assert!(matches!(
+            route_request(&cfg, &http::Method::GET, "/b/k", None),
+            Route::S3(_)
+        ));
+        assert_eq!(
+            route_request(&cfg, &options, "/_keyhole/healthz", None),
+            Route::Health
+        );
+    }
+
+    #[test]
+    fn the_bare_ui_path_redirects_and_no_asset_name_does() {
+        assert_eq!(route(&cfg(), "/_keyhole/ui", None), Route::UiRedirect);
+        assert_eq!(
+            route(&cfg(), "/_keyhole/ui/..", None),
+            Route::Ui("..".to_string())
+        );
     }
 }
