@@ -1,5 +1,7 @@
 //! What the subcommands do, so that `main.rs` only parses.
 
+pub mod sign;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -143,8 +145,7 @@ pub struct ShareOptions {
 pub fn share(config: &Path, targets: &[String], o: &ShareOptions) -> Result<(), String> {
     let cfg = Config::load(config).map_err(|e| e.to_string())?;
     if let Some(r) = &o.ip_range {
-        let ok = r.parse::<ipnet::IpNet>().is_ok() || r.parse::<std::net::IpAddr>().is_ok();
-        if !ok {
+        if crate::ip_range::parse(r).is_none() {
             return Err(format!("--ip-range: {r:?} is not an IP address or CIDR"));
         }
     }

@@ -70,3 +70,28 @@ pub struct Overrides {
     pub content_language: Option<String>,
     pub content_encoding: Option<String>,
 }
+
+/// The six `response-*` query parameters S3 honours, in the order of `Overrides`' fields.
+pub const OVERRIDE_NAMES: [&str; 6] = [
+    "response-content-type",
+    "response-content-disposition",
+    "response-cache-control",
+    "response-expires",
+    "response-content-language",
+    "response-content-encoding",
+];
+
+impl Overrides {
+    /// The field the parameter `name` (one of `OVERRIDE_NAMES`) sets.
+    pub fn field_mut(&mut self, name: &str) -> Option<&mut Option<String>> {
+        Some(match name {
+            "response-content-type" => &mut self.content_type,
+            "response-content-disposition" => &mut self.content_disposition,
+            "response-cache-control" => &mut self.cache_control,
+            "response-expires" => &mut self.expires,
+            "response-content-language" => &mut self.content_language,
+            "response-content-encoding" => &mut self.content_encoding,
+            _ => return None,
+        })
+    }
+}

@@ -18,6 +18,7 @@ pub mod forwarded;
 pub mod grant;
 pub mod handler;
 pub mod host;
+pub mod ip_range;
 pub mod media_type;
 pub mod metrics;
 pub mod query;

@@ -147,14 +147,7 @@ pub fn keepable(req: &S3Request<'_>, scheme: Scheme) -> bool {
 }
 
 /// The six `response-*` parameters S3 honours, and the header each replaces.
-pub const OVERRIDES: [&str; 6] = [
-    "response-content-type",
-    "response-content-disposition",
-    "response-cache-control",
-    "response-expires",
-    "response-content-language",
-    "response-content-encoding",
-];
+pub use crate::grant::OVERRIDE_NAMES as OVERRIDES;
 
 /// Reads the `response-*` overrides. Each must appear at most once and be printable ASCII
 /// (a header value whose bytes mean the same to every reader), and `response-content-type`
@@ -203,15 +196,9 @@ pub fn overrides(query: &Query<'_>) -> Result<Overrides, Denied> {
             )
             .into());
         }
-        let slot = match name {
-            "response-content-type" => &mut o.content_type,
-            "response-content-disposition" => &mut o.content_disposition,
-            "response-cache-control" => &mut o.cache_control,
-            "response-expires" => &mut o.expires,
-            "response-content-language" => &mut o.content_language,
-            _ => &mut o.content_encoding,
-        };
-        *slot = Some(v.into_owned());
+        if let Some(field) = o.field_mut(name) {
+            *field = Some(v.into_owned());
+        }
     }
     Ok(o)
 }

@@ -8,7 +8,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::*;
@@ -609,15 +608,15 @@ impl RawProxy {
     fn validate(self, key: &KeyPath) -> Result<ProxyConfig, ConfigError> {
         let mut trusted = Vec::new();
         for (i, cidr) in self.trusted.iter().enumerate() {
-            let net = cidr
-                .parse::<IpNet>()
-                .or_else(|_| cidr.parse::<std::net::IpAddr>().map(IpNet::from))
-                .or_else(|_| {
+            let net = crate::ip_range::parse(cidr).map_or_else(
+                || {
                     err(
                         key.key("trusted").at(i),
                         format!("{cidr:?} is not a CIDR such as 10.0.0.0/8"),
                     )
-                })?;
+                },
+                Ok,
+            )?;
             trusted.push(net);
         }
         let headers = match self.headers.as_deref() {
