@@ -13,6 +13,7 @@ pub mod demo;
 pub mod expiry;
 pub mod forwarded;
 pub mod handler;
+pub mod mac;
 pub mod metrics;
 pub mod query;
 pub mod router;

@@ -16,14 +16,16 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
+use hmac::{Hmac, Mac};
 use percent_encoding::percent_decode_str;
-use ring::{digest, hmac};
+use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::auth::s3::{query_decode, uri_encode, uri_encode_into, S3Error, S3Request, Verified};
 use crate::auth::Denied;
 use crate::config::Config;
 use crate::expiry::{format_amz_date, format_iso8601, parse_amz_date};
+use crate::mac::keyed;
 use crate::query::{form_decode, Query};
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -35,14 +37,15 @@ pub const MAX_EXPIRES: u64 = 604_800;
 /// How far a client clock may run ahead (and, for header auth, behind) of ours.
 pub const MAX_SKEW: u64 = 900;
 
-fn mac(key: &hmac::Key, data: &[u8]) -> [u8; 32] {
-    let mut out = [0; 32];
-    out.copy_from_slice(hmac::sign(key, data).as_ref());
-    out
+/// HMAC-SHA256 of `data` with a state already keyed.
+fn mac(key: &Hmac<Sha256>, data: &[u8]) -> [u8; 32] {
+    let mut m = key.clone();
+    m.update(data);
+    m.finalize().into_bytes().into()
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    mac(&hmac::Key::new(hmac::HMAC_SHA256, key), data)
+    mac(&keyed(key), data)
 }
 
 // ---- the signed text ----
@@ -164,7 +167,7 @@ pub fn canonical_request(
 
 /// `AWS4-HMAC-SHA256\n<amz date>\n<scope>\n<hex sha256(canonical request)>`.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
-    let hash = hex::encode(digest::digest(&digest::SHA256, canonical_request));
+    let hash = hex::encode(Sha256::digest(canonical_request));
     let mut s = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
     for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n", &hash] {
         s.push_str(part);
@@ -184,13 +187,13 @@ pub fn signing_key(secret: &str, date: &str, region: &str) -> [u8; 32] {
 #[derive(Clone)]
 struct CachedKey {
     secret: String,
-    key: hmac::Key,
+    key: Hmac<Sha256>,
 }
 
 /// Signing keys by scope (`access key/day/region`). Deriving one costs four HMACs, far more
 /// than the lookup, and a key serves a whole day of requests. The secret is kept with the key
 /// so a changed secret (another config in the same process) is never served a stale key.
-fn cached_signing_key(scope_key: &str, secret: &str, date: &str, region: &str) -> hmac::Key {
+fn cached_signing_key(scope_key: &str, secret: &str, date: &str, region: &str) -> Hmac<Sha256> {
     const MAX_ENTRIES: usize = 4096;
     static CACHE: OnceLock<Mutex<HashMap<String, CachedKey>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
@@ -201,7 +204,7 @@ fn cached_signing_key(scope_key: &str, secret: &str, date: &str, region: &str) -
             }
         }
     }
-    let key = hmac::Key::new(hmac::HMAC_SHA256, &signing_key(secret, date, region));
+    let key: Hmac<Sha256> = keyed(&signing_key(secret, date, region));
     if let Ok(mut map) = cache.lock() {
         // Bounded: a flood of made-up scopes can only make us forget, never grow.
         if map.len() >= MAX_ENTRIES {
