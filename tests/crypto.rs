@@ -21,18 +21,7 @@ const LONG_SECRET: &str =
 
 /// Runs `script` in Python with `args`; its one line of output.
 fn python(script: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    stdout_of(Command::new("python3").arg("-c").arg(script).args(args))
 }
 
 fn server() -> TestServer {
