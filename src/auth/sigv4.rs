@@ -51,9 +51,12 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 // ---- the signed text ----
 
 /// The canonical URI of a path as sent (percent-encoded): decoded, then AWS-encoded once.
-pub fn canonical_uri(path: &str) -> String {
+pub fn canonical_uri(path: &str) -> Cow<'_, str> {
+    if is_canonical(path, true) {
+        return Cow::Borrowed(path);
+    }
     let decoded: Vec<u8> = percent_decode_str(path).collect();
-    uri_encode(&decoded, true)
+    Cow::Owned(uri_encode(&decoded, true))
 }
 
 /// The canonical query of a raw query string: every parameter but `X-Amz-Signature`, names and
@@ -80,39 +83,45 @@ pub fn canonical_query(raw: &str) -> String {
     out
 }
 
-/// One query name or value in canonical form. Signers already send most of them that way
-/// (unreserved bytes bare, every other byte as uppercase `%XX`), and those are taken as is.
+/// One query name or value in canonical form.
 fn canonical_piece(raw: &str) -> Cow<'_, str> {
-    let b = raw.as_bytes();
-    let mut i = 0;
-    let mut canonical = true;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = |c: u8| c.is_ascii_digit() || (b'A'..=b'F').contains(&c);
-            let escaped = match (b.get(i + 1), b.get(i + 2)) {
-                (Some(&h), Some(&l)) if hex(h) && hex(l) => {
-                    let byte = (hex_value(h) << 4) | hex_value(l);
-                    !(byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~'))
-                }
-                _ => false,
-            };
-            if !escaped {
-                canonical = false;
-                break;
-            }
-            i += 3;
-        } else if b[i].is_ascii_alphanumeric() || matches!(b[i], b'-' | b'.' | b'_' | b'~') {
-            i += 1;
-        } else {
-            canonical = false;
-            break;
-        }
-    }
-    if canonical {
+    if is_canonical(raw, false) {
         Cow::Borrowed(raw)
     } else {
         Cow::Owned(uri_encode(&query_decode(raw), false))
     }
+}
+
+/// True when decoding `raw` and AWS-encoding it again gives `raw` back: every byte unreserved
+/// (or `/`, in a path) or an uppercase `%XX` of a byte that must stay escaped. Signers send
+/// most names, values and paths that way, and those are taken as they are, uncopied.
+fn is_canonical(raw: &str, keep_slash: bool) -> bool {
+    let bare = |c: u8| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'~')
+            || (keep_slash && c == b'/')
+    };
+    let hex = |c: u8| c.is_ascii_digit() || (b'A'..=b'F').contains(&c);
+    let b = raw.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            match (b.get(i + 1), b.get(i + 2)) {
+                (Some(&h), Some(&l)) if hex(h) && hex(l) => {
+                    if bare((hex_value(h) << 4) | hex_value(l)) {
+                        return false;
+                    }
+                }
+                _ => return false,
+            }
+            i += 3;
+        } else if bare(b[i]) {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    true
 }
 
 fn hex_value(c: u8) -> u8 {
@@ -167,9 +176,14 @@ pub fn canonical_request(
 
 /// `AWS4-HMAC-SHA256\n<amz date>\n<scope>\n<hex sha256(canonical request)>`.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
-    let hash = hex::encode(Sha256::digest(canonical_request));
+    // Hex on the stack rather than `hex::encode`, which builds a String a char at a time.
+    // Neither step can fail (the buffer is exactly the digest's hex); if one did, the text
+    // would lack the hash and match no signature.
+    let mut hex = [0u8; 64];
+    let _ = hex::encode_to_slice(Sha256::digest(canonical_request), &mut hex);
+    let hash = std::str::from_utf8(&hex).unwrap_or_default();
     let mut s = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
-    for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n", &hash] {
+    for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n", hash] {
         s.push_str(part);
     }
     s

@@ -234,3 +234,16 @@ fn the_cached_signing_key_reproduces_the_aws_header_auth_signature() {
         );
     }
 }
+
+proptest::proptest! {
+    /// Taking an already-canonical path or query piece as it is gives what decoding and
+    /// encoding it would.
+    #[test]
+    fn the_canonical_shortcut_agrees_with_decoding_and_encoding(
+        raw in "([a-zA-Z0-9/+~._ -]|%[0-9a-fA-F]{0,2}|[áé€])*"
+    ) {
+        let path: Vec<u8> = percent_decode_str(&raw).collect();
+        proptest::prop_assert_eq!(canonical_uri(&raw), uri_encode(&path, true));
+        proptest::prop_assert_eq!(canonical_piece(&raw), uri_encode(&query_decode(&raw), false));
+    }
+}
