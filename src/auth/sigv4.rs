@@ -96,30 +96,39 @@ fn canonical_piece(raw: &str) -> Cow<'_, str> {
 /// (or `/`, in a path) or an uppercase `%XX` of a byte that must stay escaped. Signers send
 /// most names, values and paths that way, and those are taken as they are, uncopied.
 fn is_canonical(raw: &str, keep_slash: bool) -> bool {
-    let bare = |c: u8| {
-        c.is_ascii_alphanumeric()
-            || matches!(c, b'-' | b'.' | b'_' | b'~')
-            || (keep_slash && c == b'/')
-    };
+    // A table, as this runs over every byte of the path and the query.
+    const fn bare(keep_slash: bool) -> [bool; 256] {
+        let mut t = [false; 256];
+        let mut c = 0;
+        while c < 256 {
+            let b = c as u8;
+            t[c] = b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'.' | b'_' | b'~')
+                || (keep_slash && b == b'/');
+            c += 1;
+        }
+        t
+    }
+    const IN_QUERY: [bool; 256] = bare(false);
+    const IN_PATH: [bool; 256] = bare(true);
+    let bare = if keep_slash { &IN_PATH } else { &IN_QUERY };
     let hex = |c: u8| c.is_ascii_digit() || (b'A'..=b'F').contains(&c);
     let b = raw.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' {
-            match (b.get(i + 1), b.get(i + 2)) {
-                (Some(&h), Some(&l)) if hex(h) && hex(l) => {
-                    if bare((hex_value(h) << 4) | hex_value(l)) {
-                        return false;
-                    }
-                }
-                _ => return false,
-            }
-            i += 3;
-        } else if bare(b[i]) {
+        if bare[usize::from(b[i])] {
             i += 1;
-        } else {
-            return false;
+            continue;
         }
+        match (b[i], b.get(i + 1), b.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h) && hex(l) => {
+                if bare[usize::from((hex_value(h) << 4) | hex_value(l))] {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+        i += 3;
     }
     true
 }
