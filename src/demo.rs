@@ -45,6 +45,7 @@ pub fn create(dir: &Path) -> io::Result<PathBuf> {
 # Edit it freely; the full reference is in README.md.
 listen = "127.0.0.1:8080"
 # Where links point; unset, they use the address Keyhole listens on (or the request's host).
+# A path (https://example.com/files) is where a proxy mounts Keyhole: routes live below it.
 # public_url = "https://share.example.com"
 
 [backend]
@@ -54,6 +55,8 @@ root = "{DATA_DIR}"
 [[project]]
 id = "{project}"
 temp_url_keys = ["{account_key}"]
+# Only the containers listed below exist; true serves every folder under the project.
+any_container = false
 
   [[project.s3_key]]
   access_key = "{access_key}"

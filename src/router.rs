@@ -47,13 +47,15 @@ impl SwiftRoute<'_> {
     }
 }
 
-/// An S3 object request. `bucket` and `key` are decoded; `raw_path` is the path as sent.
+/// An S3 object request. `bucket` and `key` are decoded from the path below the mount.
 #[derive(Debug, PartialEq, Eq)]
 pub struct S3Route<'a> {
     pub bucket: Cow<'a, str>,
     pub key: Cow<'a, str>,
     pub virtual_host: bool,
-    pub raw_path: &'a str,
+    /// The whole path as sent, mount included: what the client signed, and the only path
+    /// `bucket` and `key` were taken from.
+    pub signed_path: &'a str,
 }
 
 fn decode(raw: &str) -> Option<Cow<'_, str>> {
@@ -95,7 +97,35 @@ fn virtual_bucket<'h>(cfg: &Config, host: Option<&'h str>) -> Option<&'h str> {
     .then_some(bucket)
 }
 
-pub fn route<'a>(cfg: &Config, raw_path: &'a str, host: Option<&'a str>) -> Route<'a> {
+/// The part of `path` below `mount` (`/files` + `/c/o` gives `/c/o`); `None` when the path is
+/// not under it. Compared as sent: a proxy passes the path on whole, so no decoding of it
+/// can name another mount.
+fn below_mount<'a>(mount: &str, path: &'a str) -> Option<&'a str> {
+    path.strip_prefix(mount)
+        .filter(|rest| rest.starts_with('/'))
+}
+
+/// Routes the request path as sent (`public_url`'s path included). The mount is taken off
+/// once, here; everything is found by what is below it.
+pub fn route<'a>(cfg: &Config, path: &'a str, host: Option<&'a str>) -> Route<'a> {
+    match below_mount(&cfg.mount, path) {
+        Some(below) => route_below(cfg, path, below, host),
+        // Probes and scrapers talk to the listener itself, not through the proxy's mount.
+        None => match path {
+            "/_keyhole/healthz" => Route::Health,
+            "/_keyhole/readyz" => Route::Ready,
+            "/_keyhole/metrics" => Route::Metrics,
+            _ => Route::NotFound,
+        },
+    }
+}
+
+fn route_below<'a>(
+    cfg: &Config,
+    signed_path: &'a str,
+    raw_path: &'a str,
+    host: Option<&'a str>,
+) -> Route<'a> {
     if let Some(internal) = raw_path.strip_prefix("/_keyhole/") {
         return match internal {
             "healthz" => Route::Health,
@@ -119,7 +149,7 @@ pub fn route<'a>(cfg: &Config, raw_path: &'a str, host: Option<&'a str>) -> Rout
             bucket,
             key,
             virtual_host: true,
-            raw_path,
+            signed_path,
         });
     }
     let Some(path) = decode(raw_path) else {
@@ -140,7 +170,7 @@ pub fn route<'a>(cfg: &Config, raw_path: &'a str, host: Option<&'a str>) -> Rout
             bucket: part(&path, 1..slash),
             key: part(&path, slash + 1..path.len()),
             virtual_host: false,
-            raw_path,
+            signed_path,
         }),
         _ => Route::NotFound,
     }
@@ -239,6 +269,61 @@ mod tests {
             Route::Health
         );
         assert_eq!(route(&cfg(), "/_keyhole/nope", None), Route::NotFound);
+    }
+
+    fn mounted() -> Config {
+        Config::parse(
+            "public_url = \"https://h.example/files/\"\n[s3]\ndomain = \"s3.example.com\"\n\
+             [backend]\nkind = \"fs\"\nroot = \"x\"\n",
+            Path::new("/"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn under_a_mount_routes_are_found_below_it_and_s3_signs_the_whole_path() {
+        let cfg = mounted();
+        let Route::S3(r) = route(&cfg, "/files/docs/shared/s.txt", None) else {
+            panic!()
+        };
+        assert_eq!(
+            (&*r.bucket, &*r.key, r.signed_path),
+            ("docs", "shared/s.txt", "/files/docs/shared/s.txt")
+        );
+        let Route::S3(r) = route(&cfg, "/files/k", Some("b.s3.example.com")) else {
+            panic!()
+        };
+        assert_eq!((&*r.bucket, &*r.key, r.signed_path), ("b", "k", "/files/k"));
+        let Route::Swift(r) = route(&cfg, "/files/v1/AUTH_p/c/o", None) else {
+            panic!()
+        };
+        assert_eq!(r.path, "/v1/AUTH_p/c/o");
+        assert_eq!(
+            route(&cfg, "/files/api/v1/projects", None),
+            Route::Api("/projects".into())
+        );
+        assert_eq!(
+            route(&cfg, "/files/_keyhole/ui/", None),
+            Route::Ui(String::new())
+        );
+    }
+
+    #[test]
+    fn outside_the_mount_only_probes_answer() {
+        let cfg = mounted();
+        for p in [
+            "/docs/shared/s.txt",
+            "/v1/AUTH_p/c/o",
+            "/files",
+            "/filesx/b/k",
+            "/%66iles/b/k",
+            "/api/v1/projects",
+            "/_keyhole/ui/",
+        ] {
+            assert_eq!(route(&cfg, p, None), Route::NotFound, "{p}");
+        }
+        assert_eq!(route(&cfg, "/_keyhole/healthz", None), Route::Health);
+        assert_eq!(route(&cfg, "/files/_keyhole/healthz", None), Route::Health);
     }
 
     #[test]

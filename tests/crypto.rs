@@ -32,6 +32,8 @@ temp_url_keys = ["{LONG_KEY}"]
   [[project.s3_key]]
   access_key = "{LONG_ACCESS_KEY}"
   secret_key = "{LONG_SECRET}"
+  [[project.container]]
+  name = "c"
 "#
     ));
     s.put(PROJECT, "c", "o.txt", BYTES);

@@ -379,9 +379,22 @@ fn s3_case() -> impl Strategy<Value = S3Case> {
         any::<bool>(),
         any::<bool>(),
         1u64..=3600,
-        // Each `response-*` at most once: a repeated one is refused by design.
-        prop::collection::btree_map(0usize..6, "[ -~]{0,12}", 0..3)
-            .prop_map(|m| m.into_iter().collect::<Vec<_>>()),
+        // Each `response-*` at most once: a repeated one is refused by design. Values are
+        // printable ASCII, and the type (index 0) one media type, as served overrides must be.
+        prop::collection::btree_map(0usize..6, "[ -~]{0,12}", 0..3).prop_map(|m| {
+            m.into_iter()
+                .map(|(i, v)| match i {
+                    0 => (
+                        i,
+                        format!(
+                            "text/x-{}",
+                            v.replace(|c: char| !c.is_ascii_alphanumeric(), "")
+                        ),
+                    ),
+                    _ => (i, v),
+                })
+                .collect::<Vec<_>>()
+        }),
         any::<bool>(),
     )
         .prop_map(
@@ -436,7 +449,7 @@ fn s3_check(cfg: &Config, host: &str, url: &str, head: bool) -> Option<Grant> {
     let method = if head { Method::HEAD } else { Method::GET };
     let req = S3Request {
         method: &method,
-        signed_path: r.raw_path,
+        signed_path: r.signed_path,
         bucket: &r.bucket,
         key: &r.key,
         virtual_host: r.virtual_host,

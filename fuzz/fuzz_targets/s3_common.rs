@@ -322,7 +322,7 @@ fn check(
     let headers = HeaderMap::new();
     let req = S3Request {
         method,
-        signed_path: r.raw_path,
+        signed_path: r.signed_path,
         bucket: &r.bucket,
         key: &r.key,
         virtual_host: r.virtual_host,

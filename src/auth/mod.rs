@@ -51,8 +51,12 @@ impl Grant {
     /// Whether the link may be used from `client`.
     pub fn admits(&self, client: IpAddr) -> bool {
         match self.clients {
-            // An IPv4 client seen through an IPv6 socket must still match an IPv4 range.
-            Some(net) => net.contains(&crate::forwarded::canonical(client)),
+            // An IPv4 client seen through an IPv6 socket must still match an IPv4 range;
+            // an unknown client (`forwarded::UNKNOWN_CLIENT`) matches none, not even `::/0`.
+            Some(net) => {
+                let client = crate::forwarded::canonical(client);
+                !client.is_unspecified() && net.contains(&client)
+            }
             None => true,
         }
     }

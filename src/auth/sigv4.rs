@@ -694,7 +694,7 @@ pub fn verify_header<'c>(
 pub struct Presign<'a> {
     /// `host[:port]` as the client will send it.
     pub host: &'a str,
-    /// The decoded path the client will request, any proxy prefix included: `/bucket/key`.
+    /// The decoded path the client will request, `public_url`'s path included: `/bucket/key`.
     pub path: &'a str,
     pub access_key: &'a str,
     pub secret: &'a str,

@@ -130,3 +130,19 @@ fn signature_is_hmac_sha1_as_rfc_2202_has_it() {
         assert_eq!(hex::encode(signature(key, data)), c.hex);
     }
 }
+
+#[test]
+fn a_signed_parameter_is_signed_under_its_decoded_name_however_it_is_spelled() {
+    // The override reader decodes names, so the string to sign must too: an encoded
+    // `response-*` name added to a link is signed (and so refused), never applied unsigned.
+    assert_eq!(
+        canonical_resource("/b/k", "response%2Dcontent%2Dtype=text%2Fhtml"),
+        "/b/k?response-content-type=text/html"
+    );
+    assert_eq!(
+        canonical_resource("/b/k", "%72esponse-cache-control=x&version%49d=1"),
+        "/b/k?response-cache-control=x&versionId=1"
+    );
+    // A name that does not decode to UTF-8 is nothing anyone reads.
+    assert_eq!(canonical_resource("/b/k", "acl%FF=1"), "/b/k");
+}
