@@ -356,3 +356,38 @@ impl Drop for Child {
         let _ = self.0.wait();
     }
 }
+
+/// Like `require_tool`, for a module that `python3` must be able to import.
+pub fn require_python_module(module: &str) -> bool {
+    if !require_tool("python3") {
+        return false;
+    }
+    let found = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        let required =
+            std::env::var("KEYHOLE_INTEROP").is_ok_and(|v| v == "1") || std::env::var("CI").is_ok();
+        assert!(
+            !required,
+            "python module {module} is required for this test (KEYHOLE_INTEROP=1 or CI) but is not installed"
+        );
+        eprintln!("skipping: python module {module} is not installed (set KEYHOLE_INTEROP=1 to require it)");
+    }
+    found
+}
+
+/// Runs a tool to completion; its standard output, trimmed. A tool that fails fails the test
+/// with its standard error.
+pub fn stdout_of(cmd: &mut std::process::Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?} does not run: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
