@@ -19,6 +19,7 @@ pub mod grant;
 pub mod handler;
 pub mod host;
 pub mod ip_range;
+pub mod keys;
 pub mod mac;
 pub mod media_type;
 pub mod metrics;

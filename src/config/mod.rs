@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use foldhash::fast::RandomState;
 use ipnet::IpNet;
 
-use crate::auth::swift::{Digest, TempUrlKey};
+pub use crate::keys::Secret;
+use crate::keys::{Digest, TempUrlKey};
 
 mod validate;
 
@@ -111,25 +112,6 @@ pub struct ProxyConfig {
     pub trusted: Vec<IpNet>,
     /// The one family of forwarded headers those proxies set; the other is ignored.
     pub headers: crate::forwarded::Family,
-}
-
-/// Key material. Debug never prints it, so a logged config cannot leak it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
-    }
 }
 
 /// A configuration error: what is wrong, and the key it is wrong at.

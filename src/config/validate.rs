@@ -303,7 +303,7 @@ fn secret_from(
     if value.is_empty() {
         return err(key, "the secret is empty");
     }
-    Ok(Secret(value))
+    Ok(Secret::new(value))
 }
 
 fn keys(key: &KeyPath, list: Vec<String>) -> Result<Vec<TempUrlKey>, ConfigError> {
@@ -316,7 +316,7 @@ fn keys(key: &KeyPath, list: Vec<String>) -> Result<Vec<TempUrlKey>, ConfigError
             if k.is_empty() {
                 err(key.at(i), "the key is empty")
             } else {
-                Ok(TempUrlKey::new(Secret(k)))
+                Ok(TempUrlKey::new(Secret::new(k)))
             }
         })
         .collect()
