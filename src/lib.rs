@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod aws;
 pub mod backend;
 pub mod body;
 pub mod budget;

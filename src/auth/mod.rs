@@ -2,6 +2,7 @@
 //! everything the rest of the request may rely on. Nothing after this step re-reads the query.
 
 pub mod s3;
+pub mod s3_request;
 pub mod sigv2;
 pub mod sigv4;
 pub mod swift;

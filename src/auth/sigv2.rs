@@ -18,9 +18,10 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
-use crate::auth::s3::{uri_encode, S3Error, S3Request, Verified};
-use crate::auth::sigv4::canonical_uri;
+use crate::auth::s3_request::{S3Request, Verified};
 use crate::auth::Denied;
+use crate::aws::encoding::{canonical_uri, query_decode, uri_encode};
+use crate::aws::error::S3Error;
 use crate::config::Config;
 use crate::expiry::format_iso8601;
 use crate::mac::keyed;
@@ -81,7 +82,7 @@ pub fn canonical_resource(path: &str, raw_query: &str) -> String {
                 k,
                 // Decoded exactly as `s3::overrides` reads the value it will serve (a raw
                 // `+` is a space), so what was signed is what is sent.
-                v.map(|v| String::from_utf8_lossy(&crate::auth::s3::query_decode(v)).into_owned()),
+                v.map(|v| String::from_utf8_lossy(&query_decode(v)).into_owned()),
             ));
         }
     }

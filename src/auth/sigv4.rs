@@ -17,12 +17,14 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use hmac::{Hmac, Mac};
-use percent_encoding::percent_decode_str;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::auth::s3::{query_decode, uri_encode, uri_encode_into, S3Error, S3Request, Verified};
+use crate::auth::s3_request::{S3Request, Verified};
 use crate::auth::Denied;
+pub use crate::aws::encoding::canonical_uri;
+use crate::aws::encoding::{is_canonical, query_decode, uri_encode, uri_encode_into};
+use crate::aws::error::S3Error;
 use crate::config::Config;
 use crate::expiry::{format_amz_date, format_iso8601, parse_amz_date};
 use crate::mac::keyed;
@@ -49,15 +51,6 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 }
 
 // ---- the signed text ----
-
-/// The canonical URI of a path as sent (percent-encoded): decoded, then AWS-encoded once.
-pub fn canonical_uri(path: &str) -> Cow<'_, str> {
-    if is_canonical(path, true) {
-        return Cow::Borrowed(path);
-    }
-    let decoded: Vec<u8> = percent_decode_str(path).collect();
-    Cow::Owned(uri_encode(&decoded, true))
-}
 
 /// The canonical query of a raw query string: every parameter but `X-Amz-Signature`, names and
 /// values decoded (`+` is a space) and AWS-encoded, sorted by name then value.
@@ -89,54 +82,6 @@ fn canonical_piece(raw: &str) -> Cow<'_, str> {
         Cow::Borrowed(raw)
     } else {
         Cow::Owned(uri_encode(&query_decode(raw), false))
-    }
-}
-
-/// True when decoding `raw` and AWS-encoding it again gives `raw` back: every byte unreserved
-/// (or `/`, in a path) or an uppercase `%XX` of a byte that must stay escaped. Signers send
-/// most names, values and paths that way, and those are taken as they are, uncopied.
-fn is_canonical(raw: &str, keep_slash: bool) -> bool {
-    // A table, as this runs over every byte of the path and the query.
-    const fn bare(keep_slash: bool) -> [bool; 256] {
-        let mut t = [false; 256];
-        let mut c = 0;
-        while c < 256 {
-            let b = c as u8;
-            t[c] = b.is_ascii_alphanumeric()
-                || matches!(b, b'-' | b'.' | b'_' | b'~')
-                || (keep_slash && b == b'/');
-            c += 1;
-        }
-        t
-    }
-    const IN_QUERY: [bool; 256] = bare(false);
-    const IN_PATH: [bool; 256] = bare(true);
-    let bare = if keep_slash { &IN_PATH } else { &IN_QUERY };
-    let hex = |c: u8| c.is_ascii_digit() || (b'A'..=b'F').contains(&c);
-    let b = raw.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if bare[usize::from(b[i])] {
-            i += 1;
-            continue;
-        }
-        match (b[i], b.get(i + 1), b.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h) && hex(l) => {
-                if bare[usize::from((hex_value(h) << 4) | hex_value(l))] {
-                    return false;
-                }
-            }
-            _ => return false,
-        }
-        i += 3;
-    }
-    true
-}
-
-fn hex_value(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        _ => c - b'A' + 10,
     }
 }
 

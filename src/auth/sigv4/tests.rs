@@ -1,6 +1,7 @@
 //! SigV4 against AWS's published examples and S3's encoding rules.
 
 use super::*;
+use percent_encoding::percent_decode_str;
 
 const AK: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";

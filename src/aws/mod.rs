@@ -1,0 +1,6 @@
+//! AWS's own conventions, apart from any link or config: the URI encoding both signatures
+//! canonicalise with, and the error XML S3 clients read. The verifiers in `auth` use them, as
+//! an upstream S3 client would.
+
+pub mod encoding;
+pub mod error;
