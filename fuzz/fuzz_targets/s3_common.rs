@@ -131,7 +131,7 @@ fn apply(url: &str, edits: &[Edit]) -> String {
 fn make(s: &Signed, v2: bool) -> Option<(String, String, Made)> {
     let (project, access_key, secret) = SIGNERS[usize::from(s.signer) % SIGNERS.len()];
     let bucket = BUCKETS[usize::from(s.bucket) % BUCKETS.len()];
-    let lifetime = u64::from(s.expires) % (sigv4::MAX_EXPIRES + 2);
+    let lifetime = u64::from(s.expires) % (keyhole::auth::MAX_S3_LIFETIME + 2);
     let overrides: Vec<(&str, &str)> = s
         .overrides
         .iter()

@@ -9,8 +9,19 @@ pub mod swift;
 
 pub use crate::grant::{Disposition, Grant, Overrides};
 
-/// SigV4's own cap on a presigned URL's lifetime: 7 days.
+/// S3's longest presigned-URL lifetime (SigV4's own cap): seven days.
 pub const MAX_S3_LIFETIME: u64 = 604_800;
+
+/// The methods a link may have been signed for, for a request of `method`: a HEAD may use a
+/// GET signature (Swift, SigV4 and V2 all allow it), a GET only its own. `None` for any other
+/// method, which no link serves.
+pub fn signed_methods(method: &http::Method) -> Option<&'static [&'static str]> {
+    match *method {
+        http::Method::GET => Some(&["GET"]),
+        http::Method::HEAD => Some(&["HEAD", "GET"]),
+        _ => None,
+    }
+}
 
 /// Why a request was refused, shaped for its protocol's error body.
 #[derive(Debug, Clone, PartialEq, Eq)]

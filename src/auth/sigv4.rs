@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 
 use crate::auth::s3_request::{S3Request, Verified};
 use crate::auth::Denied;
+use crate::auth::{signed_methods, MAX_S3_LIFETIME};
 pub use crate::aws::encoding::canonical_uri;
 use crate::aws::encoding::{is_canonical, query_decode, uri_encode, uri_encode_into};
 use crate::aws::error::S3Error;
@@ -34,8 +35,6 @@ pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 pub const SERVICE: &str = "s3";
 pub const TERMINATOR: &str = "aws4_request";
-/// S3's longest presigned-URL lifetime: seven days.
-pub const MAX_EXPIRES: u64 = 604_800;
 /// How far a client clock may run ahead (and, for header auth, behind) of ours.
 pub const MAX_SKEW: u64 = 900;
 
@@ -377,13 +376,6 @@ impl Signed<'_> {
     }
 }
 
-fn methods_for(method: &http::Method) -> &'static [&'static str] {
-    match *method {
-        http::Method::HEAD => &["HEAD", "GET"],
-        _ => &["GET"],
-    }
-}
-
 // ---- query auth (presigned URLs) ----
 
 const QUERY_PARAMS_REQUIRED: &str = "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.";
@@ -504,7 +496,9 @@ pub fn verify_query<'c>(
         payload_hash: payload_hash.as_deref().unwrap_or(UNSIGNED_PAYLOAD),
         signature: &signature,
     };
-    check_signature(req, &signed, methods_for(req.method))?;
+    // Other methods never get here (`app::authorize` refuses them); they are checked as GET.
+    let methods = signed_methods(req.method).unwrap_or(&["GET"]);
+    check_signature(req, &signed, methods)?;
     Ok(Verified {
         project,
         expires_at: Some(expires_at),
@@ -524,7 +518,7 @@ fn parse_expires(text: &str, cap: Option<u64>) -> Result<u64, S3Error> {
             "X-Amz-Expires must be at least 1 second",
         ));
     }
-    if n > MAX_EXPIRES {
+    if n > MAX_S3_LIFETIME {
         return Err(S3Error::query_parameters(
             "X-Amz-Expires must be less than a week (in seconds) that is 604800",
         ));

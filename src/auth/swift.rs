@@ -289,12 +289,7 @@ pub fn verify(
         return Err(Denied::Swift);
     }
 
-    // HEAD is allowed with a GET signature, as Swift allows it.
-    let methods: &[&str] = match *method {
-        http::Method::GET => &["GET"],
-        http::Method::HEAD => &["HEAD", "GET"],
-        _ => return Err(Denied::Swift),
-    };
+    let methods = crate::auth::signed_methods(method).ok_or(Denied::Swift)?;
     let none: &[TempUrlKey] = &[];
     let container_keys = project
         .and_then(|p| p.container(req.container))

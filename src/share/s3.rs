@@ -77,10 +77,10 @@ impl S3Link<'_> {
             }
             .path_and_query()
         } else {
-            if !(1..=sigv4::MAX_EXPIRES).contains(&self.expires) {
+            if !(1..=crate::auth::MAX_S3_LIFETIME).contains(&self.expires) {
                 return Err(format!(
                     "a SigV4 link lives 1 to {} seconds",
-                    sigv4::MAX_EXPIRES
+                    crate::auth::MAX_S3_LIFETIME
                 ));
             }
             sigv4::Presign {
