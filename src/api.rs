@@ -187,26 +187,21 @@ where
     let req: LinkRequest = serde_json::from_slice(&bytes)
         .map_err(|e| fail(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
 
-    let protocol = match req.url_type.as_str() {
-        "swift" => Protocol::Swift,
-        "s3" => Protocol::S3,
-        other => {
-            return Err(fail(
-                StatusCode::BAD_REQUEST,
-                format!("urlType {other:?} is not \"swift\" or \"s3\""),
-            ))
-        }
-    };
-    let mode = match req.view_mode.as_str() {
-        "view" => Mode::View,
-        "download" => Mode::Download,
-        other => {
-            return Err(fail(
-                StatusCode::BAD_REQUEST,
-                format!("viewMode {other:?} is not \"view\" or \"download\""),
-            ))
-        }
-    };
+    let protocol: Protocol = req.url_type.parse().map_err(|_| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            format!("urlType {:?} is not \"swift\" or \"s3\"", req.url_type),
+        )
+    })?;
+    let mode: Mode = req.view_mode.parse().map_err(|_| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "viewMode {:?} is not \"view\" or \"download\"",
+                req.view_mode
+            ),
+        )
+    })?;
     let now = crate::clock::unix_now();
     // A negative count of seconds is as short as none.
     let lifetime = u64::try_from(req.time_expire).unwrap_or(0);

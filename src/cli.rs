@@ -1,6 +1,7 @@
 //! What the subcommands do, so that `main.rs` only parses.
 
 pub mod sign;
+mod values;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

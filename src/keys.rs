@@ -36,13 +36,11 @@ pub enum Digest {
 }
 
 impl Digest {
+    pub const ALL: [Digest; 3] = [Digest::Sha1, Digest::Sha256, Digest::Sha512];
+
+    /// The digest `name` (as `name()` writes it) names: config, command line and links alike.
     pub fn from_name(name: &str) -> Option<Digest> {
-        match name {
-            "sha1" => Some(Digest::Sha1),
-            "sha256" => Some(Digest::Sha256),
-            "sha512" => Some(Digest::Sha512),
-            _ => None,
-        }
+        Digest::ALL.into_iter().find(|d| d.name() == name)
     }
 
     pub fn name(self) -> &'static str {
@@ -84,6 +82,25 @@ impl Tag {
         &self.bytes[..self.len]
     }
 }
+
+impl std::str::FromStr for Digest {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Digest, UnknownName> {
+        Digest::from_name(s).ok_or(UnknownName)
+    }
+}
+
+/// A name that is none of an enum's (`FromStr`); the caller says which names it knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownName;
+
+impl fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not a known name")
+    }
+}
+
+impl std::error::Error for UnknownName {}
 
 impl From<&[u8]> for Tag {
     /// At most 64 bytes are kept: no digest here is longer.

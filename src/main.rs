@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use keyhole::config::Config;
 use keyhole::share::{Mode, Protocol};
@@ -50,18 +50,6 @@ struct ServeArgs {
     workers: Option<usize>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ProtocolArg {
-    Swift,
-    S3,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ModeArg {
-    View,
-    Download,
-}
-
 #[derive(Args)]
 struct ShareArgs {
     /// Config file (default: ./keyhole.toml).
@@ -71,9 +59,9 @@ struct ShareArgs {
     #[arg(required = true)]
     targets: Vec<String>,
     #[arg(long, value_enum, default_value = "swift")]
-    protocol: ProtocolArg,
+    protocol: Protocol,
     #[arg(long, value_enum, default_value = "download")]
-    mode: ModeArg,
+    mode: Mode,
     /// Lifetime: seconds or days/hours/minutes such as 1d2h30m, 45m (S3: at most 7d).
     #[arg(long, default_value = "1d")]
     expires: String,
@@ -117,14 +105,8 @@ fn main() -> ExitCode {
                 Err(e) => return usage_error(format!("--expires: {e}")),
             };
             let opts = cli::ShareOptions {
-                protocol: match a.protocol {
-                    ProtocolArg::Swift => Protocol::Swift,
-                    ProtocolArg::S3 => Protocol::S3,
-                },
-                mode: match a.mode {
-                    ModeArg::View => Mode::View,
-                    ModeArg::Download => Mode::Download,
-                },
+                protocol: a.protocol,
+                mode: a.mode,
                 lifetime,
                 access_key: a.access_key,
                 filename: a.filename,

@@ -7,6 +7,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::auth::swift::{self, Digest, Scope};
 use crate::expiry::format_iso8601;
+use crate::keys::UnknownName;
 
 /// Path characters sent as they are: RFC 3986 unreserved, and `/` between segments.
 const PATH: &AsciiSet = &NON_ALPHANUMERIC
@@ -160,11 +161,55 @@ pub enum Protocol {
     S3,
 }
 
+impl Protocol {
+    pub const ALL: [Protocol; 2] = [Protocol::Swift, Protocol::S3];
+
+    /// As the command line (`--protocol`) and the API (`urlType`) write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Swift => "swift",
+            Protocol::S3 => "s3",
+        }
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Protocol, UnknownName> {
+        Protocol::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or(UnknownName)
+    }
+}
+
 /// View (shown in the browser) or download (saved as a file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     View,
     Download,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::View, Mode::Download];
+
+    /// As the command line (`--mode`) and the API (`viewMode`) write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::View => "view",
+            Mode::Download => "download",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Mode, UnknownName> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or(UnknownName)
+    }
 }
 
 /// A link to make with the config's keys: what `keyhole share`, the API and the share page ask.

@@ -2,12 +2,12 @@
 //! `swift tempurl` and the AWS SDKs make them. The arguments are declared here, beside what
 //! they mean; `main.rs` only parses them.
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
-use crate::auth::swift::Digest;
 use crate::clock::{unix_now, LAST_HTTP_DATE};
 use crate::expiry;
 use crate::grant::OVERRIDE_NAMES;
+use crate::keys::Digest;
 use crate::share::s3::{S3Link, Style};
 use crate::share::SwiftLink;
 
@@ -33,7 +33,7 @@ pub struct SwiftArgs {
     #[arg(long)]
     now: Option<String>,
     #[arg(long, value_enum, default_value = "sha256")]
-    digest: DigestArg,
+    digest: Digest,
     /// Only clients in this IP or CIDR may use the link.
     #[arg(long)]
     ip_range: Option<String>,
@@ -52,13 +52,6 @@ pub struct SwiftArgs {
     /// Scheme, host and port to put before the path, e.g. https://share.example.com.
     #[arg(long, default_value = "")]
     base_url: String,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum DigestArg {
-    Sha1,
-    Sha256,
-    Sha512,
 }
 
 #[derive(Args)]
@@ -88,7 +81,7 @@ pub struct S3Args {
     now: Option<String>,
     /// Path style puts the bucket in the path; virtual puts it in the host name.
     #[arg(long, value_enum, default_value = "path")]
-    style: StyleArg,
+    style: Style,
     /// Sign with Signature Version 2 (AWSAccessKeyId/Expires/Signature).
     #[arg(long)]
     v2: bool,
@@ -110,14 +103,6 @@ pub struct S3Args {
     /// Content-Encoding the response will carry.
     #[arg(long)]
     response_content_encoding: Option<String>,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum StyleArg {
-    /// https://host/<bucket>/<key>
-    Path,
-    /// https://<bucket>.host/<key>
-    Virtual,
 }
 
 /// `--now`, or the clock.
@@ -146,18 +131,13 @@ pub fn swift(a: &SwiftArgs) -> Result<String, String> {
     if !a.path.starts_with("/v1/") || a.path.splitn(5, '/').count() < 5 {
         return Err("--path must look like /v1/AUTH_<project>/<container>/<object>".into());
     }
-    let digest = match a.digest {
-        DigestArg::Sha1 => Digest::Sha1,
-        DigestArg::Sha256 => Digest::Sha256,
-        DigestArg::Sha512 => Digest::Sha512,
-    };
     let link = SwiftLink {
         base_url: a.base_url.trim_end_matches('/'),
         path: &a.path,
         key: &a.key,
         method: &a.method.to_ascii_uppercase(),
         expires,
-        digest,
+        digest: a.digest,
         ip_range: a.ip_range.as_deref(),
         prefix: a.prefix,
         iso8601: a.iso8601,
@@ -194,10 +174,7 @@ pub fn s3(a: &S3Args) -> Result<String, String> {
         region: &a.region,
         now,
         expires,
-        style: match a.style {
-            StyleArg::Path => Style::Path,
-            StyleArg::Virtual => Style::Virtual,
-        },
+        style: a.style,
         v2: a.v2,
         overrides: &overrides,
     };

@@ -13,6 +13,27 @@ pub enum Style {
     Virtual,
 }
 
+impl Style {
+    pub const ALL: [Style; 2] = [Style::Path, Style::Virtual];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Style::Path => "path",
+            Style::Virtual => "virtual",
+        }
+    }
+}
+
+impl std::str::FromStr for Style {
+    type Err = crate::keys::UnknownName;
+    fn from_str(s: &str) -> Result<Style, crate::keys::UnknownName> {
+        Style::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or(crate::keys::UnknownName)
+    }
+}
+
 /// Everything an S3 presigned URL is made of.
 #[derive(Debug, Clone)]
 pub struct S3Link<'a> {
