@@ -1,6 +1,7 @@
 //! AWS's own conventions, apart from any link or config: the URI encoding both signatures
-//! canonicalise with, and the error XML S3 clients read. The verifiers in `auth` use them, as
+//! canonicalise with, the SigV4 signer, and the error XML S3 clients read. The verifiers in `auth` use them, as
 //! an upstream S3 client would.
 
 pub mod encoding;
 pub mod error;
+pub mod sigv4;

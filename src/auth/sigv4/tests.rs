@@ -1,6 +1,8 @@
 //! SigV4 against AWS's published examples and S3's encoding rules.
 
 use super::*;
+use crate::aws::encoding::{query_decode, uri_encode};
+use crate::mac::keyed;
 use percent_encoding::percent_decode_str;
 
 const AK: &str = "AKIAIOSFODNN7EXAMPLE";
