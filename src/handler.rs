@@ -1,5 +1,6 @@
-//! A request's life, top to bottom: route → verify → grant → deliver. Each step is a call
-//! into its own module; nothing here reaches back.
+//! A request's life, top to bottom: route → authorize (`app::authorize`: verify, grant,
+//! the link cache) → open → deliver, or a refusal rendered in the link's protocol
+//! (`app::denied`). Each step is a call into its own module; nothing here reaches back.
 
 use std::net::SocketAddr;
 

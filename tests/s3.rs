@@ -887,7 +887,7 @@ fn sign_s3_reproduces_the_aws_documentation_example() {
     );
 }
 
-/// Verified links are remembered (auth::cache); the memory must never outlive the link or
+/// Verified links are remembered (app::links); the memory must never outlive the link or
 /// stand in for a different request.
 #[test]
 fn a_remembered_link_still_expires_and_covers_only_its_exact_request() {

@@ -417,7 +417,7 @@ fn hard_links_are_served_only_when_the_config_allows_them() {
     assert_eq!((r.status, r.body.as_slice()), (200, b"one name".as_slice()));
 }
 
-/// Verified links are remembered (auth::cache); the memory must never outlive the link, nor
+/// Verified links are remembered (app::links); the memory must never outlive the link, nor
 /// let a link bound to an address work from another.
 #[test]
 fn a_remembered_link_still_expires_and_stays_bound_to_its_address() {

@@ -30,7 +30,7 @@ use keyhole::auth::s3::OVERRIDES;
 use keyhole::auth::swift::Digest;
 use keyhole::auth::{sigv2, sigv4};
 use keyhole::config::Config;
-use keyhole::server::State;
+use keyhole::app::State;
 use keyhole::share::SwiftLink;
 use libfuzzer_sys::fuzz_target;
 
