@@ -2,3 +2,4 @@
 //! over HTTP is built from. Leaves: nothing here sees the app's state or config types.
 
 pub mod client;
+pub mod swift_auth;
