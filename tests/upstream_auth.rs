@@ -134,6 +134,26 @@ async fn a_body_that_stalls_fails_with_an_idle_timeout_after_the_bytes_it_sent()
 }
 
 #[tokio::test]
+async fn the_idle_time_counts_from_when_the_reader_asks_not_from_its_last_frame() {
+    // The reader pauses for twice the idle time after the first frame; the store answers
+    // 0.2 s after the reader asks again. A reader's own pause must not count against the store.
+    let addr = one_shot(|mut s| {
+        read_head(&mut s);
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabc");
+        std::thread::sleep(Duration::from_millis(1500));
+        let _ = s.write_all(b"def");
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    let c = Client::new(quick()).unwrap();
+    let mut body = get(&c, url(addr, "/")).await.unwrap().into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&first[..], b"abc");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let rest = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&rest[..], b"def");
+}
+
+#[tokio::test]
 async fn a_body_cut_short_of_its_content_length_is_an_error_not_an_end() {
     let addr = one_shot(|mut s| {
         read_head(&mut s);

@@ -268,12 +268,15 @@ impl Client {
 }
 
 /// A store's response body that fails with `ErrorKind::BodyIdle` when no frame arrives within
-/// its idle time, and with `ErrorKind::Protocol` when the connection breaks mid-body (a store
+/// its idle time of being asked for (a reader's own pauses never count against the store),
+/// and with `ErrorKind::Protocol` when the connection breaks mid-body (a store
 /// that promised a Content-Length and stopped short is an error, never a short success).
 pub struct IdleBody {
     inner: Incoming,
     idle: Duration,
     timer: Pin<Box<Sleep>>,
+    /// The timer runs for the poll that is waiting for a frame; set on the first Pending.
+    waiting: bool,
     done: bool,
 }
 
@@ -283,6 +286,7 @@ impl IdleBody {
             inner,
             idle,
             timer: Box::pin(sleep(idle)),
+            waiting: false,
             done: false,
         }
     }
@@ -329,8 +333,7 @@ impl Body for IdleBody {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                let next = Instant::now() + this.idle;
-                this.timer.as_mut().reset(next);
+                this.waiting = false;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -341,13 +344,20 @@ impl Body for IdleBody {
                 this.done = true;
                 Poll::Ready(None)
             }
-            Poll::Pending => match this.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    this.done = true;
-                    Poll::Ready(Some(Err(Error::bare(ErrorKind::BodyIdle))))
+            Poll::Pending => {
+                if !this.waiting {
+                    this.waiting = true;
+                    let deadline = Instant::now() + this.idle;
+                    this.timer.as_mut().reset(deadline);
                 }
-                Poll::Pending => Poll::Pending,
-            },
+                match this.timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        this.done = true;
+                        Poll::Ready(Some(Err(Error::bare(ErrorKind::BodyIdle))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 
