@@ -396,3 +396,36 @@ async fn an_auth_service_that_is_down_is_unavailable_and_may_be_retried() {
     }
     assert!(e.retry_may_help());
 }
+
+#[tokio::test]
+async fn an_auth_service_that_drips_its_answer_is_cut_off_in_bounded_time() {
+    // Each byte comes within the idle time, so only a bound on the whole login stops it: the
+    // renewal lock must not be held for as long as a hostile or broken service likes.
+    let addr = one_shot(|mut s| {
+        read_head(&mut s);
+        let head = "HTTP/1.1 200 OK\r\nX-Auth-Token: AUTH_tk1\r\n\
+                    X-Storage-Url: http://127.0.0.1:1/v1/AUTH_a\r\nContent-Length: 40\r\n\r\n";
+        let _ = s.write_all(head.as_bytes());
+        for _ in 0..40 {
+            std::thread::sleep(Duration::from_millis(200));
+            if s.write_all(b"x").is_err() {
+                return;
+            }
+        }
+    });
+    let login =
+        Login::tempauth(&format!("http://{addr}/auth/v1.0"), "a:b", Secret::new("k")).unwrap();
+    let cache = TokenCache::new(
+        Client::new(quick()).unwrap(),
+        login,
+        Duration::from_secs(30),
+    );
+    let start = Instant::now();
+    let e = cache.token().await.unwrap_err();
+    assert!(e.retry_may_help(), "{e}");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -120,6 +120,8 @@ pub enum AuthError {
     Misconfigured(String),
     /// The auth service could not be reached, or timed out.
     Unavailable(Arc<client::Error>),
+    /// The whole login took longer than the client's head and idle times together.
+    TimedOut,
     /// The auth service answered with a server error.
     Failed(StatusCode),
     /// The auth service's answer broke its protocol (no token header, unreadable JSON).
@@ -131,7 +133,7 @@ impl AuthError {
         match self {
             AuthError::Misconfigured(_) => false,
             AuthError::Unavailable(e) => e.retry_may_help(),
-            AuthError::Failed(_) | AuthError::Protocol(_) => true,
+            AuthError::TimedOut | AuthError::Failed(_) | AuthError::Protocol(_) => true,
         }
     }
 }
@@ -141,6 +143,7 @@ impl fmt::Display for AuthError {
         match self {
             AuthError::Misconfigured(why) => write!(f, "Swift auth misconfigured: {why}"),
             AuthError::Unavailable(e) => write!(f, "Swift auth unavailable: {e}"),
+            AuthError::TimedOut => f.write_str("Swift auth timed out"),
             AuthError::Failed(s) => write!(f, "Swift auth failed with status {}", s.as_u16()),
             AuthError::Protocol(why) => write!(f, "Swift auth answer unusable: {why}"),
         }
@@ -276,7 +279,13 @@ impl TokenCache {
             s.current.clone()
         };
         self.logins.fetch_add(1, Ordering::Relaxed);
-        let result = self.login_once(previous.as_deref()).await;
+        // Bounded as a whole: every byte of a dripped answer may come within the idle time,
+        // and every caller waits behind this one.
+        let t = self.client.timeouts();
+        let limit = t.head.saturating_add(t.body_idle);
+        let result = tokio::time::timeout(limit, self.login_once(previous.as_deref()))
+            .await
+            .unwrap_or(Err(AuthError::TimedOut));
         let mut s = self.state();
         match result {
             Ok(t) => {
