@@ -376,19 +376,24 @@ async fn wrong_credentials_are_a_misconfiguration_tried_once_however_many_wait()
     assert_eq!(cache.logins(), 1);
 }
 
+/// A tempauth login at a test's own listener, with the short time limits.
+fn tempauth_at(addr: std::net::SocketAddr) -> TokenCache {
+    let login =
+        Login::tempauth(&format!("http://{addr}/auth/v1.0"), "a:b", Secret::new("k")).unwrap();
+    TokenCache::new(
+        Client::new(quick()).unwrap(),
+        login,
+        Duration::from_secs(30),
+    )
+}
+
 #[tokio::test]
 async fn an_auth_service_that_is_down_is_unavailable_and_may_be_retried() {
     let addr = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let login =
-        Login::tempauth(&format!("http://{addr}/auth/v1.0"), "a:b", Secret::new("k")).unwrap();
-    let cache = TokenCache::new(
-        Client::new(quick()).unwrap(),
-        login,
-        Duration::from_secs(30),
-    );
+    let cache = tempauth_at(addr);
     let e = cache.token().await.unwrap_err();
     match &e {
         AuthError::Unavailable(inner) => assert_eq!(inner.kind(), ErrorKind::Refused),
@@ -413,13 +418,7 @@ async fn an_auth_service_that_drips_its_answer_is_cut_off_in_bounded_time() {
             }
         }
     });
-    let login =
-        Login::tempauth(&format!("http://{addr}/auth/v1.0"), "a:b", Secret::new("k")).unwrap();
-    let cache = TokenCache::new(
-        Client::new(quick()).unwrap(),
-        login,
-        Duration::from_secs(30),
-    );
+    let cache = tempauth_at(addr);
     let start = Instant::now();
     let e = cache.token().await.unwrap_err();
     assert!(e.retry_may_help(), "{e}");
