@@ -198,7 +198,7 @@ impl fmt::Debug for Client {
 
 impl Client {
     /// Must be called inside a tokio runtime when the first request is sent. Fails only if
-    /// rustls cannot be set up (its ring provider refusing its own defaults).
+    /// rustls cannot be set up (its aws-lc-rs provider refusing its own defaults).
     pub fn new(timeouts: Timeouts) -> Result<Client, Error> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -207,7 +207,7 @@ impl Client {
         http.set_keepalive(Some(Duration::from_secs(60)));
         let tls = || {
             rustls::ClientConfig::builder_with_provider(
-                rustls::crypto::ring::default_provider().into(),
+                rustls::crypto::aws_lc_rs::default_provider().into(),
             )
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::new(ErrorKind::Tls, e))
