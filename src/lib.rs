@@ -24,4 +24,5 @@ pub mod router;
 pub mod server;
 pub mod share;
 pub mod ui;
+pub mod upstream;
 pub mod zerocopy;
