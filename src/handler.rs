@@ -117,7 +117,17 @@ where
         Route::Api(path) => {
             let base = public_base_url(cfg, &origin);
             let (parts, body) = req.into_parts();
-            return api::handle(state, &parts.method, &parts.headers, &path, &base, body).await;
+            let query = parts.uri.query().unwrap_or("");
+            return api::handle(
+                state,
+                &parts.method,
+                &parts.headers,
+                &path,
+                query,
+                &base,
+                body,
+            )
+            .await;
         }
         other => return answer(state, other, &req),
     };

@@ -164,6 +164,47 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// One page of a container's objects, in name order (see `ListQuery`).
+    pub async fn list(
+        &self,
+        project: &str,
+        container: &str,
+        query: &ListQuery<'_>,
+    ) -> Result<Listing, BackendError> {
+        match self {
+            Backend::Fs(fs) => fs.list(project, container, query),
+        }
+    }
+}
+
+/// What to list: names starting with `prefix`, after `marker`, at most `limit` entries;
+/// with `delimiter`, names with `/` after the prefix are rolled up into one prefix each.
+#[derive(Debug, Clone, Copy)]
+pub struct ListQuery<'a> {
+    pub prefix: &'a str,
+    /// Only `/` is a delimiter here (the folders of the share page).
+    pub delimiter: bool,
+    pub marker: &'a str,
+    pub limit: usize,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ListedObject {
+    pub name: String,
+    pub bytes: u64,
+    pub modified: SystemTime,
+}
+
+/// One page: objects and rolled-up prefixes, together in name order at most `limit`;
+/// `next_marker` is the last name given when more follow.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub objects: Vec<ListedObject>,
+    pub prefixes: Vec<String>,
+    pub next_marker: Option<String>,
+}
+
 /// Swift's limit on object names, in bytes.
 pub const MAX_OBJECT_NAME: usize = 1024;
 
