@@ -167,6 +167,7 @@ fn answer<B>(state: &State, route: Route<'_>, req: &Request<B>) -> Response<Body
             r
         }
         Route::Ui(name) => crate::ui::page(&name),
+        Route::Home => crate::ui::home(),
         // The API is the caller's (it awaits the request body).
         Route::NotFound | Route::Api(_) => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
         Route::BadPath => text(
