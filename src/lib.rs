@@ -11,6 +11,7 @@ pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod expiry;
+pub mod first_run;
 pub mod forwarded;
 pub mod handler;
 pub mod metrics;

@@ -476,3 +476,173 @@ fn the_root_sends_a_newcomer_to_the_share_page_and_its_assets_keep_the_strict_cs
     });
     assert!(!html.contains("<script>") && !handler, "{html}");
 }
+
+// ---- first run: the banner and `keyhole share` show the way ----
+
+/// `keyhole serve` in `dir` with `args`; killed when dropped.
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `keyhole serve` in `dir` and returns it with its banner (stdout up to and
+/// including the share page's lines) and a file that collects its stderr.
+fn serve(dir: &Path, args: &[&str]) -> (Serve, Vec<String>, PathBuf) {
+    let stderr = dir.join("stderr.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .arg("serve")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let mut child = Serve(child);
+    let out = child.0.stdout.take().unwrap();
+    let mut banner = Vec::new();
+    let mut after_page = None;
+    for line in BufReader::new(out).lines() {
+        let line = line.unwrap();
+        if line.starts_with("Share page: ") {
+            after_page = Some(0);
+        }
+        banner.push(line);
+        match after_page.as_mut() {
+            Some(n) if *n == 1 && !banner.last().unwrap().ends_with(':') => break,
+            Some(n) if *n == 2 => break,
+            Some(n) => *n += 1,
+            None => {}
+        }
+    }
+    (child, banner, stderr)
+}
+
+fn addr_of(url: &str) -> std::net::SocketAddr {
+    let rest = url.split_once("://").unwrap().1;
+    rest[..rest.find('/').unwrap_or(rest.len())]
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn the_first_run_banner_prints_the_share_page_and_a_sign_in_link_that_works() {
+    let dir = TempDir::new("first-run");
+    let (_server, banner, _) = serve(&dir.0, &["--listen", "127.0.0.1:0"]);
+    let base = banner[0].strip_prefix("keyhole listening on ").unwrap();
+    let page = format!("{base}/_keyhole/ui/");
+    assert!(
+        banner.contains(&format!("Share page: {page}")),
+        "{banner:?}"
+    );
+    let sign_in = banner.last().unwrap().trim();
+    let token = sign_in
+        .strip_prefix(&format!("{page}#token="))
+        .unwrap_or_else(|| panic!("no sign-in link: {banner:?}"));
+    let config = std::fs::read_to_string(dir.0.join("keyhole.toml")).unwrap();
+    assert!(config.contains(&format!("token = \"{token}\"")), "{config}");
+    // The token in the link is accepted by the API the page calls.
+    let r = request_as(
+        addr_of(base),
+        "GET",
+        "localhost",
+        "/api/v1/projects",
+        &[("Authorization", &format!("Bearer {token}"))],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("\"demo\""), "{}", r.text());
+}
+
+#[test]
+fn a_wildcard_listen_warns_and_prints_links_for_loopback_that_open() {
+    let dir = TempDir::new("wildcard");
+    let (_server, banner, stderr) = serve(&dir.0, &["--listen", "0.0.0.0:0"]);
+    let port = banner[0].rsplit(':').next().unwrap().to_string();
+    let links: Vec<&str> = banner
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| l.starts_with("http://"))
+        .collect();
+    assert!(links.len() >= 5, "{banner:?}");
+    for link in &links {
+        assert!(
+            link.starts_with(&format!("http://127.0.0.1:{port}/")),
+            "{link}"
+        );
+    }
+    // The S3 link (signed for the host it names) opens at that host.
+    let s3 = links
+        .iter()
+        .find(|l| l.contains("X-Amz-Signature"))
+        .unwrap();
+    let r = request_as(
+        addr_of(s3),
+        "GET",
+        &format!("127.0.0.1:{port}"),
+        target_of(s3),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let warned = std::fs::read_to_string(&stderr).unwrap();
+    assert!(
+        warned.contains("warning: listening on every address") && warned.contains("public_url"),
+        "{warned}"
+    );
+}
+
+fn share_cli(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .arg("share")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn share_takes_a_base_url_and_warns_about_what_does_not_exist() {
+    let s = server();
+    let config = s.dir.0.join("share.toml");
+    std::fs::write(&config, base_config(&s.dir.0, "")).unwrap();
+    // The server runs on another port than the config's listen: --base-url names it.
+    let base = format!("http://{}", s.addr);
+    let out = share_cli(
+        &config,
+        &["p1/c/top.txt", "--protocol", "s3", "--base-url", &base],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let link = String::from_utf8(out.stdout).unwrap();
+    assert!(link.starts_with(&format!("{base}/c/top.txt?")), "{link}");
+    assert_eq!(s.get(target_of(link.trim())).body, b"top");
+
+    for (target, says) in [
+        (
+            "p1/c/missing.txt",
+            "there is no object \"missing.txt\" in p1/c",
+        ),
+        ("p1/nope/a.txt", "project \"p1\" has no container \"nope\""),
+    ] {
+        let out = share_cli(&config, &[target, "--base-url", &base]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{target}: {stderr}");
+        assert!(
+            stderr.contains("warning") && stderr.contains(says),
+            "{target}: {stderr}"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).starts_with(&base),
+            "{target}: still prints the link"
+        );
+    }
+    let out = share_cli(&config, &["p1/c/top.txt", "--base-url", "ftp://x"]);
+    assert_eq!(out.status.code(), Some(2));
+}
