@@ -395,6 +395,54 @@ fn a_user_shares_two_objects_for_each_protocol_and_mode_and_copies_a_link() {
     );
 }
 
+impl Browser {
+    /// Presses one key as a keyboard would (keyDown with its text, then keyUp).
+    fn press(&mut self, key: &str, code: &str, key_code: u32, text: &str) {
+        for kind in ["keyDown", "keyUp"] {
+            let mut params = json!({"type": kind, "key": key, "code": code,
+                "windowsVirtualKeyCode": key_code, "nativeVirtualKeyCode": key_code});
+            if kind == "keyDown" && !text.is_empty() {
+                params["text"] = json!(text);
+            }
+            self.call("Input.dispatchKeyEvent", params);
+        }
+    }
+
+    fn tab_to(&mut self, js_element: &str) {
+        for _ in 0..40 {
+            if self.eval(&format!("document.activeElement === {js_element}")) == json!(true) {
+                return;
+            }
+            self.press("Tab", "Tab", 9, "");
+        }
+        panic!("Tab never reached {js_element}");
+    }
+}
+
+#[test]
+fn the_keyboard_alone_signs_in_opens_a_folder_ticks_and_generates() {
+    let Some((_one, s)) = chromium_and_server() else {
+        return;
+    };
+    let mut b = Browser::launch(1024, 900);
+    b.open(&page_url(&s));
+    b.tab_to("document.getElementById('token')");
+    b.call("Input.insertText", json!({"text": TOKEN}));
+    b.press("Enter", "Enter", 13, "\r");
+    b.wait("document.querySelector('[data-folder=\"docs/\"]')");
+    b.tab_to("document.querySelector('[data-folder=\"docs/\"]')");
+    b.press("Enter", "Enter", 13, "\r");
+    b.wait("document.querySelectorAll('#rows input[type=checkbox]').length === 2");
+    b.tab_to("document.getElementById('all')");
+    b.press(" ", "Space", 32, " ");
+    b.wait("document.getElementById('count').textContent === '2 files selected'");
+    b.tab_to("document.getElementById('generate')");
+    b.press("Enter", "Enter", 13, "\r");
+    b.wait("document.querySelectorAll('#links li').length === 2");
+    // Focus moves to the first Copy button, so Enter copies straight away.
+    assert_eq!(b.eval("document.activeElement.className"), json!("copy"));
+}
+
 #[test]
 fn a_wrong_token_is_refused_in_plain_words() {
     let Some((_one, s)) = chromium_and_server() else {

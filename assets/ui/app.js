@@ -289,7 +289,7 @@ function checkLimit() {
   $("generate").disabled = Boolean(problem) || selected.size === 0;
 }
 
-form.addEventListener("input", checkLimit);
+form.addEventListener("input", () => { showError(""); checkLimit(); });
 form.addEventListener("change", (event) => {
   // S3 links are for viewing unless asked otherwise, as the provider's page has it.
   if (event.target.name === "urlType" && event.target.value === "s3") form.viewMode.value = "view";
@@ -400,7 +400,7 @@ async function copyLink(url, button, input) {
 (function start() {
   const m = /^#token=([^&]+)/.exec(location.hash);
   if (m) {
-    token = decodeURIComponent(m[1]);
+    try { token = decodeURIComponent(m[1]); } catch (e) { showError("The sign-in link is damaged: copy it again, or type the token."); }
     history.replaceState(null, "", location.pathname + location.search);
   }
   checkLimit();
