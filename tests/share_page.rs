@@ -551,19 +551,34 @@ fn serve(dir: &Path, args: &[&str]) -> (Serve, Vec<String>, PathBuf) {
         .unwrap();
     let mut child = Serve(child);
     let out = child.0.stdout.take().unwrap();
-    let mut banner = Vec::new();
-    let mut after_page = None;
-    for line in BufReader::new(out).lines() {
-        let line = line.unwrap();
-        if line.starts_with("Share page: ") {
-            after_page = Some(0);
+    // Read on a thread: a banner that never shows the share page must fail, not hang.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
         }
-        banner.push(line);
-        match after_page.as_mut() {
-            Some(n) if *n == 1 && !banner.last().unwrap().ends_with(':') => break,
-            Some(n) if *n == 2 => break,
-            Some(n) => *n += 1,
-            None => {}
+    });
+    let mut banner: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // The share page's lines end the banner: its URL, then how to sign in (one line, or a
+    // line ending in `:` and the link).
+    let ended = |b: &[String]| {
+        let Some(at) = b.iter().position(|l| l.starts_with("Share page: ")) else {
+            return false;
+        };
+        match b.get(at + 1) {
+            Some(l) if l.ends_with(':') => b.len() > at + 2,
+            Some(_) => true,
+            None => false,
+        }
+    };
+    while !ended(&banner) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => banner.push(line),
+            Err(_) => panic!("the banner never showed the share page: {banner:?}"),
         }
     }
     (child, banner, stderr)
