@@ -113,3 +113,22 @@ id = "q"
   access_key = "AK"
   secret_key = "y"
 """)
+
+# ---- request: byte 0 kind (low 3 bits: 0 Swift, 1 SigV4, 2 V2, 3 API, 4 raw) + bit 3 strict ----
+# Structured kinds are drawn with `arbitrary` from the bytes; raw ones are real requests,
+# signed with the target's keys (swift-key; AKIDFUZZ / fuzz-secret).
+for kind in range(4):
+    put("request", f"kind-{kind}", bytes([kind]) + bytes(range(0, 96)))
+    put("request", f"kind-{kind}-strict", bytes([kind | 8]) + bytes(range(96, 0, -1)))
+def swift_raw(expires, headers=()):
+    path = "/v1/AUTH_p/c/o.txt"
+    s = sig("swift-key", f"GET\n{expires}\n{path}").hex()
+    return bytes([4]) + "\n".join([f"GET {path}?temp_url_sig={s}&temp_url_expires={expires}", *headers]).encode()
+def v2_raw(expires, headers=()):
+    s = base64.b64encode(sig("fuzz-secret", f"GET\n\n\n{expires}\n/c/o.txt", hashlib.sha1)).decode()
+    s = s.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+    return bytes([4]) + "\n".join([f"GET /c/o.txt?AWSAccessKeyId=AKIDFUZZ&Expires={expires}&Signature={s}", *headers]).encode()
+put("request", "swift-year-10000", swift_raw(253402300800))
+put("request", "swift-u64-max", swift_raw(2**64 - 1, ["Range: bytes=0-9,20-29", "If-Modified-Since: Fri, 31 Dec 9999 23:59:59 GMT"]))
+put("request", "v2-u64-max", v2_raw(2**64 - 1, ["If-Range: Thu, 01 Jan 1970 00:00:00 GMT", "Range: bytes=-5"]))
+put("request", "v2-past-u64", v2_raw("99999999999999999999999"))

@@ -180,6 +180,9 @@ where
     let project = cfg
         .project(&target.project)
         .ok_or_else(|| fail(StatusCode::NOT_FOUND, "unknown project"))?;
+    if !project.has_container(&target.container) {
+        return Err(fail(StatusCode::NOT_FOUND, "unknown container"));
+    }
 
     let bytes = Limited::new(body, MAX_BODY)
         .collect()
@@ -218,13 +221,11 @@ where
             ))
         }
     };
-    let limit = share::max_lifetime(cfg, protocol);
-    if req.time_expire < 1 || req.time_expire as u64 > limit {
-        return Err(fail(
-            StatusCode::BAD_REQUEST,
-            format!("timeExpire must be between 1 and {limit} seconds"),
-        ));
-    }
+    let now = crate::handler::unix_now();
+    // A negative count of seconds is as short as none.
+    let lifetime = u64::try_from(req.time_expire).unwrap_or(0);
+    share::check_lifetime(cfg, protocol, lifetime, now)
+        .map_err(|why| fail(StatusCode::BAD_REQUEST, format!("timeExpire {why}")))?;
 
     let access_key = match protocol {
         Protocol::Swift => {
@@ -298,7 +299,6 @@ where
         }
     };
 
-    let now = crate::handler::unix_now();
     let mut data = Map::new();
     for object in &objects {
         match state
@@ -311,6 +311,12 @@ where
                 return Err(fail(
                     StatusCode::NOT_FOUND,
                     format!("no object {object:?} in container {:?}", target.container),
+                ))
+            }
+            Err(BackendError::Denied) => {
+                return Err(fail(
+                    StatusCode::FORBIDDEN,
+                    format!("object {object:?} is not readable by the gateway"),
                 ))
             }
             Err(BackendError::Io(e)) => {
@@ -327,14 +333,16 @@ where
             object,
             protocol,
             mode,
-            lifetime: req.time_expire as u64,
+            lifetime,
             access_key,
             filename: req.file_name.as_deref(),
             ip_range: None,
             prefix: false,
         };
         let url = share::make_link(cfg, &spec, base_url, now).map_err(|e| match e {
-            ShareError::UnknownProject(_) => fail(StatusCode::NOT_FOUND, e.to_string()),
+            ShareError::UnknownProject(_) | ShareError::UnknownContainer(_) => {
+                fail(StatusCode::NOT_FOUND, e.to_string())
+            }
             ShareError::Invalid(_) => fail(StatusCode::BAD_REQUEST, e.to_string()),
         })?;
         data.insert(object.clone(), Value::String(url));

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::task::JoinHandle;
 
+use crate::budget::Account;
 use crate::bufpool::ReadBuf;
 use crate::zerocopy::{self, Plan};
 
@@ -27,6 +28,17 @@ pub const CHUNK: usize = crate::bufpool::REGION;
 
 /// Single ranges up to this size are read when the response is made (see `Body::file`).
 const INLINE: usize = 16 * 1024;
+
+/// The first read of a body: one HTTP/2 frame at its default size. hyper asks an HTTP/2 body
+/// for a frame before it knows whether the stream may send, so this is all that a stream
+/// whose client never opens its window keeps. Reads grow to `CHUNK` once a chunk was sent.
+const FIRST: usize = 16 * 1024;
+
+/// Opens an object's file again, so that a body can close its descriptor between chunks.
+pub trait Reopen: Send + Sync {
+    /// The same file as before (not another one put at its name since), or an error.
+    fn reopen(&self) -> io::Result<File>;
+}
 
 /// One piece of a file body.
 #[derive(Debug, Clone)]
@@ -72,13 +84,25 @@ impl Body {
         }
         let remaining = parts.iter().map(Part::len).sum();
         Body::File(FileBody {
-            file: Arc::new(file),
+            file: Some(Arc::new(file)),
+            reopen: None,
+            release: false,
+            account: None,
+            chunk: FIRST,
             parts: parts.into(),
             remaining,
             pending: None,
             nowait: true,
             zero_copy: None,
         })
+    }
+
+    /// Lets a file body open its file again after closing it (see `FileBody::release`).
+    pub fn with_reopen(mut self, reopen: Box<dyn Reopen>) -> Body {
+        if let Body::File(f) = &mut self {
+            f.reopen = Some(reopen);
+        }
+        self
     }
 }
 
@@ -115,7 +139,15 @@ impl http_body::Body for Body {
 }
 
 pub struct FileBody {
-    file: Arc<File>,
+    /// `None` while closed between chunks (see `release`), and once all is read.
+    file: Option<Arc<File>>,
+    reopen: Option<Box<dyn Reopen>>,
+    /// Close the file after each chunk and open it again for the next.
+    release: bool,
+    /// Where chunks are charged; `None`: nowhere (tests, embedders without a server).
+    account: Option<Account>,
+    /// Size of the next read.
+    chunk: usize,
     parts: VecDeque<Part>,
     remaining: u64,
     pending: Option<JoinHandle<io::Result<Bytes>>>,
@@ -145,16 +177,37 @@ fn read_nowait(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
     Ok(buf.freeze(n))
 }
 
-fn read_blocking(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
-    let mut buf = ReadBuf::new(len)?;
-    let n = buf.pread(file, offset, len, 0)?;
-    Ok(buf.freeze(n))
-}
-
 impl FileBody {
     /// Lets the connection send this body's file ranges itself (see `zerocopy`).
     pub fn zero_copy(&mut self, plan: Arc<Plan>) {
         self.zero_copy = Some(plan);
+    }
+
+    /// Charges every chunk this body reads to `account` before reading it, and keeps at most
+    /// one read chunk unsent (see `budget`).
+    pub fn charge(&mut self, account: Account) {
+        self.account = Some(account);
+    }
+
+    /// Holds the file open only while reading a chunk, when it can be opened again. On a
+    /// connection that multiplexes streams, descriptors are then bounded by the reads in
+    /// progress, not by how many streams clients leave waiting.
+    pub fn release(&mut self) {
+        self.release = self.reopen.is_some();
+    }
+
+    /// The file, opened again if it was closed between chunks.
+    fn file(&mut self) -> io::Result<Arc<File>> {
+        if let Some(f) = &self.file {
+            return Ok(f.clone());
+        }
+        let reopen = self
+            .reopen
+            .as_ref()
+            .ok_or_else(|| io::Error::other("the body's file was closed"))?;
+        let f = Arc::new(reopen.reopen()?);
+        self.file = Some(f.clone());
+        Ok(f)
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
@@ -170,6 +223,7 @@ impl FileBody {
                 return Poll::Ready(Some(self.take(chunk)));
             }
             let Some(part) = self.parts.front_mut() else {
+                self.file = None;
                 return Poll::Ready(None);
             };
             let (start, end) = match part {
@@ -188,16 +242,43 @@ impl FileBody {
                 self.parts.pop_front();
                 continue;
             }
-            if let Some(plan) = &self.zero_copy {
+            if let Some(plan) = self.zero_copy.clone() {
                 let len = (end - start).min(zerocopy::CHUNK as u64) as usize;
-                if let Some(placeholder) = plan.placeholder(&self.file, start, len) {
+                let file = match self.file() {
+                    Ok(f) => f,
+                    Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                };
+                if let Some(placeholder) = plan.placeholder(&file, start, len) {
                     return Poll::Ready(Some(self.take(placeholder)));
                 }
             }
-            let len = (end - start).min(CHUNK as u64) as usize;
+            let mut len = (end - start).min(self.chunk as u64) as usize;
+            // Charged before a buffer is taken. A body whose last chunk is still unsent
+            // waits here, holding no buffer (and, released, no file).
+            let held = match &mut self.account {
+                Some(a) => {
+                    let held = ready!(a.poll_reserve(cx, ReadBuf::cost(len), FIRST));
+                    if let Some(h) = &held {
+                        // A budget is spent: a small read instead.
+                        if h.bytes < ReadBuf::cost(len) {
+                            len = len.min(h.bytes);
+                        }
+                    }
+                    held
+                }
+                None => None,
+            };
+            let file = match self.file() {
+                Ok(f) => f,
+                Err(e) => return Poll::Ready(Some(Err(e.into()))),
+            };
+            let mut buf = match ReadBuf::new(len) {
+                Ok(b) => b,
+                Err(e) => return Poll::Ready(Some(Err(e.into()))),
+            };
             if self.nowait {
-                match read_nowait(&self.file, start, len) {
-                    Ok(chunk) => return Poll::Ready(Some(self.take(chunk))),
+                match buf.pread(&file, start, len, libc::RWF_NOWAIT) {
+                    Ok(n) => return Poll::Ready(Some(self.take(buf.freeze_held(n, held)))),
                     Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
                     Err(e)
                         if matches!(
@@ -210,9 +291,13 @@ impl FileBody {
                     Err(e) => return Poll::Ready(Some(Err(e.into()))),
                 }
             }
-            let file = self.file.clone();
+            if self.release {
+                // The read below holds its own reference until it is done.
+                self.file = None;
+            }
             self.pending = Some(tokio::task::spawn_blocking(move || {
-                read_blocking(&file, start, len)
+                let n = buf.pread(&file, start, len, 0)?;
+                Ok(buf.freeze_held(n, held))
             }));
         }
     }
@@ -226,6 +311,11 @@ impl FileBody {
             *start += chunk.len() as u64;
         }
         self.remaining -= chunk.len() as u64;
+        // This stream has taken a chunk: it can have full ones from now on.
+        self.chunk = CHUNK;
+        if self.release || self.remaining == 0 {
+            self.file = None;
+        }
         Ok(Frame::data(chunk))
     }
 }
@@ -294,5 +384,109 @@ mod tests {
         let got = Body::File(fb).collect().await.unwrap().to_bytes();
         assert_eq!(got.as_ref(), data.as_slice());
         std::fs::remove_file(path).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod release_tests {
+    use super::*;
+    use crate::budget::Budget;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Opens a path again, counting the opens.
+    struct ByPath(PathBuf, Arc<AtomicUsize>);
+
+    impl Reopen for ByPath {
+        fn reopen(&self) -> io::Result<File> {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            File::open(&self.0)
+        }
+    }
+
+    fn released_body(data: &[u8], tag: &str) -> (PathBuf, Arc<AtomicUsize>, FileBody) {
+        let path = std::env::temp_dir().join(format!("keyhole-rel-{tag}-{}", std::process::id()));
+        std::fs::write(&path, data).unwrap();
+        let opens = Arc::new(AtomicUsize::new(0));
+        let whole = vec![Part::Range {
+            start: 0,
+            end: data.len() as u64,
+        }];
+        let body = Body::file(File::open(&path).unwrap(), whole)
+            .with_reopen(Box::new(ByPath(path.clone(), opens.clone())));
+        let Body::File(mut fb) = body else {
+            unreachable!("larger than INLINE")
+        };
+        fb.release();
+        (path, opens, fb)
+    }
+
+    #[tokio::test]
+    async fn a_released_body_holds_its_file_only_while_it_reads() {
+        let data: Vec<u8> = (0..(FIRST + 2 * CHUNK + 5))
+            .map(|i| (i % 249) as u8)
+            .collect();
+        let (path, opens, mut fb) = released_body(&data, "read");
+        let mut got = Vec::new();
+        let mut sizes = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| fb.poll_next(cx)).await {
+            let chunk = frame.unwrap().into_data().unwrap();
+            assert!(fb.file.is_none(), "closed while the chunk waits to be sent");
+            sizes.push(chunk.len());
+            got.extend_from_slice(&chunk);
+        }
+        assert!(got == data);
+        assert_eq!(
+            sizes,
+            [FIRST, CHUNK, CHUNK, 5],
+            "small first, then full chunks"
+        );
+        assert_eq!(
+            opens.load(Ordering::Relaxed),
+            3,
+            "opened again for each later chunk"
+        );
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_spent_budget_makes_reads_small_and_the_body_goes_on() {
+        let data: Vec<u8> = (0..(2 * CHUNK)).map(|i| (i % 241) as u8).collect();
+        let (path, _opens, mut fb) = released_body(&data, "spent");
+        // Other streams hold the whole server budget.
+        let budget = Budget::new(CHUNK, Default::default());
+        let charge = budget.connection();
+        let waker = std::task::Waker::from(Arc::new(Noop));
+        let mut cx = Context::from_waker(&waker);
+        let Poll::Ready(Some(_others)) = charge.account().poll_reserve(&mut cx, CHUNK, FIRST)
+        else {
+            panic!("the budget is free")
+        };
+        fb.charge(charge.account());
+        let first = std::future::poll_fn(|cx| fb.poll_next(cx)).await;
+        let first = first.unwrap().unwrap().into_data().unwrap();
+        // Its own first chunk is unsent: the body may not read another yet.
+        assert!(fb.poll_next(&mut cx).is_pending());
+        assert!(fb.file.is_none(), "no descriptor while it waits");
+        let mut got = first.to_vec();
+        drop(first);
+        let mut sizes = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| fb.poll_next(cx)).await {
+            let chunk = frame.unwrap().into_data().unwrap();
+            sizes.push(chunk.len());
+            got.extend_from_slice(&chunk);
+        }
+        assert!(got == data);
+        assert!(
+            sizes.iter().all(|&n| n == FIRST),
+            "small reads only: {sizes:?}"
+        );
+        assert_eq!(budget.available(), 0, "none charged past the budget");
+        std::fs::remove_file(path).unwrap();
+    }
+
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: Arc<Self>) {}
     }
 }

@@ -14,6 +14,8 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
+use crate::budget::Held;
+
 /// Size of one pooled region, and so the largest single read.
 pub const REGION: usize = 128 * 1024;
 /// Reads this small use an ordinary heap buffer of exactly their size.
@@ -86,10 +88,24 @@ fn give_back(r: Region) {
     }
 }
 
-/// The first `len` bytes of a region, as the owner behind a `Bytes`.
+/// The first `len` bytes of a region, as the owner behind a `Bytes`; the budget charge for
+/// it goes back when the last `Bytes` over it is dropped, that is once it has been sent.
 struct Filled {
     region: Option<Region>,
     len: usize,
+    _held: Option<Held>,
+}
+
+/// A heap buffer holding a budget charge, as the owner behind a `Bytes`.
+struct HeapFilled {
+    bytes: Vec<u8>,
+    _held: Held,
+}
+
+impl AsRef<[u8]> for HeapFilled {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 impl AsRef<[u8]> for Filled {
@@ -167,16 +183,37 @@ impl ReadBuf {
         Ok(n)
     }
 
+    /// The memory a buffer for a read of `len` bytes takes, as `new` would make it.
+    pub fn cost(len: usize) -> usize {
+        if len <= SMALL {
+            len
+        } else {
+            REGION
+        }
+    }
+
     /// The first `n` bytes, read-only, without copying.
     pub fn freeze(self, n: usize) -> Bytes {
+        self.freeze_held(n, None)
+    }
+
+    /// `freeze`, keeping `held` until the bytes are dropped.
+    pub fn freeze_held(self, n: usize, held: Option<Held>) -> Bytes {
         match self {
             ReadBuf::Heap(mut v) => {
                 v.truncate(n);
-                Bytes::from(v)
+                match held {
+                    None => Bytes::from(v),
+                    Some(held) => Bytes::from_owner(HeapFilled {
+                        bytes: v,
+                        _held: held,
+                    }),
+                }
             }
             ReadBuf::Pooled(r) => Bytes::from_owner(Filled {
                 len: n.min(REGION),
                 region: Some(r),
+                _held: held,
             }),
         }
     }

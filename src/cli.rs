@@ -143,21 +143,13 @@ pub struct ShareOptions {
     pub base_url: Option<String>,
 }
 
-/// Why the link for `spec` cannot open now: its container is not configured, or (for a
-/// one-object link) the object is not in the store. A link for something still to be
-/// uploaded is legitimate, so this is a warning, not an error.
+/// Why the one-object link for `spec` cannot open now: the object (or its container's folder)
+/// is not in the store. A link for something still to be uploaded is legitimate, so this is
+/// a warning, not an error. (`make_link` has already refused an unconfigured container.)
 fn missing(
-    cfg: &Config,
     backend: &std::io::Result<crate::backend::Backend>,
     spec: &ShareSpec<'_>,
 ) -> Option<String> {
-    let project = cfg.project(spec.project)?;
-    if project.container(spec.container).is_none() {
-        return Some(format!(
-            "project {:?} has no container {:?} in the config",
-            spec.project, spec.container
-        ));
-    }
     if spec.prefix {
         return None;
     }
@@ -172,6 +164,9 @@ fn missing(
             "there is no object {:?} in {}/{}",
             spec.object, spec.project, spec.container
         )),
+        Err(crate::backend::BackendError::Denied) => {
+            Some("the object is there but not readable by the gateway".to_string())
+        }
         Err(crate::backend::BackendError::Io(e)) => {
             Some(format!("the object could not be checked ({e})"))
         }
@@ -233,7 +228,7 @@ pub fn share(config: &Path, targets: &[String], o: &ShareOptions) -> Result<(), 
             prefix: o.prefix,
         };
         links.push(share::make_link(&cfg, &spec, &base, now).map_err(|e| format!("{t}: {e}"))?);
-        if let Some(why) = missing(&cfg, &backend, &spec) {
+        if let Some(why) = missing(&backend, &spec) {
             eprintln!("keyhole: warning: {t}: {why}; the link will not open until it exists");
         }
     }

@@ -3,6 +3,7 @@
 //! Every error names the key it is about (`project[0].s3_key[1].secret_key: …`), because the
 //! operator fixing it has only the message.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ pub struct Config {
     pub projects: Vec<Project>,
     pub api_tokens: Vec<ApiToken>,
     pub proxy: ProxyConfig,
+    pub limits: Limits,
     // foldhash, not SipHash: these maps are built from the config alone, so a request can
     // only look names up, never add colliding ones.
     project_index: HashMap<String, usize, RandomState>,
@@ -65,6 +67,8 @@ pub enum BackendConfig {
 pub struct Project {
     pub id: String,
     pub temp_url_keys: Vec<TempUrlKey>,
+    /// Every container the store holds for this project exists, not only the listed ones.
+    pub any_container: bool,
     pub s3_keys: Vec<S3Key>,
     pub containers: Vec<Container>,
 }
@@ -87,6 +91,19 @@ pub struct Container {
 pub struct ApiToken {
     pub token: Secret,
     pub projects: Vec<String>,
+}
+
+/// `[limits]`: what one client may hold of the server.
+#[derive(Debug)]
+pub struct Limits {
+    /// HTTP/2 streams a connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub max_streams: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_streams: 100 }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -184,6 +201,9 @@ struct RawConfig {
     api_token: Vec<RawApiToken>,
     #[serde(default)]
     proxy: RawProxy,
+    /// Read key by key (see `limits`), so an unknown one is named with its table.
+    #[serde(default)]
+    limits: toml::Table,
 }
 
 #[derive(Deserialize, Default)]
@@ -215,6 +235,8 @@ struct RawProject {
     id: String,
     #[serde(default)]
     temp_url_keys: Vec<String>,
+    #[serde(default)]
+    any_container: bool,
     #[serde(default)]
     s3_key: Vec<RawS3Key>,
     #[serde(default)]
@@ -259,6 +281,28 @@ struct RawProxy {
     headers: Option<String>,
 }
 
+/// `[limits]`, each key checked and named with its table: `limits.max_streams: …`.
+fn limits(table: toml::Table) -> Result<Limits, ConfigError> {
+    let mut limits = Limits::default();
+    for (key, value) in table {
+        let path = format!("limits.{key}");
+        match key.as_str() {
+            "max_streams" => {
+                limits.max_streams = value
+                    .as_integer()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|&n| n >= 1)
+                    .map_or_else(
+                        || err(&path, "must be a whole number from 1 to 4294967295"),
+                        Ok,
+                    )?
+            }
+            _ => return err(&path, "unknown key"),
+        }
+    }
+    Ok(limits)
+}
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 impl Config {
@@ -273,7 +317,8 @@ impl Config {
 
     /// Parses and validates config text; `base` resolves relative paths.
     pub fn parse(text: &str, base: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError(toml_message(&e)))?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError(toml_message(&e, text)))?;
         raw.validate(base)
     }
 
@@ -314,23 +359,65 @@ impl Project {
     pub fn container(&self, name: &str) -> Option<&Container> {
         self.containers.iter().find(|c| c.name == name)
     }
+
+    /// Whether `name` is a container of this project at all (DESIGN §3 `any_container`):
+    /// a listed one, or, with `any_container`, any the store holds. A link to any other name
+    /// opens nothing, however well it is signed.
+    pub fn has_container(&self, name: &str) -> bool {
+        self.any_container || self.container(name).is_some()
+    }
 }
 
-/// toml's message already carries line, column and the key; keep it on one line.
-fn toml_message(e: &toml::de::Error) -> String {
+/// toml's message carries line and column; a wrong type names only the value, so the key
+/// written on that line is added. Kept on one line.
+fn toml_message(e: &toml::de::Error, text: &str) -> String {
     let msg = e.message();
-    match e.span() {
-        Some(_) => {
-            let first = e.to_string();
-            let line = first.lines().next().unwrap_or("").trim().to_string();
-            if line.is_empty() {
-                msg.to_string()
-            } else {
-                format!("{line}: {msg}")
-            }
-        }
-        None => msg.to_string(),
+    let Some(span) = e.span() else {
+        return msg.to_string();
+    };
+    let first = e.to_string();
+    let line = first.lines().next().unwrap_or("").trim().to_string();
+    // The key on the line the error points at, when that line is `key = value`.
+    let start = text
+        .get(..span.start)
+        .map_or(0, |t| t.rfind('\n').map_or(0, |i| i + 1));
+    let key = text
+        .get(start..)
+        .and_then(|rest| rest.lines().next())
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && !msg.contains(*k) && !k.starts_with('['));
+    // SECURITY: a mistyped secret must not be printed back (`invalid type: integer `1234``).
+    let secret =
+        key.is_some_and(|k| k.contains("secret") || k.contains("key") || k.contains("token"));
+    let msg: Cow<'_, str> = if secret {
+        without_quoted(msg).into()
+    } else {
+        msg.into()
+    };
+    match (line.is_empty(), key) {
+        (true, _) => msg.to_string(),
+        (false, Some(key)) => format!("{line}: {key}: {msg}"),
+        (false, None) => format!("{line}: {msg}"),
     }
+}
+
+/// `text` with every `` `…` `` and `"…"` part taken out.
+fn without_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut open: Option<char> = None;
+    for c in text.chars() {
+        match open {
+            Some(q) if c == q => open = None,
+            Some(_) => {}
+            None if c == '`' || c == '"' => {
+                open = Some(c);
+                out.push_str("(value hidden)");
+            }
+            None => out.push(c),
+        }
+    }
+    out
 }
 
 fn non_empty(key: &str, v: &str) -> Result<(), ConfigError> {
@@ -596,6 +683,7 @@ impl RawConfig {
             projects.push(Project {
                 id: p.id,
                 temp_url_keys,
+                any_container: p.any_container,
                 s3_keys,
                 containers,
             });
@@ -656,6 +744,7 @@ impl RawConfig {
             projects,
             api_tokens,
             proxy: ProxyConfig { trusted, headers },
+            limits: limits(self.limits)?,
             project_index,
             s3_key_index,
         })
@@ -756,6 +845,26 @@ temp_url_keys = ["a", "b"]
     }
 
     #[test]
+    fn only_listed_containers_exist_unless_any_container_is_set() {
+        let c = parse(GOOD).unwrap();
+        let p = c.project("p1").unwrap();
+        assert!(!p.any_container, "any_container defaults to false");
+        assert!(p.has_container("c1") && !p.has_container("c2"));
+        let c = parse(&GOOD.replace("id = \"p1\"", "id = \"p1\"\nany_container = true")).unwrap();
+        assert!(c.project("p1").unwrap().has_container("c2"));
+        let e = error_of(&GOOD.replace("id = \"p1\"", "id = \"p1\"\nany_container = \"yes\""));
+        assert!(e.contains("any_container"), "{e}");
+    }
+
+    #[test]
+    fn a_mistyped_secret_is_named_but_not_printed() {
+        let e = error_of(&GOOD.replace("secret_key = \"SK1\"", "secret_key = 73219846"));
+        assert!(e.contains("secret_key") && !e.contains("73219846"), "{e}");
+        let e = error_of(&GOOD.replace("[\"a\", \"b\"]", "[\"a\", 98765]"));
+        assert!(e.contains("temp_url_keys") && !e.contains("98765"), "{e}");
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let e = error_of(&format!("{GOOD}\nbogus_key = 1"));
         assert!(e.contains("bogus_key"), "{e}");
@@ -782,6 +891,19 @@ temp_url_keys = ["a", "b"]
     fn a_bad_cidr_names_its_key() {
         let e = error_of(&format!("{GOOD}\n[proxy]\ntrusted = [\"10.0.0.0/33\"]\n"));
         assert!(e.contains("proxy.trusted[0]"), "{e}");
+    }
+
+    #[test]
+    fn limits_default_and_are_checked_by_their_key_path() {
+        assert_eq!(parse(GOOD).unwrap().limits.max_streams, 100);
+        let c = parse(&format!("{GOOD}\n[limits]\nmax_streams = 7\n")).unwrap();
+        assert_eq!(c.limits.max_streams, 7);
+        let e = error_of(&format!("{GOOD}\n[limits]\nmax_streams = 0\n"));
+        assert!(e.contains("limits.max_streams"), "{e}");
+        let e = error_of(&format!("{GOOD}\n[limits]\nmax_stream = 7\n"));
+        assert!(e.contains("limits.max_stream: unknown key"), "{e}");
+        let e = error_of(&format!("{GOOD}\n[limits]\nmax_streams = -1\n"));
+        assert!(e.contains("max_streams"), "{e}");
     }
 
     #[test]

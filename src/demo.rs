@@ -55,6 +55,8 @@ root = "{DATA_DIR}"
 [[project]]
 id = "{project}"
 temp_url_keys = ["{account_key}"]
+# Only the containers listed below exist; true serves every folder under the project.
+any_container = false
 
   [[project.s3_key]]
   access_key = "{access_key}"

@@ -9,7 +9,6 @@
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use http::header::AsHeaderName;
 use http::HeaderMap;
 use ipnet::IpNet;
 
@@ -52,13 +51,6 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 
 fn trusted(list: &[IpNet], ip: IpAddr) -> bool {
     list.iter().any(|n| n.contains(&ip))
-}
-
-fn header(h: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
 }
 
 /// Splits `s` at every `sep` that is not inside a quoted string (RFC 9110 section 5.6.4);
@@ -237,15 +229,17 @@ fn forwarded(h: &HeaderMap) -> Said<'_> {
 }
 
 impl<'a> Origin<'a> {
+    /// `host` is the request's own host (see `crate::host::of`); a trusted proxy's
+    /// forwarded host takes its place.
     pub fn from_request(
         trusted_proxies: &[IpNet],
         family: Family,
         peer: SocketAddr,
+        host: Option<&'a str>,
         headers: &'a HeaderMap,
     ) -> Origin<'a> {
         let peer_ip = canonical(peer.ip());
-        // A typed name: a `&str` would be parsed into a HeaderName on every request.
-        let host = header(headers, http::header::HOST).map(Cow::Borrowed);
+        let host = host.map(Cow::Borrowed);
         if !trusted(trusted_proxies, peer_ip) {
             return Origin {
                 client_ip: peer_ip,
@@ -294,8 +288,13 @@ mod tests {
             &nets(&["127.0.0.0/8", "10.0.0.0/8"]),
             family,
             "127.0.0.1:5000".parse().unwrap(),
+            host_of(h),
             h,
         )
+    }
+
+    fn host_of(h: &HeaderMap) -> Option<&str> {
+        h.get("host").and_then(|v| v.to_str().ok())
     }
 
     fn client(family: Family, pairs: &[(&str, &str)]) -> String {
@@ -311,7 +310,13 @@ mod tests {
             ("forwarded", "for=9.9.9.9;proto=https;host=b.example"),
         ]);
         for family in [Family::XForwarded, Family::Forwarded] {
-            let o = Origin::from_request(&[], family, "10.0.0.1:5000".parse().unwrap(), &h);
+            let o = Origin::from_request(
+                &[],
+                family,
+                "10.0.0.1:5000".parse().unwrap(),
+                host_of(&h),
+                &h,
+            );
             assert_eq!(o.client_ip.to_string(), "10.0.0.1");
             assert_eq!(o.scheme, "http");
             assert_eq!(o.host.as_deref(), Some("a.example"));
@@ -421,6 +426,7 @@ mod tests {
             &nets(&["127.0.0.0/8"]),
             Family::XForwarded,
             "127.0.0.1:1".parse().unwrap(),
+            host_of(&raw),
             &raw,
         );
         assert_eq!(o.client_ip, UNKNOWN_CLIENT);
@@ -477,6 +483,7 @@ mod tests {
             &nets(&["::1/128"]),
             Family::Forwarded,
             "[::1]:5000".parse().unwrap(),
+            None,
             Box::leak(Box::new(headers(&[(
                 "forwarded",
                 "for=\"[2001:db8::1]:4711\";proto=https;host=s.example",
@@ -587,6 +594,7 @@ mod tests {
                 &nets(&["127.0.0.0/8", "10.0.0.0/8"]),
                 Family::XForwarded,
                 peer,
+                host_of(h),
                 h,
             )
             .client_ip

@@ -103,7 +103,17 @@ where
     B::Error: Into<crate::body::BoxError>,
 {
     let cfg = &state.config;
-    let origin = Origin::from_request(&cfg.proxy.trusted, cfg.proxy.headers, peer, req.headers());
+    let host = match crate::host::of(req.version(), req.uri(), req.headers()) {
+        Ok(h) => h,
+        Err(bad) => return text(StatusCode::BAD_REQUEST, bad.message()),
+    };
+    let origin = Origin::from_request(
+        &cfg.proxy.trusted,
+        cfg.proxy.headers,
+        peer,
+        host,
+        req.headers(),
+    );
     let query = Query::new(req.uri().query().unwrap_or(""));
     let route = router::route(cfg, req.uri().path(), origin.host.as_deref());
     // Links are checked without awaiting anything, so the request's one await (the
@@ -170,6 +180,18 @@ fn answer<B>(state: &State, route: Route<'_>, req: &Request<B>) -> Response<Body
         Route::Home => crate::ui::home(),
         // The API is the caller's (it awaits the request body).
         Route::NotFound | Route::Api(_) => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
+        // In the shape of the protocol the path looks like: S3 unless it is Swift's or ours.
+        Route::BadPath
+            if !["/v1/", "/api/", "/_keyhole/"]
+                .iter()
+                .any(|p| req.uri().path().starts_with(p)) =>
+        {
+            s3_error(&S3Error::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidURI",
+                "Couldn't parse the specified URI.",
+            ))
+        }
         Route::BadPath => text(
             StatusCode::BAD_REQUEST,
             "400 Bad Request: the path is not UTF-8\n",
@@ -348,6 +370,37 @@ fn s3<B>(
     })
 }
 
+/// What a store's failure to open a granted object says, in the link's protocol. Only here,
+/// after a valid signature, may the caller learn what exists.
+fn store_error(e: &BackendError, grant: &Grant, missing: &Missing, exists: bool) -> Response<Body> {
+    match (e, missing) {
+        (BackendError::NotFound, Missing::Swift) => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
+        (BackendError::NotFound, Missing::S3) if exists => {
+            s3_error(&S3Error::no_such_key(&grant.object))
+        }
+        (BackendError::NotFound, Missing::S3) => {
+            s3_error(&S3Error::no_such_bucket(&grant.container))
+        }
+        // The store logged it (once); the caller learns only that it may not have it.
+        (BackendError::Denied, Missing::Swift) => text(StatusCode::FORBIDDEN, "403 Forbidden\n"),
+        (BackendError::Denied, Missing::S3) => s3_error(&S3Error::access_denied("Access Denied")),
+        (BackendError::Io(err), _) => {
+            tracing::error!(project = %grant.project, container = %grant.container, error = %err, "backend read failed");
+            match missing {
+                Missing::Swift => text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "503 Service Unavailable: the object store failed\n",
+                ),
+                Missing::S3 => s3_error(&S3Error::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "The object store failed. Please try again.",
+                )),
+            }
+        }
+    }
+}
+
 /// Opens the granted object, hands it to delivery, and adds the container's CORS headers.
 async fn serve<B>(state: &State, access: Access, req: &Request<B>) -> Response<Body> {
     let Access {
@@ -356,29 +409,22 @@ async fn serve<B>(state: &State, access: Access, req: &Request<B>) -> Response<B
         missing,
     } = access;
     let grant = &prepared.grant;
-    let container = state
-        .config
-        .project(&grant.project)
-        .and_then(|p| p.container(&grant.container));
-    let opened = state
-        .backend
-        .open(&grant.project, &grant.container, &grant.object)
-        .await;
+    let project = state.config.project(&grant.project);
+    let container = project.and_then(|p| p.container(&grant.container));
+    // SECURITY: only the containers the config says exist are opened (`any_container`); a
+    // folder the store holds beside them is no container, however the link was signed.
+    let exists = project.is_some_and(|p| p.has_container(&grant.container));
+    let opened = if exists {
+        state
+            .backend
+            .open(&grant.project, &grant.container, &grant.object)
+            .await
+    } else {
+        Err(BackendError::NotFound)
+    };
     let mut resp = match opened {
         Ok(object) => delivery::respond(&prepared, object, req.method(), req.headers(), now),
-        Err(BackendError::NotFound) => match missing {
-            Missing::Swift => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
-            // Only here, after a valid signature, may the caller learn what exists.
-            Missing::S3 if container.is_some() => s3_error(&S3Error::no_such_key(&grant.object)),
-            Missing::S3 => s3_error(&S3Error::no_such_bucket(&grant.container)),
-        },
-        Err(BackendError::Io(e)) => {
-            tracing::error!(project = %grant.project, container = %grant.container, error = %e, "backend read failed");
-            text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "503 Service Unavailable: the object store failed\n",
-            )
-        }
+        Err(e) => store_error(&e, grant, &missing, exists),
     };
     if let Some(c) = container {
         delivery::cors::decorate(&c.cors_origins, req.headers(), resp.headers_mut());

@@ -270,6 +270,11 @@ fn main() -> ExitCode {
                     Err(e) => return usage_error(format!("--expires: {e}")),
                 },
             };
+            if a.iso8601 && expires > keyhole::clock::LAST_HTTP_DATE {
+                return usage_error(
+                    "--iso8601 cannot write an expiry past 9999-12-31T23:59:59Z; use unix seconds",
+                );
+            }
             if !a.path.starts_with("/v1/") || a.path.splitn(5, '/').count() < 5 {
                 return usage_error(
                     "--path must look like /v1/AUTH_<project>/<container>/<object>",
@@ -335,7 +340,7 @@ fn main() -> ExitCode {
                 v2: a.v2,
                 overrides: &overrides,
             };
-            match link.url() {
+            match link.checked_url() {
                 Ok(url) => {
                     println!("{url}");
                     ExitCode::SUCCESS

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 #[derive(Default)]
 pub struct Metrics {
@@ -12,6 +13,8 @@ pub struct Metrics {
     pub panics: AtomicU64,
     connections: AtomicU64,
     zero_copy_bytes: AtomicU64,
+    /// Shared with the body budget (`budget::Budget`), which counts reads it made small.
+    pub budget_spent: Arc<AtomicU64>,
 }
 
 impl Metrics {
@@ -73,6 +76,11 @@ impl Metrics {
             "keyhole_zero_copy_bytes_total",
             "Body bytes the kernel sent straight from the file (sendfile).",
             self.zero_copy_bytes.load(Relaxed),
+        );
+        one(
+            "keyhole_body_budget_spent_total",
+            "Body reads past a connection's or the server's budget for unsent chunks (made 16 KiB at most).",
+            self.budget_spent.load(Relaxed),
         );
         out
     }

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::backend::Backend;
 use crate::body::{Body, BoxError};
+use crate::budget::{Budget, Charge};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::zerocopy::{Conn, Plan};
@@ -26,22 +27,30 @@ use crate::zerocopy::{Conn, Plan};
 /// hyper's per-connection buffer limit, for reading request heads and queueing writes.
 const MAX_BUF: usize = 64 * 1024;
 
+/// Largest HTTP/2 request head (decoded header list), hyper's default made explicit.
+const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
+
 pub struct State {
     pub config: Config,
     pub backend: Backend,
     pub metrics: Metrics,
     /// Links verified recently (see `auth::cache`).
     pub links: crate::auth::cache::LinkCache,
+    /// What body chunks read but not yet sent may hold, over all connections.
+    pub buffers: Budget,
 }
 
 impl State {
     pub fn new(config: Config) -> std::io::Result<State> {
         let backend = Backend::from_config(&config)?;
+        let metrics = Metrics::default();
+        let buffers = Budget::new(crate::budget::SERVER, metrics.budget_spent.clone());
         Ok(State {
             config,
             backend,
-            metrics: Metrics::default(),
+            metrics,
             links: Default::default(),
+            buffers,
         })
     }
 }
@@ -118,7 +127,8 @@ fn logged(
     let status = resp.status().as_u16();
     let log = start.map(|start| AccessLog {
         method: req_method,
-        path: path.to_string(),
+        // SECURITY: a path can carry a link's signature (an encoded `?`); never log it.
+        path: crate::redact::redact(path).into_owned(),
         status,
         sent: 0,
         start,
@@ -149,6 +159,7 @@ async fn service(
     req: Request<Incoming>,
     peer: SocketAddr,
     plan: Arc<Plan>,
+    charge: Charge,
 ) -> Result<Response<Logged>, Infallible> {
     // The clock is read only for the access log.
     let start =
@@ -158,25 +169,43 @@ async fn service(
     let http1 = req.version() <= http::Version::HTTP_11;
     // A clone shares the request's bytes: no copy unless something is logged.
     let uri = req.uri().clone();
-    let resp = match CatchUnwind(crate::handler::handle(&state, req, peer)).await {
+    let handled = crate::handler::handle(&state, req, peer);
+    let mut resp = contained(&state.metrics, &method, uri.path(), handled).await;
+    if let Body::File(f) = resp.body_mut() {
+        f.charge(charge.account());
+        if http1 {
+            f.zero_copy(plan);
+        } else {
+            // SECURITY: an HTTP/2 client may leave up to `max_streams` streams per
+            // connection unread; each must not keep a descriptor while it waits.
+            f.release();
+        }
+    }
+    Ok(logged(method, uri.path(), start, resp))
+}
+
+/// The handler's response, or a 500 when it panicked, counted in the metrics as both.
+async fn contained(
+    metrics: &Metrics,
+    method: &Method,
+    path: &str,
+    handled: impl Future<Output = Response<Body>>,
+) -> Response<Body> {
+    match CatchUnwind(handled).await {
         Ok(r) => r,
         Err(()) => {
-            state
-                .metrics
+            metrics
                 .panics
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::error!(%method, path = uri.path(), "request handler panicked");
+            // `handle` counts the responses it returns; this one it never returned.
+            metrics.response(500);
+            tracing::error!(%method, path = %crate::redact::redact(path), "request handler panicked");
             crate::handler::text(
                 http::StatusCode::INTERNAL_SERVER_ERROR,
                 "500 Internal Server Error\n",
             )
         }
-    };
-    let mut resp = resp;
-    if let (true, Body::File(f)) = (http1, resp.body_mut()) {
-        f.zero_copy(plan);
     }
-    Ok(logged(method, uri.path(), start, resp))
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then lets open
@@ -192,6 +221,17 @@ pub async fn serve(
     // heads are capped at 64 KiB.
     // Vectored writes hand body chunks to the connection uncopied, which zero-copy needs.
     builder.http1().max_buf_size(MAX_BUF).writev(true);
+    // SECURITY: what one HTTP/2 connection may make the server hold. Each stream holds at most
+    // one unsent body chunk (see `budget`), which h2's send buffer need not exceed. The reset
+    // limits are h2's and hyper's defaults, stated so an upgrade cannot quietly drop the
+    // defence against rapid-reset floods.
+    builder
+        .http2()
+        .max_concurrent_streams(state.config.limits.max_streams)
+        .max_header_list_size(H2_MAX_HEADER_LIST)
+        .max_send_buf_size(crate::body::CHUNK)
+        .max_pending_accept_reset_streams(20)
+        .max_local_error_reset_streams(1024);
     let builder = Arc::new(builder);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -215,8 +255,16 @@ pub async fn serve(
         let svc_state = state.clone();
         let plan = Arc::new(Plan::default());
         let svc_plan = plan.clone();
+        // The connection's share of the body budget, so one client's streams cannot take it all.
+        let charge = state.buffers.connection();
         let svc = hyper::service::service_fn(move |req| {
-            service(svc_state.clone(), req, peer, svc_plan.clone())
+            service(
+                svc_state.clone(),
+                req,
+                peer,
+                svc_plan.clone(),
+                charge.clone(),
+            )
         });
         let conn = builder
             .serve_connection(Conn::new(stream, plan, state.clone()), svc)
@@ -269,7 +317,8 @@ pub fn spawn_background(config: Config) -> std::io::Result<SocketAddr> {
 
 #[cfg(test)]
 mod tests {
-    use super::CatchUnwind;
+    use super::{contained, CatchUnwind};
+    use crate::metrics::Metrics;
 
     #[tokio::test]
     async fn a_panic_is_contained_to_its_future() {
@@ -279,5 +328,22 @@ mod tests {
         std::panic::set_hook(hook);
         assert_eq!(caught, Err::<(), ()>(()));
         assert_eq!(CatchUnwind(async { 7 }).await, Ok(7));
+    }
+
+    #[tokio::test]
+    async fn a_contained_panic_counts_as_a_5xx_response() {
+        let metrics = Metrics::default();
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let handled = async { panic!("boom") };
+        let resp = contained(&metrics, &http::Method::GET, "/x", handled).await;
+        std::panic::set_hook(hook);
+        assert_eq!(resp.status(), 500);
+        let text = metrics.render();
+        assert!(
+            text.contains("keyhole_responses_total{class=\"5xx\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("keyhole_panics_total 1\n"), "{text}");
     }
 }

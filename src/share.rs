@@ -52,6 +52,13 @@ pub struct SwiftLink<'a> {
 
 impl SwiftLink<'_> {
     pub fn url(&self) -> String {
+        // ISO 8601 cannot write a time past 9999: such a link expires at the last second it
+        // can write, and is signed for that, so that what it says is what it means.
+        let signed_expires = if self.iso8601 {
+            self.expires.min(crate::clock::LAST_HTTP_DATE)
+        } else {
+            self.expires
+        };
         let (scope, prefix_value) = if self.prefix {
             // The prefix is the part of the path after /v1/ACCOUNT/CONTAINER/.
             let prefix = self.path.splitn(5, '/').nth(4).unwrap_or("");
@@ -63,14 +70,14 @@ impl SwiftLink<'_> {
             self.digest,
             self.key,
             self.method,
-            self.expires,
+            signed_expires,
             scope,
             self.ip_range,
         );
         let expires = if self.iso8601 {
-            format_iso8601(self.expires)
+            format_iso8601(signed_expires)
         } else {
-            self.expires.to_string()
+            signed_expires.to_string()
         };
         let mut url = format!(
             "{}{}?temp_url_sig={sig}&temp_url_expires={}",
@@ -181,6 +188,8 @@ pub struct ShareSpec<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShareError {
     UnknownProject(String),
+    /// Not a container of the project (see `Project::has_container`).
+    UnknownContainer(String),
     /// The request is not something a link can be made for; the text says why.
     Invalid(String),
 }
@@ -189,19 +198,48 @@ impl std::fmt::Display for ShareError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ShareError::UnknownProject(p) => write!(f, "no project {p:?} is configured"),
+            ShareError::UnknownContainer(c) => write!(
+                f,
+                "no container {c:?} is configured for the project (any_container is false)"
+            ),
             ShareError::Invalid(why) => f.write_str(why),
         }
     }
 }
 
-/// The longest lifetime a link of `protocol` may have here, in seconds.
-pub fn max_lifetime(cfg: &crate::config::Config, protocol: Protocol) -> u64 {
+/// Checks that a link of `protocol` made at `now` may live `lifetime` seconds, and returns
+/// its expiry. The protocol's own cap (SigV4: 7 days; Swift has none) and `max_link_lifetime`
+/// apply, and every link must end by 9999-12-31T23:59:59Z: past it, no HTTP-date, ISO 8601
+/// or AWS date can say when the link ends. The error completes "the lifetime …".
+pub fn check_lifetime(
+    cfg: &crate::config::Config,
+    protocol: Protocol,
+    lifetime: u64,
+    now: u64,
+) -> Result<u64, String> {
     let own = match protocol {
-        // SigV4 caps X-Amz-Expires at 7 days; Swift has no cap of its own.
-        Protocol::S3 => crate::auth::MAX_S3_LIFETIME,
-        Protocol::Swift => u64::MAX,
+        Protocol::S3 => Some((crate::auth::MAX_S3_LIFETIME, "S3's limit")),
+        Protocol::Swift => None,
     };
-    cfg.max_link_lifetime.map_or(own, |m| m.min(own))
+    let configured = cfg.max_link_lifetime.map(|m| (m, "max_link_lifetime"));
+    let cap = match (own, configured) {
+        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+        (a, b) => a.or(b),
+    };
+    if lifetime == 0 {
+        return Err("must be at least 1 second".into());
+    }
+    if let Some((max, why)) = cap.filter(|(max, _)| lifetime > *max) {
+        return Err(format!("must be at most {max} seconds ({why})"));
+    }
+    match now.checked_add(lifetime) {
+        Some(expires) if expires <= crate::clock::LAST_HTTP_DATE => Ok(expires),
+        _ => Err(format!(
+            "must end by {} (at most {} seconds from now)",
+            format_iso8601(crate::clock::LAST_HTTP_DATE),
+            crate::clock::LAST_HTTP_DATE.saturating_sub(now)
+        )),
+    }
 }
 
 /// Makes one link with the config's keys, under `base_url` (scheme, host, port, path prefix).
@@ -214,6 +252,10 @@ pub fn make_link(
     let project = cfg
         .project(spec.project)
         .ok_or_else(|| ShareError::UnknownProject(spec.project.to_string()))?;
+    // A link to a folder that is no container would only ever answer 404.
+    if !project.has_container(spec.container) {
+        return Err(ShareError::UnknownContainer(spec.container.to_string()));
+    }
     // A prefix may be empty or end in '/': it is valid when an object under it could be.
     let valid = if spec.prefix {
         crate::backend::valid_object_name(&format!("{}x", spec.object))
@@ -226,13 +268,8 @@ pub fn make_link(
             spec.object
         )));
     }
-    let limit = max_lifetime(cfg, spec.protocol);
-    if spec.lifetime == 0 || spec.lifetime > limit {
-        return Err(ShareError::Invalid(format!(
-            "the lifetime must be between 1 and {limit} seconds"
-        )));
-    }
-    let expires = now.saturating_add(spec.lifetime);
+    let expires = check_lifetime(cfg, spec.protocol, spec.lifetime, now)
+        .map_err(|why| ShareError::Invalid(format!("the lifetime {why}")))?;
     match spec.protocol {
         Protocol::Swift => {
             if spec.access_key.is_some() {
@@ -337,7 +374,7 @@ fn s3_link(
         v2: false,
         overrides: &overrides,
     }
-    .url()
+    .checked_url()
     .map_err(ShareError::Invalid)
 }
 

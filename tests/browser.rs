@@ -43,14 +43,7 @@ impl Pages {
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match conn.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
+                let buf = read_head(&mut conn);
                 let line = String::from_utf8_lossy(&buf)
                     .lines()
                     .next()
@@ -355,4 +348,132 @@ fn a_download_link_lands_in_the_download_folder_under_its_name() {
         .collect();
     assert_eq!(names, vec!["Báo cáo tháng 11.pdf".to_string()]);
     assert_eq!(std::fs::read(&target).unwrap(), PDF);
+}
+
+/// Reads a request up to the end of its head (or of the connection).
+fn read_head(conn: &mut impl Read) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    buf
+}
+
+/// An ordinary server on another origin answering every request with `body` as `ctype`,
+/// without any sandbox: the control that shows a body and type would run script.
+fn serve_typed(body: &'static [u8], ctype: &str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ctype = ctype.to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            read_head(&mut conn);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(body);
+        }
+    });
+    format!("http://{addr}/object")
+}
+
+/// The DOM Chromium ends with on `url`, waiting at most 20 s (a type Chromium does not
+/// display becomes a download, after which headless Chromium may never exit).
+fn dump_dom_briefly(url: &str) -> String {
+    let dir = TempDir::new("chromium-type");
+    let downloads = dir.0.join("downloads");
+    let start = Instant::now();
+    let downloaded = || std::fs::read_dir(&downloads).is_ok_and(|mut d| d.next().is_some());
+    chromium_until(
+        &dir.0.join("profile"),
+        &downloads,
+        &["--dump-dom", "--virtual-time-budget=5000"],
+        url,
+        || downloaded() || start.elapsed() > Duration::from_secs(20),
+    )
+}
+
+#[test]
+fn an_objects_script_never_runs_whatever_type_a_signed_link_asks_for() {
+    if !require_tool("chromium") {
+        return;
+    }
+    // Each runs its script as XHTML, XML or HTML (page) or as SVG (picture). The marker is an
+    // attribute the script sets: the source shown as text never holds it in this form.
+    const PAGE: &[u8] = br#"<html xmlns="http://www.w3.org/1999/xhtml"><head><title>t</title></head><body><p>static</p><script>document.documentElement.setAttribute('data-ran','yes')</script></body></html>"#;
+    const SVG: &[u8] = br#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>document.documentElement.setAttribute('data-ran','yes')</script></svg>"#;
+    const RAN: &str = "data-ran=\"yes\"";
+    let s = TestServer::start();
+    s.put(common::PROJECT, "c", "page.xhtml", PAGE);
+    s.put(common::PROJECT, "c", "picture.svg", SVG);
+    let endpoint = format!("http://{}", s.addr);
+    let link = |key: &str, ctype: &str| {
+        let target = common::s3_target(&s, key, false, &[("response-content-type", ctype)]);
+        format!("{endpoint}{target}")
+    };
+
+    // Accepted spellings: served, and the script stays inert. `runs` says whether the same
+    // body and type from an ordinary server runs it, so that the check can fail.
+    for (ctype, key, body, runs) in [
+        ("TEXT/HTML", "page.xhtml", PAGE, true),
+        ("text/html;charset=utf-8", "page.xhtml", PAGE, true),
+        ("text/html ; x=1", "page.xhtml", PAGE, true),
+        ("application/xhtml+xml", "page.xhtml", PAGE, true),
+        ("text/xml", "page.xhtml", PAGE, true),
+        ("image/svg+xml", "picture.svg", SVG, true),
+        ("Image/SVG+XML; charset=utf-8", "picture.svg", SVG, true),
+        ("text/plain", "page.xhtml", PAGE, false),
+        ("application/x-keyhole-unknown", "page.xhtml", PAGE, false),
+    ] {
+        if runs {
+            let control = dump_dom_briefly(&serve_typed(body, ctype));
+            assert!(
+                control.contains(RAN),
+                "control did not run as {ctype}: {control}"
+            );
+        }
+        let url = link(key, ctype);
+        let r = s.get(&url[endpoint.len()..]);
+        assert_eq!(r.status, 200, "{ctype}: {}", r.text());
+        let dom = dump_dom_briefly(&url);
+        assert!(!dom.contains(RAN), "script ran as {ctype}: {dom}");
+        if runs {
+            assert!(
+                dom.contains("static") || dom.contains("<svg"),
+                "{ctype}: {dom}"
+            );
+        }
+    }
+
+    // Spellings that are not exactly one media type are refused before any byte is served.
+    // Chromium reads the last type of a comma list, so without the refusal this one runs.
+    let control = dump_dom_briefly(&serve_typed(PAGE, "text/plain,text/html"));
+    assert!(
+        control.contains(RAN),
+        "comma-list control did not run: {control}"
+    );
+    for ctype in [
+        "text/plain,text/html",
+        "text/html, text/plain",
+        "",
+        "text",
+        "text/html\u{e9}",
+    ] {
+        let url = link("page.xhtml", ctype);
+        let dom = dump_dom_briefly(&url);
+        assert!(!dom.contains(RAN), "script ran as {ctype:?}: {dom}");
+        let r = s.get(&url[endpoint.len()..]);
+        assert_eq!(r.status, 400, "{ctype:?}: {}", r.text());
+        assert!(
+            r.text().contains("<Code>InvalidArgument</Code>"),
+            "{ctype:?}"
+        );
+    }
 }

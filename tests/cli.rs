@@ -11,16 +11,6 @@ fn keyhole() -> Command {
     Command::new(env!("CARGO_BIN_EXE_keyhole"))
 }
 
-/// Kills the child when the test ends, pass or fail.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn serve_with_no_config_writes_the_demo_and_prints_links_that_open() {
     let dir = TempDir::new("demo");

@@ -7,7 +7,8 @@
 //!
 //! Bucket `c` of project `p1` is used wherever the client accepts it. boto3's virtual-hosted
 //! style and the MinIO SDK refuse bucket names shorter than three characters, so those use
-//! `interop`, a container of the same project that exists only on disk.
+//! `interop`, a folder of the same project that is served because the project has
+//! `any_container = true`.
 
 mod common;
 
@@ -21,7 +22,14 @@ const UTF8_KEY: &str = "Tiếng Việt/báo cáo+1 (final).txt";
 const DOMAIN: &str = "s3.test";
 
 fn server() -> TestServer {
-    let srv = TestServer::with_config(&format!("[s3]\ndomain = \"{DOMAIN}\"\n"));
+    // `interop` is a folder, not a listed container: p1 serves it by `any_container`.
+    let srv = TestServer::from_text(|dir| {
+        base_config(dir, &format!("[s3]\ndomain = \"{DOMAIN}\"\n")).replacen(
+            &format!("id = \"{PROJECT}\"\n"),
+            &format!("id = \"{PROJECT}\"\nany_container = true\n"),
+            1,
+        )
+    });
     for bucket in ["c", "interop"] {
         srv.put(PROJECT, bucket, "hello.txt", BYTES);
         srv.put(PROJECT, bucket, UTF8_KEY, BYTES);
@@ -200,13 +208,24 @@ fn boto3_presigned_urls_path_and_virtual_utf8_and_disposition() {
         );
         assert_link_works(&srv, &url);
 
-        let disposition = "attachment; filename=\"b\u{e1}o c\u{e1}o.txt\"";
+        // A UTF-8 name goes in `filename*`: a non-ASCII override byte is refused.
+        let disposition =
+            "attachment; filename=\"bao cao.txt\"; filename*=UTF-8''b%C3%A1o%20c%C3%A1o.txt";
         let url = boto3(&srv, &home.0, signature, "path", "c", UTF8_KEY, disposition);
         let r = assert_link_works(&srv, &url);
         assert_eq!(
-            r.header("content-disposition").map(str::as_bytes),
-            Some(disposition.as_bytes()),
+            r.header("content-disposition"),
+            Some(disposition),
             "{signature}"
+        );
+        let raw_utf8 = "attachment; filename=\"b\u{e1}o c\u{e1}o.txt\"";
+        let url = boto3(&srv, &home.0, signature, "path", "c", UTF8_KEY, raw_utf8);
+        let r = curl(&srv, &url);
+        assert_eq!(r.status, 400, "{signature}: {}", r.text());
+        assert!(
+            r.text().contains("<Code>InvalidArgument</Code>"),
+            "{}",
+            r.text()
         );
     }
 }

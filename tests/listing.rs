@@ -10,8 +10,9 @@ const TOKEN: &str = "list-token-p1";
 const TOKEN_P2: &str = "list-token-p2";
 
 fn server() -> TestServer {
+    // The first lines extend p2 (the base config's last project) with a container.
     TestServer::with_config(&format!(
-        "[[api_token]]\ntoken = \"{TOKEN}\"\nprojects = [\"p1\"]\n[[api_token]]\ntoken = \"{TOKEN_P2}\"\nprojects = [\"p2\"]\n"
+        "  [[project.container]]\n  name = \"c\"\n[[api_token]]\ntoken = \"{TOKEN}\"\nprojects = [\"p1\"]\n[[api_token]]\ntoken = \"{TOKEN_P2}\"\nprojects = [\"p2\"]\n"
     ))
 }
 

@@ -379,9 +379,22 @@ fn s3_case() -> impl Strategy<Value = S3Case> {
         any::<bool>(),
         any::<bool>(),
         1u64..=3600,
-        // Each `response-*` at most once: a repeated one is refused by design.
-        prop::collection::btree_map(0usize..6, "[ -~]{0,12}", 0..3)
-            .prop_map(|m| m.into_iter().collect::<Vec<_>>()),
+        // Each `response-*` at most once: a repeated one is refused by design. Values are
+        // printable ASCII, and the type (index 0) one media type, as served overrides must be.
+        prop::collection::btree_map(0usize..6, "[ -~]{0,12}", 0..3).prop_map(|m| {
+            m.into_iter()
+                .map(|(i, v)| match i {
+                    0 => (
+                        i,
+                        format!(
+                            "text/x-{}",
+                            v.replace(|c: char| !c.is_ascii_alphanumeric(), "")
+                        ),
+                    ),
+                    _ => (i, v),
+                })
+                .collect::<Vec<_>>()
+        }),
         any::<bool>(),
     )
         .prop_map(

@@ -393,6 +393,16 @@ fn a_user_shares_two_objects_for_each_protocol_and_mode_and_copies_a_link() {
         b.eval("document.getElementById('generate').disabled"),
         json!(true)
     );
+
+    // An expiry the server refuses is explained in plain words, not as the API's message.
+    b.eval("document.querySelector('input[name=urlType][value=swift]').click()");
+    b.eval("{ const f = document.getElementById('share'); f.days.value = '3000000'; f.dispatchEvent(new Event('input')); document.getElementById('generate').click() }");
+    b.wait("!document.getElementById('error').hidden");
+    let error = b.eval("document.getElementById('error').textContent");
+    assert_eq!(
+        error,
+        json!("That expiry is too far in the future. Shorten it.")
+    );
 }
 
 impl Browser {
@@ -692,7 +702,7 @@ fn share_takes_a_base_url_and_warns_about_what_does_not_exist() {
             "p1/c/missing.txt",
             "there is no object \"missing.txt\" in p1/c",
         ),
-        ("p1/nope/a.txt", "project \"p1\" has no container \"nope\""),
+        ("p1/pub/a.txt", "there is no object \"a.txt\" in p1/pub"),
     ] {
         let out = share_cli(&config, &[target, "--base-url", &base]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -706,6 +716,9 @@ fn share_takes_a_base_url_and_warns_about_what_does_not_exist() {
             "{target}: still prints the link"
         );
     }
+    // A container the config does not know is an error, as before.
+    let out = share_cli(&config, &["p1/nope/a.txt", "--base-url", &base]);
+    assert_eq!(out.status.code(), Some(2));
     let out = share_cli(&config, &["p1/c/top.txt", "--base-url", "ftp://x"]);
     assert_eq!(out.status.code(), Some(2));
 }

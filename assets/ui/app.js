@@ -23,13 +23,13 @@ function plainWords(status, msg) {
     return "That API token was not accepted (" + msg + "). Check the token under [[api_token]] in keyhole.toml and sign in again.";
   }
   if (status === 403) return "This token may not be used for that project.";
-  const range = /^timeExpire must be between 1 and (\d+) seconds/.exec(msg);
-  if (range) {
-    const max = Number(range[1]);
-    return max > 1e12
-      ? "The link must last at least one minute."
-      : "The link must last at least one minute and at most " + duration(max) + ".";
+  if (/^timeExpire must be at least/.test(msg)) return "The link must last at least one minute.";
+  const most = /^timeExpire must be at most (\d+) seconds(?: \((.*)\))?/.exec(msg);
+  if (most) {
+    const why = most[2] === "max_link_lifetime" ? " (this server's limit)" : most[2] ? " (" + most[2] + ")" : "";
+    return "The link can last at most " + duration(Number(most[1])) + why + ". Shorten the expiry.";
   }
+  if (/^timeExpire must end by/.test(msg)) return "That expiry is too far in the future. Shorten it.";
   if (/^no object /.test(msg)) return "A file you picked is no longer there. Refresh the list and try again.";
   if (/no S3 key/.test(msg)) return "This project has no S3 key, so it cannot make S3 links. Use Swift instead.";
   if (status === 503) return "The storage is not answering right now. Try again in a moment.";

@@ -78,7 +78,7 @@ fn tree() -> &'static Tree {
         let mut inside = HashMap::new();
         walk(&c, &mut inside);
         Tree {
-            backend: Backend::Fs(FsBackend::new(&root).unwrap()),
+            backend: Backend::Fs(std::sync::Arc::new(FsBackend::new(&root).unwrap())),
             inside,
         }
     })
@@ -140,6 +140,7 @@ fuzz_target!(|name: &str| {
     match &both {
         Ok(_) => assert!(valid && direct.is_ok(), "{name:?}"),
         Err(BackendError::NotFound) => {}
+        Err(BackendError::Denied) => panic!("{name:?}: the fuzz tree is readable"),
         Err(BackendError::Io(e)) => panic!("{name:?}: unexpected I/O error {e}"),
     }
     if !valid {

@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use arbitrary::Arbitrary;
 use http::header::{HeaderMap, HeaderValue, IF_RANGE, RANGE};
+use http::Method;
 use keyhole::delivery::multipart;
 use keyhole::delivery::range::{
     content_range, from_request, if_range_holds, select, Ranges, MAX_RANGES,
@@ -172,8 +173,13 @@ fuzz_target!(|data: &[u8]| {
                     h.insert(IF_RANGE, v);
                 }
             }
-            let r = from_request(&h, len, etag, 1_000);
+            let r = from_request(&Method::GET, &h, len, etag, 1_000);
             check(&r, len);
+            // Only GET has range semantics: a HEAD is always answered whole.
+            assert_eq!(
+                from_request(&Method::HEAD, &h, len, etag, 1_000),
+                Ranges::Whole
+            );
             if !h.contains_key(RANGE) {
                 assert_eq!(r, Ranges::Whole);
             }

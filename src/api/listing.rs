@@ -146,6 +146,10 @@ pub async fn serve(
         Ok(page) => Ok(page_json(page)),
         // A configured container with nothing stored yet is empty, not missing.
         Err(BackendError::NotFound) => Ok(page_json(Listing::default())),
+        Err(BackendError::Denied) => Err(fail(
+            StatusCode::FORBIDDEN,
+            format!("container {container:?} is not readable by the gateway"),
+        )),
         Err(BackendError::Io(e)) => {
             tracing::error!(error = %e, "backend failed while listing");
             Err(fail(

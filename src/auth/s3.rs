@@ -13,6 +13,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::auth::{sigv2, sigv4, Denied, Disposition, Grant, Overrides};
 use crate::config::{Config, Project};
+use crate::delivery::media_type::MediaType;
 use crate::query::{form_decode, Query};
 
 /// An S3 object request, as every verifier sees it.
@@ -164,8 +165,10 @@ pub const OVERRIDES: [&str; 6] = [
     "response-content-encoding",
 ];
 
-/// Reads the `response-*` overrides. Each must appear at most once and be a valid header
-/// value; anything else is S3's `400 InvalidArgument`.
+/// Reads the `response-*` overrides. Each must appear at most once and be printable ASCII
+/// (a header value whose bytes mean the same to every reader), and `response-content-type`
+/// exactly one media type (the sandbox decides from it); anything else is S3's
+/// `400 InvalidArgument`. Names are matched decoded, as `sigv2::canonical_resource` signs them.
 pub fn overrides(query: &Query<'_>) -> Result<Overrides, Denied> {
     let mut o = Overrides::default();
     for name in OVERRIDES {
@@ -191,9 +194,19 @@ pub fn overrides(query: &Query<'_>) -> Result<Overrides, Denied> {
             None => None,
         };
         let Some(v) = value else { continue };
-        if http::HeaderValue::from_str(&v).is_err() {
+        // SECURITY: no control byte (a header break), and no non-ASCII byte, which clients
+        // read as Latin-1 or UTF-8 as they please.
+        if !v.bytes().all(|b| (b' '..=b'~').contains(&b)) {
             return Err(S3Error::invalid_argument(
-                "Header value cannot be represented using ISO-8859-1.",
+                "A response-* value must be printable ASCII",
+                name,
+                &v,
+            )
+            .into());
+        }
+        if name == "response-content-type" && MediaType::parse(v.as_bytes()).is_none() {
+            return Err(S3Error::invalid_argument(
+                "response-content-type must be exactly one media type",
                 name,
                 &v,
             )
@@ -481,6 +494,12 @@ mod tests {
             "response-content-type=a%0D%0Ab",
             "response-expires=1&response-expires=2",
             "response-content-language=%FF",
+            "response-content-disposition=attachment%3B%20filename%3D%22B%C3%A1o.txt%22",
+            "response-cache-control=no-store%09",
+            "response-content-type=text%2Fplain%2Ctext%2Fhtml",
+            "response-content-type=",
+            "response-content-type",
+            "response%2Dcontent%2Dtype=text%2Fplain&response-content-type=text%2Fhtml",
         ] {
             let Err(Denied::S3(e)) = overrides(&Query::new(bad)) else {
                 panic!("{bad}")

@@ -96,7 +96,15 @@ impl From<&[u8]> for Tag {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// HMACs computed on this thread, so tests can see how much work a refusal costs.
+    static MACS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 fn finish(key: &hmac::Key, parts: &[&[u8]]) -> Tag {
+    #[cfg(test)]
+    MACS.with(|n| n.set(n.get() + 1));
     let mut mac = hmac::Context::with_key(key);
     // Absent parts are empty; each call into ring costs more than the check.
     for p in parts.iter().filter(|p| !p.is_empty()) {
@@ -341,6 +349,34 @@ fn decode_signature(sig: &str) -> Option<(Digest, Given<'_>)> {
     Some((digest, Given::Hex(sig.as_bytes())))
 }
 
+/// Keys tried for every link: two container keys (Key, Key-2), then two account keys. A
+/// slot without a configured key is tried with `dummy_key`, so a refusal costs the same
+/// MACs whether or not the account, the container and their keys exist.
+const KEY_SLOTS: usize = 4;
+
+fn key_slots<'k>(
+    container: &'k [TempUrlKey],
+    account: &'k [TempUrlKey],
+) -> [Option<&'k TempUrlKey>; KEY_SLOTS] {
+    [
+        container.first(),
+        container.get(1),
+        account.first(),
+        account.get(1),
+    ]
+}
+
+/// A key of a real key's shape that no link is signed with: random for the process.
+fn dummy_key() -> &'static TempUrlKey {
+    static DUMMY: std::sync::OnceLock<TempUrlKey> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let mut raw = [0u8; 16];
+        // Without randomness the key is fixed, which is still safe: a dummy never grants.
+        let _ = getrandom::getrandom(&mut raw);
+        TempUrlKey::new(Secret::new(hex::encode(raw)))
+    })
+}
+
 /// Checks a Swift Temporary URL. Every failure is the same `Denied::Swift`: the caller must
 /// not learn which part was wrong, nor whether the object exists.
 pub fn verify(
@@ -351,11 +387,13 @@ pub fn verify(
     client_ip: IpAddr,
     now: u64,
 ) -> Result<Grant, Denied> {
-    let project_id = req
+    // SECURITY: an unknown account or container must cost the same work as a known one, or
+    // the time a refusal takes tells which exist. Nothing below returns early on whether they
+    // do; the MACs run over dummy keys in their place (see `KEY_SLOTS`).
+    let project: Option<&Project> = req
         .account
         .strip_prefix(cfg.swift.reseller_prefix.as_str())
-        .ok_or(Denied::Swift)?;
-    let project: &Project = cfg.project(project_id).ok_or(Denied::Swift)?;
+        .and_then(|id| cfg.project(id));
     let p = params(query)?;
 
     let expires = parse_expires(&p.expires).ok_or(Denied::Swift)?;
@@ -402,10 +440,11 @@ pub fn verify(
         http::Method::HEAD => &["HEAD", "GET"],
         _ => return Err(Denied::Swift),
     };
-    let container_keys: &[TempUrlKey] = project
-        .container(req.container)
-        .map(|c| c.temp_url_keys.as_slice())
-        .unwrap_or(&[]);
+    let none: &[TempUrlKey] = &[];
+    let container_keys = project
+        .and_then(|p| p.container(req.container))
+        .map_or(none, |c| c.temp_url_keys.as_slice());
+    let account_keys = project.map_or(none, |p| p.temp_url_keys.as_slice());
     // The string to sign holds the integer as Swift prints it, which the URL's text already
     // is unless it is ISO 8601 or has leading zeros.
     let expires_text =
@@ -415,17 +454,27 @@ pub fn verify(
             Cow::Owned(expires.to_string())
         };
     let ip = p.ip_range.as_deref();
-    let matched = container_keys
-        .iter()
-        .chain(&project.temp_url_keys)
-        .any(|key| {
-            methods.iter().any(|m| {
-                given.matches(&key.tag(digest, &string_to_sign(m, &expires_text, scope, ip)))
-            })
-        });
-    if !matched {
-        return Err(Denied::Swift);
+    let mut matched = false;
+    for slot in key_slots(container_keys, account_keys) {
+        let key = match slot {
+            Some(k) => k,
+            None => dummy_key(),
+        };
+        for m in methods {
+            let hit = given.matches(&key.tag(digest, &string_to_sign(m, &expires_text, scope, ip)));
+            // A dummy key never grants, whatever it is.
+            if hit && slot.is_some() {
+                matched = true;
+            }
+        }
+        // A valid link may stop at its key: only its holder learns which key that was.
+        if matched {
+            break;
+        }
     }
+    let Some(project) = project.filter(|_| matched) else {
+        return Err(Denied::Swift);
+    };
 
     let (inline, filename) = (p.inline, p.filename.map(Cow::into_owned));
     let grant = Grant {
@@ -891,5 +940,50 @@ temp_url_keys = ["other", "mykey"]
         let q = format!("temp_url_sig={SHA256}&temp_url_expires={EXPIRES}");
         assert!(check("/v1/AUTH_nobody/c/o", http::Method::GET, &q, "127.0.0.1", 1).is_err());
         assert!(check("/v1/KEY_test/c/o", http::Method::GET, &q, "127.0.0.1", 1).is_err());
+    }
+
+    /// The MACs `verify` computes for one request.
+    fn macs_for(path: &str, method: http::Method, query: &str) -> usize {
+        let before = MACS.with(|n| n.get());
+        let _ = check(path, method, query, "127.0.0.1", 1);
+        MACS.with(|n| n.get()) - before
+    }
+
+    #[test]
+    fn a_bad_link_costs_the_same_macs_whether_or_not_the_account_or_container_exists() {
+        let bad = "0".repeat(64);
+        let q = format!("temp_url_sig={bad}&temp_url_expires={EXPIRES}");
+        let known = macs_for("/v1/AUTH_test/ck/o", http::Method::GET, &q);
+        assert!(known > 0);
+        for path in [
+            "/v1/AUTH_test/unlisted/o",
+            "/v1/AUTH_nobody/c/o",
+            "/v1/KEY_test/c/o",
+        ] {
+            assert_eq!(macs_for(path, http::Method::GET, &q), known, "{path}");
+        }
+        let head = macs_for("/v1/AUTH_test/ck/o", http::Method::HEAD, &q);
+        assert_eq!(
+            macs_for("/v1/AUTH_nobody/c/o", http::Method::HEAD, &q),
+            head
+        );
+    }
+
+    #[test]
+    fn an_empty_key_slot_never_grants() {
+        // The dummy key itself signs nothing that verifies, for a known account or not.
+        for path in ["/v1/AUTH_test/c/o", "/v1/AUTH_nobody/c/o"] {
+            let dummy = dummy_key().expose();
+            let sig = sign(
+                Digest::Sha256,
+                dummy,
+                "GET",
+                EXPIRES,
+                Scope::Object(path),
+                None,
+            );
+            let q = format!("temp_url_sig={sig}&temp_url_expires={EXPIRES}");
+            assert!(check(path, http::Method::GET, &q, "127.0.0.1", 1).is_err());
+        }
     }
 }

@@ -13,6 +13,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{BackendError, Content, Etag, ListQuery, ListedObject, Listing, Object, ObjectMeta};
@@ -24,6 +25,32 @@ pub struct FsBackend {
     no_openat2: AtomicBool,
     /// Whether files with more than one name may be served (`backend.hard_links`).
     hard_links: bool,
+    /// Objects already reported as unreadable or hard-linked.
+    reported: Reported,
+}
+
+/// Object paths whose refusal (unreadable, hard-linked) has been logged. Either is the
+/// operator's to fix and one line says so; a line per request would let anyone holding a
+/// link flood the log. Bounded: when full it starts over, so no request can grow it.
+#[derive(Default)]
+struct Reported(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl Reported {
+    const MAX: usize = 1024;
+
+    /// True the first time `path` is seen (since the set last started over).
+    fn first(&self, path: String) -> bool {
+        let Ok(mut seen) = self.0.lock() else {
+            return false;
+        };
+        if seen.contains(&path) {
+            return false;
+        }
+        if seen.len() >= Reported::MAX {
+            seen.clear();
+        }
+        seen.insert(path)
+    }
 }
 
 /// `struct open_how` of linux/openat2.h (libc's is non-exhaustive, so it cannot be built).
@@ -121,6 +148,7 @@ impl FsBackend {
             root: OwnedFd::from(dir),
             no_openat2: AtomicBool::new(false),
             hard_links: false,
+            reported: Reported::default(),
         })
     }
 
@@ -176,9 +204,25 @@ impl FsBackend {
         Ok(())
     }
 
+    /// Warns that an object is refused for `why`, the first time it is (see `Reported`).
+    fn report_once(&self, project: &str, container: &str, object: &str, why: &str) {
+        if self
+            .reported
+            .first(format!("{project}/{container}/{object}"))
+        {
+            tracing::warn!(
+                project,
+                container,
+                // SECURITY: a name can hold a link's query (an encoded `?`).
+                object = %crate::redact::redact(object),
+                "{why} (reported once)"
+            );
+        }
+    }
+
     /// Opens an object for reading: one open, one fstat.
     pub fn open(
-        &self,
+        self: &Arc<Self>,
         project: &str,
         container: &str,
         object: &str,
@@ -189,7 +233,21 @@ impl FsBackend {
         if !super::valid_location(project, container, object) {
             return Err(BackendError::NotFound);
         }
-        let file = File::from(self.open_file(project, container, object)?);
+        let file = match self.open_file(project, container, object) {
+            Ok(fd) => File::from(fd),
+            Err(e) => {
+                let e = BackendError::from(e);
+                if matches!(e, BackendError::Denied) {
+                    self.report_once(
+                        project,
+                        container,
+                        object,
+                        "an object is not readable by keyhole",
+                    );
+                }
+                return Err(e);
+            }
+        };
         let md = file.metadata()?;
         if !md.is_file() {
             return Err(BackendError::NotFound);
@@ -199,28 +257,32 @@ impl FsBackend {
         // into the root). No path check can tell, so by default a file with more than one
         // name is not served at all.
         if md.nlink() > 1 && !self.hard_links {
-            tracing::warn!(
+            self.report_once(
                 project,
                 container,
                 object,
-                "not serving a hard-linked file (backend.hard_links = true allows it)"
+                "not serving a hard-linked file (backend.hard_links = true allows it)",
             );
             return Err(BackendError::NotFound);
         }
-        let mtime_ns = (md.mtime() as i128) * 1_000_000_000 + md.mtime_nsec() as i128;
-        let modified = if md.mtime() >= 0 {
-            UNIX_EPOCH + Duration::new(md.mtime() as u64, md.mtime_nsec() as u32)
-        } else {
-            UNIX_EPOCH
-        };
+        let mtime_ns = i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec());
+        // Any i64 can be a file's mtime (`utimensat`), far past what a clock can hold.
+        let modified = crate::clock::from_unix(md.mtime(), md.mtime_nsec());
         let meta = ObjectMeta {
             len: md.len(),
             modified,
             etag: Etag::of_file(md.ino(), mtime_ns, md.len()),
         };
+        let reopen = Reopener {
+            backend: self.clone(),
+            name: [project, container, object].join("/"),
+            ends: (project.len(), project.len() + 1 + container.len()),
+            dev: md.dev(),
+            ino: md.ino(),
+        };
         Ok(Object {
             meta,
-            content: Content::File(file),
+            content: Content::File(file, Box::new(reopen)),
         })
     }
 }
@@ -479,19 +541,60 @@ impl FsBackend {
     }
 }
 
+/// The way back to an object's file after its body closed the descriptor.
+struct Reopener {
+    backend: Arc<FsBackend>,
+    /// `<project>/<container>/<object>`, split at `ends`.
+    name: String,
+    ends: (usize, usize),
+    dev: u64,
+    ino: u64,
+}
+
+/// The name now leads to another file than the one the response began with.
+#[derive(Debug)]
+pub struct Replaced;
+
+impl std::fmt::Display for Replaced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the file was replaced while it was being sent")
+    }
+}
+
+impl std::error::Error for Replaced {}
+
+impl crate::body::Reopen for Reopener {
+    fn reopen(&self) -> io::Result<File> {
+        let (p, c) = self.ends;
+        let (project, container, object) = (
+            self.name.get(..p).unwrap_or_default(),
+            self.name.get(p + 1..c).unwrap_or_default(),
+            self.name.get(c + 1..).unwrap_or_default(),
+        );
+        let file = File::from(self.backend.open_file(project, container, object)?);
+        let md = file.metadata()?;
+        // SECURITY: the same inode only. Another file at the name is another object, whose
+        // bytes must not be sent on under this response's headers.
+        if md.dev() != self.dev || md.ino() != self.ino {
+            return Err(io::Error::other(Replaced));
+        }
+        Ok(file)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    fn tree() -> (tempdir::Dir, FsBackend) {
+    fn tree() -> (tempdir::Dir, Arc<FsBackend>) {
         let d = tempdir::Dir::new();
         std::fs::create_dir_all(d.path().join("p/c/sub")).unwrap();
         std::fs::create_dir_all(d.path().join("p/other")).unwrap();
         std::fs::write(d.path().join("p/c/sub/o.txt"), b"hello").unwrap();
         std::fs::write(d.path().join("p/other/secret"), b"secret").unwrap();
         std::fs::write(d.path().join("outside"), b"outside").unwrap();
-        let b = FsBackend::new(d.path()).unwrap();
+        let b = Arc::new(FsBackend::new(d.path()).unwrap());
         (d, b)
     }
 
@@ -517,8 +620,29 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_unreadable_object_is_reported_once_and_the_record_stays_bounded() {
+        let r = Reported::default();
+        assert!(r.first("p/c/o".into()));
+        assert!(!r.first("p/c/o".into()));
+        for i in 0..Reported::MAX * 2 {
+            r.first(format!("p/c/{i}"));
+        }
+        assert!(r.0.lock().unwrap().len() <= Reported::MAX);
+    }
+
+    #[test]
+    fn a_socket_under_an_object_name_is_not_found() {
+        let (d, b) = tree();
+        let _sock = std::os::unix::net::UnixListener::bind(d.path().join("p/c/sock")).unwrap();
+        assert!(matches!(
+            b.open("p", "c", "sock"),
+            Err(BackendError::NotFound)
+        ));
+    }
+
     fn read(o: Object) -> Vec<u8> {
-        let Content::File(f) = o.content;
+        let Content::File(f, _) = o.content;
         let mut s = Vec::new();
         std::io::Read::read_to_end(&mut &f, &mut s).unwrap();
         s
@@ -590,8 +714,25 @@ mod tests {
             b.open("p", "c", "hard"),
             Err(BackendError::NotFound)
         ));
-        let b = b.allow_hard_links(true);
+        let b = Arc::new(FsBackend::new(d.path()).unwrap().allow_hard_links(true));
         assert_eq!(b.open("p", "c", "hard").unwrap().meta.len, 6);
+    }
+
+    #[test]
+    fn reopening_finds_the_same_file_and_refuses_a_replaced_one() {
+        let (d, b) = tree();
+        let Content::File(_, reopen) = b.open("p", "c", "sub/o.txt").unwrap().content;
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut reopen.reopen().unwrap(), &mut s).unwrap();
+        assert_eq!(s, "hello");
+        // An atomic replace puts another inode at the name: not the object the response
+        // began with.
+        std::fs::write(d.path().join("p/c/new"), b"other").unwrap();
+        std::fs::rename(d.path().join("p/c/new"), d.path().join("p/c/sub/o.txt")).unwrap();
+        let e = reopen.reopen().unwrap_err();
+        assert!(e.get_ref().is_some_and(|e| e.is::<Replaced>()), "{e}");
+        std::fs::remove_file(d.path().join("p/c/sub/o.txt")).unwrap();
+        assert!(reopen.reopen().is_err(), "gone");
     }
 
     #[test]

@@ -95,7 +95,8 @@ pub struct Object {
 }
 
 enum Content {
-    File(std::fs::File),
+    /// The open file, and how to open it again once its body closed it.
+    File(std::fs::File, Box<dyn crate::body::Reopen>),
 }
 
 impl Object {
@@ -103,15 +104,18 @@ impl Object {
     /// (the framing of a multipart answer).
     pub fn body(self, parts: Vec<crate::body::Part>) -> Body {
         match self.content {
-            Content::File(file) => Body::file(file, parts),
+            Content::File(file, reopen) => Body::file(file, parts).with_reopen(reopen),
         }
     }
 }
 
 #[derive(Debug)]
 pub enum BackendError {
-    /// No such object, or a name that can never be one (it would leave the container).
+    /// No such object, a name that can never be one (it would leave the container), or a
+    /// name the store holds something other than an object under (a folder, a socket).
     NotFound,
+    /// The object is there but the store may not read it: the operator's doing.
+    Denied,
     Io(io::Error),
 }
 
@@ -124,23 +128,27 @@ impl From<io::Error> for BackendError {
                 | libc::ELOOP
                 | libc::EXDEV
                 | libc::ENAMETOOLONG
-                | libc::EISDIR,
+                | libc::EISDIR
+                // A socket, or a device without a driver: not a regular file.
+                | libc::ENXIO
+                | libc::ENODEV,
             ) => BackendError::NotFound,
+            Some(libc::EACCES | libc::EPERM) => BackendError::Denied,
             _ => BackendError::Io(e),
         }
     }
 }
 
 pub enum Backend {
-    Fs(fs::FsBackend),
+    Fs(std::sync::Arc<fs::FsBackend>),
 }
 
 impl Backend {
     pub fn from_config(cfg: &Config) -> io::Result<Backend> {
         match &cfg.backend {
-            BackendConfig::Fs { root, hard_links } => Ok(Backend::Fs(
+            BackendConfig::Fs { root, hard_links } => Ok(Backend::Fs(std::sync::Arc::new(
                 fs::FsBackend::new(root)?.allow_hard_links(*hard_links),
-            )),
+            ))),
         }
     }
 
@@ -238,7 +246,19 @@ fn names_itself(segment: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{valid_object_name, Etag};
+    use super::{valid_object_name, BackendError, Etag};
+
+    #[test]
+    fn errno_says_what_the_store_means() {
+        let of = |errno| BackendError::from(std::io::Error::from_raw_os_error(errno));
+        for errno in [libc::ENOENT, libc::ENXIO, libc::EISDIR, libc::ENOTDIR] {
+            assert!(matches!(of(errno), BackendError::NotFound), "{errno}");
+        }
+        for errno in [libc::EACCES, libc::EPERM] {
+            assert!(matches!(of(errno), BackendError::Denied), "{errno}");
+        }
+        assert!(matches!(of(libc::EIO), BackendError::Io(_)));
+    }
 
     #[test]
     fn the_longest_file_etag_is_written_whole() {

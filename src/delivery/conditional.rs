@@ -2,8 +2,6 @@
 //! If-Modified-Since, evaluated in the order of §13.2.2 so that caches revalidate (304) and
 //! careful clients never get bytes of a representation they did not expect (412).
 
-use std::time::UNIX_EPOCH;
-
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Method, StatusCode};
 
@@ -108,7 +106,7 @@ fn date(headers: &HeaderMap, name: HeaderName) -> Option<u64> {
         return None;
     };
     let t = httpdate::parse_http_date(v.to_str().ok()?.trim()).ok()?;
-    t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
+    Some(crate::clock::http_secs(t))
 }
 
 /// Evaluates the request's preconditions against the current `etag` (strong, quoted) and
@@ -171,7 +169,7 @@ mod tests {
     }
 
     fn at(secs: u64) -> String {
-        httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        crate::clock::http_date(secs)
     }
 
     #[test]

@@ -3,11 +3,12 @@
 pub mod conditional;
 pub mod cors;
 pub mod disposition;
+pub mod media_type;
 pub mod multipart;
 pub mod range;
+pub mod sandbox;
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use conditional::Stop;
 use range::Ranges;
@@ -18,33 +19,21 @@ use http::{Method, Response, StatusCode};
 use crate::auth::Grant;
 use crate::backend::{Etag, Object, ObjectMeta};
 use crate::body::{Body, Part};
+use crate::clock;
 
 /// Content-Type from the object name; `text/*` is declared UTF-8 unless the type says more.
+/// A guess that is not exactly one media type is served as `application/octet-stream`.
 pub fn content_type(object: &str) -> HeaderValue {
-    match mime_guess::from_path(object).first_raw() {
-        Some(t) if t.starts_with("text/") => HeaderValue::from_str(&format!("{t}; charset=utf-8"))
-            .unwrap_or(HeaderValue::from_static("text/plain")),
-        Some(t) => HeaderValue::from_static(t),
-        None => HeaderValue::from_static("application/octet-stream"),
+    const UNKNOWN: HeaderValue = HeaderValue::from_static("application/octet-stream");
+    let guessed = match mime_guess::from_path(object).first_raw() {
+        Some(t) if t.starts_with("text/") => HeaderValue::from_str(&format!("{t}; charset=utf-8")),
+        Some(t) => HeaderValue::from_str(t),
+        None => return UNKNOWN,
+    };
+    match guessed {
+        Ok(v) if media_type::MediaType::parse(v.as_bytes()).is_some() => v,
+        _ => UNKNOWN,
     }
-}
-
-/// Types a browser would run script in when shown on our origin.
-fn is_active(content_type: &[u8]) -> bool {
-    let t = content_type
-        .split(|&b| b == b';')
-        .next()
-        .unwrap_or(b"")
-        .trim_ascii()
-        .to_ascii_lowercase();
-    t == b"text/html"
-        || t == b"application/xhtml+xml"
-        || t == b"image/svg+xml"
-        || t.ends_with(b"/xml")
-        || t.ends_with(b"+xml")
-        || t.ends_with(b"javascript")
-        || t.ends_with(b"ecmascript")
-        || t == b"text/xsl"
 }
 
 fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
@@ -58,7 +47,7 @@ fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
 pub struct Prepared {
     pub grant: Grant,
     content_type: HeaderValue,
-    /// SECURITY: a shared HTML/SVG/XML/script file must not run script on our origin.
+    /// SECURITY: anything but a passive type must not run script on our origin.
     sandbox: bool,
     disposition: HeaderValue,
     /// Fixed Cache-Control; `None` means "counts down to the link's expiry".
@@ -107,11 +96,12 @@ impl Prepared {
         };
         let expires = match (&o.expires, grant.expires_at) {
             (Some(_), _) => value(&o.expires),
-            (None, Some(exp)) => http_date(UNIX_EPOCH + Duration::from_secs(exp)),
+            // A link may outlive year 9999 (Swift takes any integer): say its last second.
+            (None, Some(exp)) => http_date(exp),
             (None, None) => None,
         };
         Prepared {
-            sandbox: is_active(content_type.as_bytes()),
+            sandbox: sandbox::needs_sandbox(content_type.as_bytes()),
             content_type,
             disposition,
             cache_control,
@@ -150,7 +140,7 @@ impl Prepared {
             meta.etag,
             || Validators {
                 etag: HeaderValue::from_str(meta.etag.text().as_str()).ok(),
-                last_modified: http_date(meta.modified),
+                last_modified: http_date(clock::http_secs(meta.modified)),
             },
         )
     }
@@ -161,15 +151,15 @@ impl Prepared {
             |r| &mut r.max_age,
             now,
             || {
-                let left = self.grant.expires_at.unwrap_or(0).saturating_sub(now);
+                let left = clock::max_age(self.grant.expires_at.unwrap_or(0), now);
                 HeaderValue::from_str(&format!("private, max-age={left}")).ok()
             },
         )
     }
 }
 
-fn http_date(t: SystemTime) -> Option<HeaderValue> {
-    HeaderValue::try_from(httpdate::fmt_http_date(t)).ok()
+fn http_date(unix: u64) -> Option<HeaderValue> {
+    HeaderValue::try_from(clock::http_date(unix)).ok()
 }
 
 /// The headers every representation of this object carries, whatever the status.
@@ -262,10 +252,7 @@ pub fn respond(
     let meta = &object.meta;
     let len = meta.len;
     // Last-Modified is sent in whole seconds, so conditions compare in whole seconds.
-    let modified_secs = meta
-        .modified
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let modified_secs = clock::http_secs(meta.modified);
     let mut headers = HeaderMap::with_capacity(16);
     representation_headers(prepared, &object, now, &mut headers);
 
@@ -277,7 +264,7 @@ pub fn respond(
         if let Err(stop) = conditional::evaluate(method, request, etag, modified_secs) {
             return stopped(stop, headers);
         }
-        range::from_request(request, len, etag, modified_secs)
+        range::from_request(method, request, len, etag, modified_secs)
     } else {
         Ranges::Whole
     };
@@ -313,6 +300,11 @@ pub fn respond(
                 &mut headers,
                 header::CONTENT_TYPE,
                 &format!("multipart/byteranges; boundary={boundary}"),
+            );
+            // The type now sent is not a passive one, whatever the parts are.
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("sandbox"),
             );
             (StatusCode::PARTIAL_CONTENT, parts, length)
         }
@@ -350,6 +342,7 @@ pub fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn meta(mtime: u64, len: u64) -> ObjectMeta {
         ObjectMeta {

@@ -5,6 +5,7 @@
 use std::ops::Range;
 
 use http::header::{self, HeaderMap};
+use http::Method;
 
 /// Most ranges honoured in one request. Real clients ask for a handful; past this the whole
 /// object is sent, so a request cannot make us emit thousands of tiny parts.
@@ -128,16 +129,22 @@ pub fn if_range_holds(value: &str, etag: &str, modified_secs: u64) -> bool {
     if value.starts_with('"') {
         return value == etag;
     }
-    match httpdate::parse_http_date(value) {
-        Ok(t) => t
-            .duration_since(std::time::UNIX_EPOCH)
-            .is_ok_and(|d| d.as_secs() == modified_secs),
-        Err(_) => false,
-    }
+    httpdate::parse_http_date(value).is_ok_and(|t| crate::clock::http_secs(t) == modified_secs)
 }
 
-/// What to send for a GET or HEAD's Range and If-Range headers (conditionals already passed).
-pub fn from_request(headers: &HeaderMap, len: u64, etag: &str, modified_secs: u64) -> Ranges {
+/// What to send for a request's Range and If-Range headers (conditionals already passed).
+/// Only GET has range semantics (RFC 9110 §14.2): a HEAD answers as the whole GET would, so
+/// a HEAD probe learns the full length, never a 206 or a 416.
+pub fn from_request(
+    method: &Method,
+    headers: &HeaderMap,
+    len: u64,
+    etag: &str,
+    modified_secs: u64,
+) -> Ranges {
+    if method != Method::GET {
+        return Ranges::Whole;
+    }
     let mut all = headers.get_all(header::RANGE).iter();
     let (Some(range), None) = (all.next(), all.next()) else {
         return Ranges::Whole;
@@ -265,5 +272,24 @@ mod tests {
     #[test]
     fn content_range_names_the_last_byte() {
         assert_eq!(content_range(&(0..10), 100), "bytes 0-9/100");
+    }
+
+    #[test]
+    fn only_get_has_range_semantics() {
+        let mut h = HeaderMap::new();
+        h.insert(header::RANGE, "bytes=0-1".parse().unwrap());
+        assert_eq!(
+            from_request(&Method::GET, &h, 10, "\"e\"", 0),
+            Ranges::Single(0..2)
+        );
+        assert_eq!(
+            from_request(&Method::HEAD, &h, 10, "\"e\"", 0),
+            Ranges::Whole
+        );
+        h.insert(header::RANGE, "bytes=50-60".parse().unwrap());
+        assert_eq!(
+            from_request(&Method::HEAD, &h, 10, "\"e\"", 0),
+            Ranges::Whole
+        );
     }
 }

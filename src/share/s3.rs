@@ -1,7 +1,8 @@
 //! Making S3 presigned GET URLs (SigV4 or V2). The signatures come from `auth::sigv4::Presign`
 //! and `auth::sigv2::Presign`, which share the verifiers' canonicalisation.
 
-use crate::auth::{sigv2, sigv4};
+use crate::auth::{s3, sigv2, sigv4, Denied};
+use crate::query::Query;
 
 /// Where the bucket goes in the URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +97,25 @@ impl S3Link<'_> {
         };
         Ok(format!("{scheme}://{host}{path_and_query}"))
     }
+
+    /// `url()`, refused when the server would refuse the link's `response-*` overrides (a
+    /// non-ASCII value, a type that is not one media type), by the server's own reader.
+    pub fn checked_url(&self) -> Result<String, String> {
+        let url = self.url()?;
+        let query = url.split_once('?').map_or("", |(_, q)| q);
+        match s3::overrides(&Query::new(query)) {
+            Ok(_) => Ok(url),
+            Err(Denied::S3(e)) => {
+                let name = e.details.iter().find(|(n, _)| *n == "ArgumentName");
+                Err(format!(
+                    "--{}: {}",
+                    name.map_or("response-*", |(_, v)| v.as_str()),
+                    e.message
+                ))
+            }
+            Err(Denied::Swift) => Err("the overrides are refused".into()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -116,6 +136,19 @@ mod tests {
             v2: false,
             overrides: &[],
         }
+    }
+
+    #[test]
+    fn a_checked_url_refuses_overrides_the_server_would_refuse() {
+        let mut l = example();
+        l.overrides = &[("response-content-type", "text/plain,text/html")];
+        assert!(l.url().is_ok());
+        let e = l.checked_url().unwrap_err();
+        assert!(e.starts_with("--response-content-type: "), "{e}");
+        l.overrides = &[("response-content-disposition", "inline; filename=\"é\"")];
+        assert!(l.checked_url().is_err());
+        l.overrides = &[("response-content-type", "text/plain; charset=utf-8")];
+        assert_eq!(l.checked_url(), l.url());
     }
 
     /// The presigned URL of AWS's SigV4 query-auth documentation, byte for byte.

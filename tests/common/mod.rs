@@ -108,14 +108,13 @@ impl TestServer {
     }
 
     fn configured_with(top: &str, backend: &str, extra: &str) -> TestServer {
-        let dir = TempDir::new("srv");
-        std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("c")).unwrap();
-        std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("pub")).unwrap();
-        std::fs::create_dir_all(dir.0.join("data").join("p2").join("c")).unwrap();
-        let text = format!("{top}{}", config_with_backend(&dir.0, backend, extra));
-        let cfg = Config::parse(&text, &dir.0).expect("test config");
-        let addr = keyhole::server::spawn_background(cfg).expect("server starts");
-        TestServer { addr, dir }
+        TestServer::in_dir(TempDir::new("srv"), top, backend, extra)
+    }
+
+    /// Starts a server on the config `text` makes for its folder (usually an edited
+    /// `base_config`, for changes inside the base projects).
+    pub fn from_text(text: impl FnOnce(&Path) -> String) -> TestServer {
+        TestServer::in_dir_text(TempDir::new("srv"), text)
     }
 
     pub fn root(&self) -> PathBuf {
@@ -219,12 +218,26 @@ pub fn parse(buf: Vec<u8>) -> Response {
 
 /// A download link for `path` (e.g. `/v1/AUTH_p1/c/o`): sha256, account key, an hour.
 pub fn signed(path: &str) -> String {
+    signed_with_until(path, ACCOUNT_KEY, now() + 3600)
+}
+
+/// `signed`, expiring at `expires` (unix seconds).
+pub fn signed_until(path: &str, expires: u64) -> String {
+    signed_with_until(path, ACCOUNT_KEY, expires)
+}
+
+/// `signed`, with `key` instead of the account key.
+pub fn signed_with(path: &str, key: &str) -> String {
+    signed_with_until(path, key, now() + 3600)
+}
+
+fn signed_with_until(path: &str, key: &str, expires: u64) -> String {
     keyhole::share::SwiftLink {
         base_url: "",
         path,
-        key: ACCOUNT_KEY,
+        key,
         method: "GET",
-        expires: now() + 3600,
+        expires,
         digest: keyhole::auth::swift::Digest::Sha256,
         ip_range: None,
         prefix: false,
@@ -296,3 +309,85 @@ pub const HEADLESS_CHROMIUM: &[&str] = &[
     "--disable-quic",
     "--disable-dev-shm-usage",
 ];
+
+/// The path and query of an S3 presigned GET of `c/<key>` (SigV4, or V2 with `v2`), path
+/// style, made now for an hour with the test key and `overrides` signed in.
+pub fn s3_target(srv: &TestServer, key: &str, v2: bool, overrides: &[(&str, &str)]) -> String {
+    let endpoint = format!("http://{}", srv.addr);
+    let url = keyhole::share::s3::S3Link {
+        endpoint: &endpoint,
+        bucket: "c",
+        key,
+        access_key: ACCESS_KEY,
+        secret: SECRET_KEY,
+        region: "us-east-1",
+        now: now(),
+        expires: 3600,
+        style: keyhole::share::s3::Style::Path,
+        v2,
+        overrides,
+    }
+    .url()
+    .expect("a link to a plain key");
+    url[endpoint.len()..].to_string()
+}
+
+impl TestServer {
+    /// `TestServer::start()` with its data folder under `parent` (e.g. a tmpfs, which keeps
+    /// file times that ext4 would clamp).
+    pub fn start_in(parent: &Path) -> TestServer {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = parent.join(format!("keyhole-it-srv-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TestServer::in_dir(TempDir(p), "", "", "")
+    }
+
+    fn in_dir(dir: TempDir, top: &str, backend: &str, extra: &str) -> TestServer {
+        TestServer::in_dir_text(dir, |d| {
+            format!("{top}{}", config_with_backend(d, backend, extra))
+        })
+    }
+
+    fn in_dir_text(dir: TempDir, text: impl FnOnce(&Path) -> String) -> TestServer {
+        std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("c")).unwrap();
+        std::fs::create_dir_all(dir.0.join("data").join(PROJECT).join("pub")).unwrap();
+        std::fs::create_dir_all(dir.0.join("data").join("p2").join("c")).unwrap();
+        let text = text(&dir.0);
+        let cfg = Config::parse(&text, &dir.0).expect("test config");
+        let addr = keyhole::server::spawn_background(cfg).expect("server starts");
+        TestServer { addr, dir }
+    }
+}
+
+/// A child process killed when the test ends, pass or fail.
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Like `require_tool`, for a module that `python3` must be able to import.
+pub fn require_python_module(module: &str) -> bool {
+    if !require_tool("python3") {
+        return false;
+    }
+    let found = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        let required =
+            std::env::var("KEYHOLE_INTEROP").is_ok_and(|v| v == "1") || std::env::var("CI").is_ok();
+        assert!(
+            !required,
+            "python module {module} is required for this test (KEYHOLE_INTEROP=1 or CI) but is not installed"
+        );
+        eprintln!("skipping: python module {module} is not installed (set KEYHOLE_INTEROP=1 to require it)");
+    }
+    found
+}

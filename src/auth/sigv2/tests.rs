@@ -119,3 +119,19 @@ fn a_raw_plus_in_a_signed_override_is_read_as_the_space_it_will_be_served_as() {
         "/b/k?response-content-type=a+b"
     );
 }
+
+#[test]
+fn a_signed_parameter_is_signed_under_its_decoded_name_however_it_is_spelled() {
+    // The override reader decodes names, so the string to sign must too: an encoded
+    // `response-*` name added to a link is signed (and so refused), never applied unsigned.
+    assert_eq!(
+        canonical_resource("/b/k", "response%2Dcontent%2Dtype=text%2Fhtml"),
+        "/b/k?response-content-type=text/html"
+    );
+    assert_eq!(
+        canonical_resource("/b/k", "%72esponse-cache-control=x&version%49d=1"),
+        "/b/k?response-cache-control=x&versionId=1"
+    );
+    // A name that does not decode to UTF-8 is nothing anyone reads.
+    assert_eq!(canonical_resource("/b/k", "acl%FF=1"), "/b/k");
+}

@@ -1,0 +1,192 @@
+//! The one definition of "the host this request addressed", before any proxy header is
+//! considered: HTTP/2's `:authority`, an absolute-form HTTP/1.1 target's authority, or the
+//! `Host` header. Every reader of the host (the router's virtual-hosted buckets, the SigV4
+//! `host` header, the links the API makes) gets it from here, by way of `forwarded::Origin`.
+
+use http::{header, HeaderMap, Uri, Version};
+
+/// Why a request's host cannot be told: answered with 400 before routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadHost {
+    /// More than one `Host` line, or one holding a comma list (RFC 9112 §3.2).
+    Repeated,
+    /// A `Host` value that is not an authority (`host[:port]`).
+    Unreadable,
+    /// HTTP/2's `:authority` and a `Host` header that name different hosts.
+    Conflict,
+    /// An authority with user information (`user@host`), which names no host of ours.
+    UserInfo,
+}
+
+impl BadHost {
+    pub fn message(self) -> &'static str {
+        match self {
+            BadHost::Repeated => "400 Bad Request: more than one Host\n",
+            BadHost::Unreadable => "400 Bad Request: the Host header is not a host[:port]\n",
+            BadHost::Conflict => "400 Bad Request: :authority and Host differ\n",
+            BadHost::UserInfo => "400 Bad Request: the authority carries user information\n",
+        }
+    }
+}
+
+/// `host[:port]` as RFC 9112 §3.2 has it: an authority without user information, and a
+/// port that is a number.
+fn checked(v: &str) -> Result<&str, BadHost> {
+    let parsed = v
+        .parse::<http::uri::Authority>()
+        .map_err(|_| BadHost::Unreadable)?;
+    if parsed.as_str().contains('@') {
+        return Err(BadHost::UserInfo);
+    }
+    // The parser leaves the port unchecked.
+    let port = v.get(parsed.host().len()..).unwrap_or("");
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| p.parse::<u16>().is_ok());
+    if !port_ok {
+        return Err(BadHost::Unreadable);
+    }
+    Ok(v)
+}
+
+/// The host (and port) the client addressed, as it wrote it; `None` when it named none.
+pub fn of<'a>(
+    version: Version,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+) -> Result<Option<&'a str>, BadHost> {
+    let mut lines = headers.get_all(header::HOST).iter();
+    let line = lines.next();
+    if lines.next().is_some() {
+        return Err(BadHost::Repeated);
+    }
+    let host_header = match line {
+        Some(v) => {
+            let v = v.to_str().map_err(|_| BadHost::Unreadable)?.trim();
+            if v.contains(',') {
+                return Err(BadHost::Repeated);
+            }
+            if v.is_empty() {
+                None
+            } else {
+                Some(checked(v)?)
+            }
+        }
+        None => None,
+    };
+    let Some(authority) = uri.authority() else {
+        return Ok(host_header);
+    };
+    let authority = checked(authority.as_str())?;
+    if version == Version::HTTP_2 && host_header.is_some_and(|h| !h.eq_ignore_ascii_case(authority))
+    {
+        return Err(BadHost::Conflict);
+    }
+    // HTTP/2's `:authority`, or an absolute-form HTTP/1.1 target, whose authority is the
+    // host and whose Host header is ignored (RFC 9112 §3.2.2).
+    Ok(Some(authority).filter(|a| !a.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(version: Version, uri: &str, hosts: &[&str]) -> Result<Option<String>, BadHost> {
+        let uri: Uri = uri.parse().unwrap();
+        let mut h = HeaderMap::new();
+        for v in hosts {
+            h.append(header::HOST, v.parse().unwrap());
+        }
+        of(version, &uri, &h).map(|o| o.map(str::to_string))
+    }
+
+    #[test]
+    fn an_origin_form_request_is_for_its_host_header() {
+        assert_eq!(
+            host(Version::HTTP_11, "/b/k", &["b.s3.example:80"]),
+            Ok(Some("b.s3.example:80".into()))
+        );
+        assert_eq!(host(Version::HTTP_11, "/b/k", &[]), Ok(None));
+        assert_eq!(host(Version::HTTP_11, "/b/k", &[""]), Ok(None));
+    }
+
+    #[test]
+    fn two_hosts_or_a_host_list_are_refused() {
+        assert_eq!(
+            host(Version::HTTP_11, "/b/k", &["a.example", "b.example"]),
+            Err(BadHost::Repeated)
+        );
+        assert_eq!(
+            host(Version::HTTP_11, "/b/k", &["a.example, b.example"]),
+            Err(BadHost::Repeated)
+        );
+        assert_eq!(
+            host(
+                Version::HTTP_11,
+                "http://a.example/b/k",
+                &["a.example", "a.example"]
+            ),
+            Err(BadHost::Repeated)
+        );
+    }
+
+    #[test]
+    fn a_host_that_is_no_authority_is_refused() {
+        for bad in [
+            "a b.example",
+            "a.example/x",
+            "a.example:port",
+            "u@a.example",
+        ] {
+            assert!(host(Version::HTTP_11, "/b/k", &[bad]).is_err(), "{bad}");
+        }
+        for good in ["a.example", "[::1]:8080", "127.0.0.1:80", "A-b.Example"] {
+            assert_eq!(
+                host(Version::HTTP_11, "/b/k", &[good]),
+                Ok(Some(good.into()))
+            );
+        }
+    }
+
+    #[test]
+    fn an_absolute_form_target_names_the_host_and_host_is_ignored() {
+        assert_eq!(
+            host(
+                Version::HTTP_11,
+                "http://b.s3.example/k",
+                &["other.example"]
+            ),
+            Ok(Some("b.s3.example".into()))
+        );
+        assert_eq!(
+            host(Version::HTTP_11, "http://u:pw@a.example/k", &[]),
+            Err(BadHost::UserInfo)
+        );
+    }
+
+    #[test]
+    fn http2_uses_authority_and_refuses_a_different_host() {
+        assert_eq!(
+            host(Version::HTTP_2, "https://a.example:8443/k", &[]),
+            Ok(Some("a.example:8443".into()))
+        );
+        assert_eq!(
+            host(
+                Version::HTTP_2,
+                "https://a.example:8443/k",
+                &["A.example:8443"]
+            ),
+            Ok(Some("a.example:8443".into()))
+        );
+        assert_eq!(
+            host(Version::HTTP_2, "https://a.example/k", &["b.example"]),
+            Err(BadHost::Conflict)
+        );
+        // An h2 request without `:authority` falls back to its Host header.
+        assert_eq!(
+            host(Version::HTTP_2, "/k", &["a.example"]),
+            Ok(Some("a.example".into()))
+        );
+    }
+}
