@@ -94,21 +94,29 @@ pub fn serve(
             .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let state = Arc::new(State::new(cfg).map_err(|e| e.to_string())?);
-        println!("keyhole listening on http://{addr}");
+        banner(&format!("keyhole listening on http://{addr}"));
         let (base, warning) = first_run::base_url(&state.config, addr);
         if let Some(w) = warning {
             eprintln!("keyhole: warning: {w}");
         }
         for (label, url) in demo::links(&state.config, &base, handler::unix_now()) {
-            println!("  {label}:\n    {url}");
+            banner(&format!("  {label}:\n    {url}"));
         }
         let demo = first_run::is_demo(&path);
         for line in first_run::share_page_lines(&state.config, &base, &path, demo) {
-            println!("{line}");
+            banner(&line);
         }
         server::serve(state, listener, shutdown_signal(), SHUTDOWN_GRACE).await;
         Ok(())
     })
+}
+
+/// One line of the startup banner. `println!` panics when stdout is gone (a supervisor that
+/// read the first line and closed the pipe), and a panic here would take the server down
+/// with it: the banner is a courtesy, so a failed write is ignored.
+fn banner(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 async fn shutdown_signal() {

@@ -722,3 +722,35 @@ fn share_takes_a_base_url_and_warns_about_what_does_not_exist() {
     let out = share_cli(&config, &["p1/c/top.txt", "--base-url", "ftp://x"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_server_keeps_serving_when_its_stdout_is_closed_before_the_banner() {
+    let dir = TempDir::new("closed-stdout");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // A supervisor that has already gone: every banner line meets a closed pipe.
+    let (read, write) = pipe();
+    drop(read);
+    let child = Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(&dir.0)
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Serve(child);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Past the banner: still up and answering.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(server.0.try_wait().unwrap().is_none(), "the server exited");
+    let r = request_as(addr, "GET", "localhost", "/_keyhole/healthz", &[]);
+    assert_eq!(r.status, 200);
+}
