@@ -256,3 +256,21 @@ fn s3_keys_are_both_given_or_neither_and_a_project_without_one_says_so() {
     assert_eq!(status, 400, "{v}");
     assert!(v["errorMsg"].as_str().unwrap().contains("no S3 key"), "{v}");
 }
+
+#[test]
+fn a_project_with_any_container_lists_containers_the_config_does_not_name() {
+    let s = TestServer::with_config(&format!(
+        "[[project]]\nid = \"p3\"\nany_container = true\ntemp_url_keys = [\"k3\"]\n[[api_token]]\ntoken = \"{TOKEN}\"\nprojects = [\"p3\"]\n"
+    ));
+    s.put("p3", "unlisted", "x.txt", b"x");
+    let (status, data) = get(
+        &s,
+        "/api/v1/projects/p3/containers/unlisted/objects",
+        Some(TOKEN),
+    );
+    assert_eq!(status, 200, "{data}");
+    assert_eq!(names(&data), ["x.txt"]);
+    // A name that is no container (it would climb out of the project) is not found.
+    let (status, _) = get(&s, "/api/v1/projects/p3/containers/../objects", Some(TOKEN));
+    assert_eq!(status, 404);
+}

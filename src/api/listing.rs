@@ -122,8 +122,12 @@ pub async fn serve(
             "the token is not for this project",
         ));
     }
-    let known = cfg.project(project).and_then(|p| p.container(container));
-    if known.is_none() {
+    // With `any_container`, a name the config does not list is still the project's.
+    let known = crate::backend::valid_segment(container)
+        && cfg
+            .project(project)
+            .is_some_and(|p| p.has_container(container));
+    if !known {
         return Err(fail(
             StatusCode::NOT_FOUND,
             format!("no container {container:?} in project {project:?}"),
