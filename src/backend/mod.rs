@@ -181,7 +181,25 @@ impl Backend {
         query: &ListQuery<'_>,
     ) -> Result<Listing, BackendError> {
         match self {
-            Backend::Fs(fs) => fs.list(project, container, query),
+            // A walk reads many directories: on a blocking thread, so that a big container
+            // does not hold up the requests sharing this worker.
+            Backend::Fs(fs) => {
+                let fs = std::sync::Arc::clone(fs);
+                let (project, container) = (project.to_string(), container.to_string());
+                let (prefix, marker) = (query.prefix.to_string(), query.marker.to_string());
+                let (delimiter, limit) = (query.delimiter, query.limit);
+                let walk = tokio::task::spawn_blocking(move || {
+                    let query = ListQuery {
+                        prefix: &prefix,
+                        delimiter,
+                        marker: &marker,
+                        limit,
+                    };
+                    fs.list(&project, &container, &query)
+                });
+                walk.await
+                    .unwrap_or_else(|e| Err(BackendError::Io(io::Error::other(e.to_string()))))
+            }
         }
     }
 }
