@@ -17,6 +17,7 @@ pub mod first_run;
 pub mod forwarded;
 pub mod handler;
 pub mod host;
+pub mod mac;
 pub mod metrics;
 pub mod query;
 pub mod redact;

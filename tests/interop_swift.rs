@@ -14,17 +14,7 @@ fn encoded(url: &str) -> String {
 }
 
 fn swift_tempurl(args: &[&str]) -> String {
-    let out = Command::new("swift")
-        .arg("tempurl")
-        .args(args)
-        .output()
-        .expect("run swift tempurl");
-    assert!(
-        out.status.success(),
-        "swift tempurl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    stdout_of(Command::new("swift").arg("tempurl").args(args))
 }
 
 fn curl(url: &str) -> (u16, Vec<u8>) {

@@ -13,8 +13,9 @@ use std::borrow::Cow;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use ring::hmac;
+use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
 use crate::auth::s3::{uri_encode, S3Error, S3Request, Verified};
@@ -22,6 +23,7 @@ use crate::auth::sigv4::canonical_uri;
 use crate::auth::Denied;
 use crate::config::Config;
 use crate::expiry::format_iso8601;
+use crate::mac::keyed;
 use crate::query::form_decode;
 
 /// Parameters that name a sub-resource or override a response header: the only ones V2
@@ -129,10 +131,9 @@ impl StringToSign<'_> {
 
 /// HMAC-SHA1, the only MAC V2 has.
 pub fn signature(secret: &str, string_to_sign: &str) -> [u8; 20] {
-    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
-    let mut out = [0; 20];
-    out.copy_from_slice(hmac::sign(&key, string_to_sign.as_bytes()).as_ref());
-    out
+    let mut mac = keyed::<Hmac<Sha1>>(secret.as_bytes());
+    mac.update(string_to_sign.as_bytes());
+    mac.finalize().into_bytes().into()
 }
 
 /// A `Signature` parameter, already form-decoded: base64 whose `+` a form decoder may have

@@ -16,14 +16,16 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
+use hmac::{Hmac, Mac};
 use percent_encoding::percent_decode_str;
-use ring::{digest, hmac};
+use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::auth::s3::{query_decode, uri_encode, uri_encode_into, S3Error, S3Request, Verified};
 use crate::auth::Denied;
 use crate::config::Config;
 use crate::expiry::{format_amz_date, format_iso8601, parse_amz_date};
+use crate::mac::keyed;
 use crate::query::{form_decode, Query};
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -35,22 +37,26 @@ pub const MAX_EXPIRES: u64 = 604_800;
 /// How far a client clock may run ahead (and, for header auth, behind) of ours.
 pub const MAX_SKEW: u64 = 900;
 
-fn mac(key: &hmac::Key, data: &[u8]) -> [u8; 32] {
-    let mut out = [0; 32];
-    out.copy_from_slice(hmac::sign(key, data).as_ref());
-    out
+/// HMAC-SHA256 of `data` with a state already keyed.
+fn mac(key: &Hmac<Sha256>, data: &[u8]) -> [u8; 32] {
+    let mut m = key.clone();
+    m.update(data);
+    m.finalize().into_bytes().into()
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    mac(&hmac::Key::new(hmac::HMAC_SHA256, key), data)
+    mac(&keyed(key), data)
 }
 
 // ---- the signed text ----
 
 /// The canonical URI of a path as sent (percent-encoded): decoded, then AWS-encoded once.
-pub fn canonical_uri(path: &str) -> String {
+pub fn canonical_uri(path: &str) -> Cow<'_, str> {
+    if is_canonical(path, true) {
+        return Cow::Borrowed(path);
+    }
     let decoded: Vec<u8> = percent_decode_str(path).collect();
-    uri_encode(&decoded, true)
+    Cow::Owned(uri_encode(&decoded, true))
 }
 
 /// The canonical query of a raw query string: every parameter but `X-Amz-Signature`, names and
@@ -77,39 +83,54 @@ pub fn canonical_query(raw: &str) -> String {
     out
 }
 
-/// One query name or value in canonical form. Signers already send most of them that way
-/// (unreserved bytes bare, every other byte as uppercase `%XX`), and those are taken as is.
+/// One query name or value in canonical form.
 fn canonical_piece(raw: &str) -> Cow<'_, str> {
-    let b = raw.as_bytes();
-    let mut i = 0;
-    let mut canonical = true;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = |c: u8| c.is_ascii_digit() || (b'A'..=b'F').contains(&c);
-            let escaped = match (b.get(i + 1), b.get(i + 2)) {
-                (Some(&h), Some(&l)) if hex(h) && hex(l) => {
-                    let byte = (hex_value(h) << 4) | hex_value(l);
-                    !(byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~'))
-                }
-                _ => false,
-            };
-            if !escaped {
-                canonical = false;
-                break;
-            }
-            i += 3;
-        } else if b[i].is_ascii_alphanumeric() || matches!(b[i], b'-' | b'.' | b'_' | b'~') {
-            i += 1;
-        } else {
-            canonical = false;
-            break;
-        }
-    }
-    if canonical {
+    if is_canonical(raw, false) {
         Cow::Borrowed(raw)
     } else {
         Cow::Owned(uri_encode(&query_decode(raw), false))
     }
+}
+
+/// True when decoding `raw` and AWS-encoding it again gives `raw` back: every byte unreserved
+/// (or `/`, in a path) or an uppercase `%XX` of a byte that must stay escaped. Signers send
+/// most names, values and paths that way, and those are taken as they are, uncopied.
+fn is_canonical(raw: &str, keep_slash: bool) -> bool {
+    // A table, as this runs over every byte of the path and the query.
+    const fn bare(keep_slash: bool) -> [bool; 256] {
+        let mut t = [false; 256];
+        let mut c = 0;
+        while c < 256 {
+            let b = c as u8;
+            t[c] = b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'.' | b'_' | b'~')
+                || (keep_slash && b == b'/');
+            c += 1;
+        }
+        t
+    }
+    const IN_QUERY: [bool; 256] = bare(false);
+    const IN_PATH: [bool; 256] = bare(true);
+    let bare = if keep_slash { &IN_PATH } else { &IN_QUERY };
+    let hex = |c: u8| c.is_ascii_digit() || (b'A'..=b'F').contains(&c);
+    let b = raw.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if bare[usize::from(b[i])] {
+            i += 1;
+            continue;
+        }
+        match (b[i], b.get(i + 1), b.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h) && hex(l) => {
+                if bare[usize::from((hex_value(h) << 4) | hex_value(l))] {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+        i += 3;
+    }
+    true
 }
 
 fn hex_value(c: u8) -> u8 {
@@ -164,9 +185,14 @@ pub fn canonical_request(
 
 /// `AWS4-HMAC-SHA256\n<amz date>\n<scope>\n<hex sha256(canonical request)>`.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
-    let hash = hex::encode(digest::digest(&digest::SHA256, canonical_request));
+    // Hex on the stack rather than `hex::encode`, which builds a String a char at a time.
+    // Neither step can fail (the buffer is exactly the digest's hex); if one did, the text
+    // would lack the hash and match no signature.
+    let mut hex = [0u8; 64];
+    let _ = hex::encode_to_slice(Sha256::digest(canonical_request), &mut hex);
+    let hash = std::str::from_utf8(&hex).unwrap_or_default();
     let mut s = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
-    for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n", &hash] {
+    for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n", hash] {
         s.push_str(part);
     }
     s
@@ -184,13 +210,13 @@ pub fn signing_key(secret: &str, date: &str, region: &str) -> [u8; 32] {
 #[derive(Clone)]
 struct CachedKey {
     secret: String,
-    key: hmac::Key,
+    key: Hmac<Sha256>,
 }
 
 /// Signing keys by scope (`access key/day/region`). Deriving one costs four HMACs, far more
 /// than the lookup, and a key serves a whole day of requests. The secret is kept with the key
 /// so a changed secret (another config in the same process) is never served a stale key.
-fn cached_signing_key(scope_key: &str, secret: &str, date: &str, region: &str) -> hmac::Key {
+fn cached_signing_key(scope_key: &str, secret: &str, date: &str, region: &str) -> Hmac<Sha256> {
     const MAX_ENTRIES: usize = 4096;
     static CACHE: OnceLock<Mutex<HashMap<String, CachedKey>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
@@ -201,7 +227,7 @@ fn cached_signing_key(scope_key: &str, secret: &str, date: &str, region: &str) -
             }
         }
     }
-    let key = hmac::Key::new(hmac::HMAC_SHA256, &signing_key(secret, date, region));
+    let key: Hmac<Sha256> = keyed(&signing_key(secret, date, region));
     if let Ok(mut map) = cache.lock() {
         // Bounded: a flood of made-up scopes can only make us forget, never grow.
         if map.len() >= MAX_ENTRIES {

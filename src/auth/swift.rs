@@ -10,12 +10,15 @@ use std::net::IpAddr;
 
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use ipnet::IpNet;
-use ring::hmac;
+use sha1::Sha1;
+use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use crate::auth::{Denied, Disposition, Grant};
 use crate::config::{Config, Project, Secret};
+use crate::mac::keyed;
 use crate::query::{form_decode, Query};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,16 +43,6 @@ impl Digest {
             Digest::Sha1 => "sha1",
             Digest::Sha256 => "sha256",
             Digest::Sha512 => "sha512",
-        }
-    }
-
-    /// SHA-1 is what Swift's tempurl still accepts by default, so it is supported here for
-    /// the links that exist, not recommended.
-    fn algorithm(self) -> hmac::Algorithm {
-        match self {
-            Digest::Sha1 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
-            Digest::Sha256 => hmac::HMAC_SHA256,
-            Digest::Sha512 => hmac::HMAC_SHA512,
         }
     }
 
@@ -102,20 +95,23 @@ thread_local! {
     static MACS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-fn finish(key: &hmac::Key, parts: &[&[u8]]) -> Tag {
+fn finish<M: Mac>(mut mac: M, parts: &[&[u8]]) -> Tag {
     #[cfg(test)]
     MACS.with(|n| n.set(n.get() + 1));
-    let mut mac = hmac::Context::with_key(key);
-    // Absent parts are empty; each call into ring costs more than the check.
-    for p in parts.iter().filter(|p| !p.is_empty()) {
+    for p in parts {
         mac.update(p);
     }
-    Tag::from(mac.sign().as_ref())
+    Tag::from(mac.finalize().into_bytes().as_slice())
 }
 
-/// HMAC over the concatenation of `parts`.
+/// HMAC over the concatenation of `parts`. SHA-1 is what Swift's tempurl still accepts by
+/// default, so it is supported here for the links that exist, not recommended.
 pub fn hmac(digest: Digest, key: &[u8], parts: &[&[u8]]) -> Tag {
-    finish(&hmac::Key::new(digest.algorithm(), key), parts)
+    match digest {
+        Digest::Sha1 => finish(keyed::<Hmac<Sha1>>(key), parts),
+        Digest::Sha256 => finish(keyed::<Hmac<Sha256>>(key), parts),
+        Digest::Sha512 => finish(keyed::<Hmac<Sha512>>(key), parts),
+    }
 }
 
 /// A Temp-URL key with an HMAC state already keyed for each digest. Keying costs two of the
@@ -124,18 +120,18 @@ pub fn hmac(digest: Digest, key: &[u8], parts: &[&[u8]]) -> Tag {
 #[derive(Clone)]
 pub struct TempUrlKey {
     secret: Secret,
-    sha1: hmac::Key,
-    sha256: hmac::Key,
-    sha512: hmac::Key,
+    sha1: Hmac<Sha1>,
+    sha256: Hmac<Sha256>,
+    sha512: Hmac<Sha512>,
 }
 
 impl TempUrlKey {
     pub fn new(secret: Secret) -> TempUrlKey {
         let k = secret.expose().as_bytes();
         TempUrlKey {
-            sha1: hmac::Key::new(Digest::Sha1.algorithm(), k),
-            sha256: hmac::Key::new(Digest::Sha256.algorithm(), k),
-            sha512: hmac::Key::new(Digest::Sha512.algorithm(), k),
+            sha1: keyed(k),
+            sha256: keyed(k),
+            sha512: keyed(k),
             secret,
         }
     }
@@ -146,12 +142,12 @@ impl TempUrlKey {
 
     /// The same value as `hmac(digest, key, parts)`.
     pub fn tag(&self, digest: Digest, parts: &[&[u8]]) -> Tag {
-        let key = match digest {
-            Digest::Sha1 => &self.sha1,
-            Digest::Sha256 => &self.sha256,
-            Digest::Sha512 => &self.sha512,
-        };
-        finish(key, parts)
+        // A clone of a keyed state is a copy of two hash states: no key is re-absorbed.
+        match digest {
+            Digest::Sha1 => finish(self.sha1.clone(), parts),
+            Digest::Sha256 => finish(self.sha256.clone(), parts),
+            Digest::Sha512 => finish(self.sha512.clone(), parts),
+        }
     }
 }
 
@@ -940,6 +936,31 @@ temp_url_keys = ["other", "mykey"]
         let q = format!("temp_url_sig={SHA256}&temp_url_expires={EXPIRES}");
         assert!(check("/v1/AUTH_nobody/c/o", http::Method::GET, &q, "127.0.0.1", 1).is_err());
         assert!(check("/v1/KEY_test/c/o", http::Method::GET, &q, "127.0.0.1", 1).is_err());
+    }
+
+    #[test]
+    fn hmac_and_pre_keyed_keys_reproduce_rfc_2202_and_rfc_4231() {
+        use crate::mac::vectors::{HMAC_SHA1, HMAC_SHA256, HMAC_SHA512};
+        for (digest, cases) in [
+            (Digest::Sha1, &HMAC_SHA1),
+            (Digest::Sha256, &HMAC_SHA256),
+            (Digest::Sha512, &HMAC_SHA512),
+        ] {
+            for c in cases {
+                let (a, b) = c.data.split_at(c.data.len() / 2);
+                let hmac_hex = hex::encode(hmac(digest, c.key, &[a, b"", b]).as_bytes());
+                assert_eq!(hmac_hex, c.hex, "{}", digest.name());
+                // A Temp-URL key is text; RFC keys that are not UTF-8 are covered above.
+                if let Ok(text) = std::str::from_utf8(c.key) {
+                    let key = TempUrlKey::new(Secret::new(text));
+                    // Twice: a tag must leave the kept keyed state as it was.
+                    for _ in 0..2 {
+                        let tag = key.tag(digest, &[a, b]);
+                        assert_eq!(hex::encode(tag.as_bytes()), c.hex, "{}", digest.name());
+                    }
+                }
+            }
+        }
     }
 
     /// The MACs `verify` computes for one request.

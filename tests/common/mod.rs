@@ -391,3 +391,17 @@ pub fn require_python_module(module: &str) -> bool {
     }
     found
 }
+
+/// Runs a tool to completion; its standard output, trimmed. A tool that fails fails the test
+/// with its standard error.
+pub fn stdout_of(cmd: &mut std::process::Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?} does not run: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

@@ -205,3 +205,45 @@ fn the_signing_key_cache_never_serves_a_key_for_another_secret() {
     assert_ne!(a, b);
     assert_eq!(tag("secret-a"), a);
 }
+
+#[test]
+fn hmac_and_a_pre_keyed_mac_reproduce_rfc_4231() {
+    for c in &crate::mac::vectors::HMAC_SHA256 {
+        assert_eq!(hex::encode(hmac(c.key, c.data)), c.hex);
+        let key = keyed(c.key);
+        // Twice: a MAC must leave the kept keyed state as it was.
+        assert_eq!(hex::encode(mac(&key, c.data)), c.hex);
+        assert_eq!(hex::encode(mac(&key, c.data)), c.hex);
+    }
+}
+
+/// The cached, pre-keyed signing key signs AWS's header-auth example as AWS documents it.
+#[test]
+fn the_cached_signing_key_reproduces_the_aws_header_auth_signature() {
+    let sts = "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972";
+    for _ in 0..2 {
+        let key = cached_signing_key(
+            "AWSDOCS/20130524/us-east-1",
+            SECRET,
+            "20130524",
+            "us-east-1",
+        );
+        assert_eq!(
+            hex::encode(mac(&key, sts.as_bytes())),
+            "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+        );
+    }
+}
+
+proptest::proptest! {
+    /// Taking an already-canonical path or query piece as it is gives what decoding and
+    /// encoding it would.
+    #[test]
+    fn the_canonical_shortcut_agrees_with_decoding_and_encoding(
+        raw in "([a-zA-Z0-9/+~._ -]|%[0-9a-fA-F]{0,2}|[áé€])*"
+    ) {
+        let path: Vec<u8> = percent_decode_str(&raw).collect();
+        proptest::prop_assert_eq!(canonical_uri(&raw), uri_encode(&path, true));
+        proptest::prop_assert_eq!(canonical_piece(&raw), uri_encode(&query_decode(&raw), false));
+    }
+}
