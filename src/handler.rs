@@ -127,7 +127,17 @@ where
         Route::Api(path) => {
             let base = public_base_url(cfg, &origin);
             let (parts, body) = req.into_parts();
-            return api::handle(state, &parts.method, &parts.headers, &path, &base, body).await;
+            let query = parts.uri.query().unwrap_or("");
+            return api::handle(
+                state,
+                &parts.method,
+                &parts.headers,
+                &path,
+                query,
+                &base,
+                body,
+            )
+            .await;
         }
         other => return answer(state, other, &req),
     };
@@ -167,6 +177,7 @@ fn answer<B>(state: &State, route: Route<'_>, req: &Request<B>) -> Response<Body
             r
         }
         Route::Ui(name) => crate::ui::page(&name),
+        Route::Home => crate::ui::home(),
         // The API is the caller's (it awaits the request body).
         Route::NotFound | Route::Api(_) => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
         // In the shape of the protocol the path looks like: S3 unless it is Swift's or ours.

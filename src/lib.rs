@@ -13,6 +13,7 @@ pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod expiry;
+pub mod first_run;
 pub mod forwarded;
 pub mod handler;
 pub mod host;

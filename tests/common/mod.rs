@@ -296,6 +296,20 @@ pub fn target_of(url: &str) -> &str {
     rest.find('/').map_or("/", |i| &rest[i..])
 }
 
+/// The flags every test's headless Chromium runs with: no sandbox (tests run as root), no
+/// GPU, and nothing that talks to the network on its own.
+pub const HEADLESS_CHROMIUM: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+];
+
 /// The path and query of an S3 presigned GET of `c/<key>` (SigV4, or V2 with `v2`), path
 /// style, made now for an hour with the test key and `overrides` signed in.
 pub fn s3_target(srv: &TestServer, key: &str, v2: bool, overrides: &[(&str, &str)]) -> String {
