@@ -1,7 +1,10 @@
 //! The management API, compatible with the provider's:
 //! `POST /api/v1/projects/<p>/containers/<c>/objects/<o>/download_tempurls` (one object) and
 //! `POST /api/v1/projects/<p>/containers/<c>/download_tempurls` (`"objects": [...]`).
-//! Every answer, success or not, is the same JSON envelope.
+//! Every answer, success or not, is the same JSON envelope. `GET`s are the listings of
+//! `listing`.
+
+mod listing;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -126,6 +129,7 @@ pub async fn handle<B>(
     method: &Method,
     headers: &HeaderMap,
     path: &str,
+    query: &str,
     base_url: &str,
     body: B,
 ) -> Response<Body>
@@ -133,6 +137,16 @@ where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<crate::body::BoxError>,
 {
+    if let Some(listed) = listing::target(path) {
+        if method != Method::GET {
+            return fail(StatusCode::METHOD_NOT_ALLOWED, "use GET").into_response();
+        }
+        let query = crate::query::Query::new(query);
+        return match listing::serve(state, headers, listed, &query).await {
+            Ok(data) => envelope(StatusCode::OK, None, data),
+            Err(e) => e.into_response(),
+        };
+    }
     match serve(state, method, headers, path, base_url, body).await {
         Ok(data) => envelope(StatusCode::OK, None, Value::Object(data)),
         Err(e) => e.into_response(),
@@ -219,24 +233,38 @@ where
             None
         }
         Protocol::S3 => {
-            let (Some(ak), Some(sk)) = (&req.access_key, &req.secret_key) else {
-                return Err(fail(
-                    StatusCode::BAD_REQUEST,
-                    "urlType \"s3\" needs accessKey and secretKey",
-                ));
-            };
-            // SECURITY: the secret is compared, never echoed.
-            let owned = project.s3_keys.iter().any(|k| {
-                k.access_key == *ak
-                    && bool::from(k.secret_key.expose().as_bytes().ct_eq(sk.as_bytes()))
-            });
-            if !owned {
-                return Err(fail(
-                    StatusCode::BAD_REQUEST,
-                    "accessKey and secretKey are not a key pair of this project",
-                ));
+            match (&req.access_key, &req.secret_key) {
+                // Signed here with the project's first key: no secret passes through a browser.
+                (None, None) => match project.s3_keys.first() {
+                    Some(k) => Some(k.access_key.as_str()),
+                    None => {
+                        return Err(fail(
+                            StatusCode::BAD_REQUEST,
+                            format!("project {:?} has no S3 key", target.project),
+                        ))
+                    }
+                },
+                (Some(ak), Some(sk)) => {
+                    // SECURITY: the secret is compared, never echoed.
+                    let owned = project.s3_keys.iter().any(|k| {
+                        k.access_key == *ak
+                            && bool::from(k.secret_key.expose().as_bytes().ct_eq(sk.as_bytes()))
+                    });
+                    if !owned {
+                        return Err(fail(
+                            StatusCode::BAD_REQUEST,
+                            "accessKey and secretKey are not a key pair of this project",
+                        ));
+                    }
+                    Some(ak.as_str())
+                }
+                _ => {
+                    return Err(fail(
+                        StatusCode::BAD_REQUEST,
+                        "give both accessKey and secretKey, or neither",
+                    ))
+                }
             }
-            Some(ak.as_str())
         }
     };
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::app::State;
 use crate::config::Config;
 use crate::demo;
+use crate::first_run;
 use crate::server;
 use crate::share::{self, Mode, Protocol, ShareSpec};
 
@@ -98,18 +99,29 @@ pub fn serve(
             .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let state = Arc::new(State::new(cfg).map_err(|e| e.to_string())?);
-        println!("keyhole listening on http://{addr}");
-        let base = state
-            .config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
+        banner(&format!("keyhole listening on http://{addr}"));
+        let (base, warning) = first_run::base_url(&state.config, addr);
+        if let Some(w) = warning {
+            eprintln!("keyhole: warning: {w}");
+        }
         for (label, url) in demo::links(&state.config, &base, crate::clock::unix_now()) {
-            println!("  {label}:\n    {url}");
+            banner(&format!("  {label}:\n    {url}"));
+        }
+        let demo = first_run::is_demo(&path);
+        for line in first_run::share_page_lines(&state.config, &base, &path, demo) {
+            banner(&line);
         }
         server::serve(state, listener, shutdown_signal(), SHUTDOWN_GRACE).await;
         Ok(())
     })
+}
+
+/// One line of the startup banner. `println!` panics when stdout is gone (a supervisor that
+/// read the first line and closed the pipe), and a panic here would take the server down
+/// with it: the banner is a courtesy, so a failed write is ignored.
+fn banner(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 async fn shutdown_signal() {
@@ -140,6 +152,38 @@ pub struct ShareOptions {
     pub filename: Option<String>,
     pub ip_range: Option<String>,
     pub prefix: bool,
+    /// Overrides `public_url` and the listen address as the base of the links.
+    pub base_url: Option<String>,
+}
+
+/// Why the one-object link for `spec` cannot open now: the object (or its container's folder)
+/// is not in the store. A link for something still to be uploaded is legitimate, so this is
+/// a warning, not an error. (`make_link` has already refused an unconfigured container.)
+fn missing(
+    backend: &std::io::Result<crate::backend::Backend>,
+    spec: &ShareSpec<'_>,
+) -> Option<String> {
+    if spec.prefix {
+        return None;
+    }
+    let backend = match backend {
+        Ok(b) => b,
+        Err(e) => return Some(format!("the store cannot be read ({e})")),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().build().ok()?;
+    match runtime.block_on(backend.open(spec.project, spec.container, spec.object)) {
+        Ok(_) => None,
+        Err(crate::backend::BackendError::NotFound) => Some(format!(
+            "there is no object {:?} in {}/{}",
+            spec.object, spec.project, spec.container
+        )),
+        Err(crate::backend::BackendError::Denied) => {
+            Some("the object is there but not readable by the gateway".to_string())
+        }
+        Err(crate::backend::BackendError::Io(e)) => {
+            Some(format!("the object could not be checked ({e})"))
+        }
+    }
 }
 
 /// `keyhole share`: prints one link per target, in order.
@@ -151,10 +195,27 @@ pub fn share(config: &Path, targets: &[String], o: &ShareOptions) -> Result<(), 
         }
     }
     let now = crate::clock::unix_now();
-    let base = cfg
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", cfg.listen));
+    let base = match &o.base_url {
+        Some(u) => {
+            let u = u.trim_end_matches('/');
+            if !(u.starts_with("http://") || u.starts_with("https://"))
+                || u.len() <= "https://".len()
+            {
+                return Err(format!(
+                    "--base-url: {u:?} must start with http:// or https:// and name a host"
+                ));
+            }
+            u.to_string()
+        }
+        None => {
+            let (base, warning) = first_run::base_url(&cfg, cfg.listen);
+            if let Some(w) = warning {
+                eprintln!("keyhole: warning: {w}");
+            }
+            base
+        }
+    };
+    let backend = crate::backend::Backend::from_config(&cfg);
     let mut links = Vec::new();
     for t in targets {
         let mut parts = t.splitn(3, '/');
@@ -179,6 +240,9 @@ pub fn share(config: &Path, targets: &[String], o: &ShareOptions) -> Result<(), 
             prefix: o.prefix,
         };
         links.push(share::make_link(&cfg, &spec, &base, now).map_err(|e| format!("{t}: {e}"))?);
+        if let Some(why) = missing(&backend, &spec) {
+            eprintln!("keyhole: warning: {t}: {why}; the link will not open until it exists");
+        }
     }
     for l in links {
         println!("{l}");

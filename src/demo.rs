@@ -41,7 +41,7 @@ pub fn create(dir: &Path) -> io::Result<PathBuf> {
     std::fs::write(objects.join("data/sample.bin"), binary)?;
 
     let text = format!(
-        r#"# Keyhole demo configuration, written by `keyhole serve` because none was found.
+        r#"{header}
 # Edit it freely; the full reference is in README.md.
 listen = "127.0.0.1:8080"
 # Where links point; unset, they use the address Keyhole listens on (or the request's host).
@@ -68,7 +68,8 @@ any_container = false
 [[api_token]]
 token = "{api_token}"
 projects = ["{project}"]
-"#
+"#,
+        header = crate::first_run::DEMO_HEADER
     );
     let path = dir.join(CONFIG_FILE);
     // create_new: never overwrite a config someone already has.

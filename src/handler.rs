@@ -60,7 +60,17 @@ where
         Route::Api(path) => {
             let base = public_base_url(cfg, &origin);
             let (parts, body) = req.into_parts();
-            return api::handle(state, &parts.method, &parts.headers, path, &base, body).await;
+            let query = parts.uri.query().unwrap_or("");
+            return api::handle(
+                state,
+                &parts.method,
+                &parts.headers,
+                path,
+                query,
+                &base,
+                body,
+            )
+            .await;
         }
         _ => return answer(state, route, &req),
     };
@@ -100,6 +110,7 @@ fn answer<B>(state: &State, route: Route<'_>, req: &Request<B>) -> Response<Body
             r
         }
         Route::Ui(name) => crate::ui::page(&name),
+        Route::Home => crate::ui::home(),
         // Links and the API are the caller's (the API awaits the request body).
         Route::NotFound | Route::Api(_) | Route::Swift(_) | Route::S3(_) => {
             text(StatusCode::NOT_FOUND, "404 Not Found\n")

@@ -77,6 +77,10 @@ struct ShareArgs {
     /// Swift: one link for every object whose name starts with the given prefix.
     #[arg(long)]
     prefix: bool,
+    /// Where links point, e.g. http://192.168.1.10:8080 (default: the config's public_url,
+    /// else its listen address); use it when the server runs with another --listen.
+    #[arg(long)]
+    base_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
                 filename: a.filename,
                 ip_range: a.ip_range,
                 prefix: a.prefix,
+                base_url: a.base_url,
             };
             match cli::share(&a.config, &a.targets, &opts) {
                 Ok(()) => ExitCode::SUCCESS,

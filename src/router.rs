@@ -19,6 +19,8 @@ pub enum Route<'a> {
     Ui(String),
     /// `/_keyhole/ui` alone: redirected to the slash form.
     UiRedirect,
+    /// `/` (below the mount): a newcomer's first request, sent on to the share page.
+    Home,
     /// `/api/v1/...`: the rest of the decoded path after `/api/v1`.
     Api(String),
     Swift(SwiftRoute<'a>),
@@ -176,6 +178,9 @@ fn route_below<'a>(
             virtual_host: true,
             signed_path,
         });
+    }
+    if raw_path == "/" {
+        return Route::Home;
     }
     let Some(path) = decode(raw_path) else {
         return Route::BadPath;
@@ -349,6 +354,17 @@ mod tests {
         }
         assert_eq!(route(&cfg, "/_keyhole/healthz", None), Route::Health);
         assert_eq!(route(&cfg, "/files/_keyhole/healthz", None), Route::Health);
+    }
+
+    #[test]
+    fn the_root_is_home_unless_a_virtual_host_names_a_bucket() {
+        assert_eq!(route(&cfg(), "/", Some("localhost")), Route::Home);
+        assert_eq!(route(&mounted(), "/files/", None), Route::Home);
+        assert_eq!(route(&mounted(), "/", None), Route::NotFound);
+        assert!(matches!(
+            route(&cfg(), "/", Some("b.s3.example.com")),
+            Route::S3(_)
+        ));
     }
 
     #[test]

@@ -9,12 +9,14 @@ use crate::body::Body;
 const INDEX: &str = include_str!("../assets/ui/index.html");
 const APP: &str = include_str!("../assets/ui/app.js");
 const STYLE: &str = include_str!("../assets/ui/style.css");
+const QR: &str = include_str!("../assets/ui/qr.js");
 
 /// The asset at `name` (the path after `/_keyhole/ui/`).
 pub fn page(name: &str) -> Response<Body> {
     let (body, ctype) = match name {
         "" | "index.html" => (INDEX, "text/html; charset=utf-8"),
         "app.js" => (APP, "text/javascript; charset=utf-8"),
+        "qr.js" => (QR, "text/javascript; charset=utf-8"),
         "style.css" => (STYLE, "text/css; charset=utf-8"),
         _ => return crate::reply::text(StatusCode::NOT_FOUND, "404 Not Found\n"),
     };
@@ -31,5 +33,13 @@ pub fn page(name: &str) -> Response<Body> {
         HeaderValue::from_static("no-referrer"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// `/`: a redirect to the share page, relative so that it stays below a proxy's mount.
+pub fn home() -> Response<Body> {
+    let mut r = crate::reply::text(StatusCode::FOUND, "the share page is at /_keyhole/ui/\n");
+    r.headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static("_keyhole/ui/"));
     r
 }

@@ -135,17 +135,7 @@ fn chromium_until(
     });
     std::fs::write(profile.join("Default/Preferences"), prefs.to_string()).unwrap();
     let mut child = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-quic",
-            "--disable-dev-shm-usage",
-        ])
+        .args(common::HEADLESS_CHROMIUM)
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .arg(url)

@@ -14,8 +14,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{BackendError, Content, Etag, Object, ObjectMeta};
+use super::{BackendError, Content, Etag, ListQuery, ListedObject, Listing, Object, ObjectMeta};
 
 pub struct FsBackend {
     root: OwnedFd,
@@ -286,6 +287,260 @@ impl FsBackend {
     }
 }
 
+/// A directory entry as the listing sees it, with its name as sorted: a directory's name
+/// ends in `/`, so that walking each directory in order gives every name in byte order
+/// (`a-b` < `a/b`, as `-` < `/`).
+struct DirEntry {
+    name: String,
+    sort_key: String,
+    kind: EntryKind,
+}
+
+enum EntryKind {
+    Dir,
+    File { len: u64, modified: SystemTime },
+}
+
+/// The entries of `dir` that can be objects or hold them: regular files (one name only,
+/// unless hard links are allowed, as `open` would serve them) and directories, with UTF-8
+/// names. Symlinks, FIFOs, sockets and devices are left out: `open` never serves them.
+fn read_dir(dir: &OwnedFd, hard_links: bool) -> io::Result<Vec<DirEntry>> {
+    // SAFETY: dup returns a new descriptor, which fdopendir then owns and closedir closes.
+    let dup = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `dup` is an open directory descriptor that nobody else uses.
+    let stream = unsafe { libc::fdopendir(dup) };
+    if stream.is_null() {
+        let e = io::Error::last_os_error();
+        // SAFETY: fdopendir failed, so `dup` is still ours to close.
+        unsafe { libc::close(dup) };
+        return Err(e);
+    }
+    let mut entries = Vec::new();
+    let result = loop {
+        // SAFETY: errno is thread-local; clearing it tells end of stream from an error.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: `stream` is a valid DIR* until closedir below.
+        let ent = unsafe { libc::readdir(stream) };
+        if ent.is_null() {
+            let e = io::Error::last_os_error();
+            break if e.raw_os_error().unwrap_or(0) == 0 {
+                Ok(())
+            } else {
+                Err(e)
+            };
+        }
+        // SAFETY: readdir returned an entry whose d_name is NUL-terminated.
+        let cname = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
+        let Ok(name) = cname.to_str() else { continue };
+        if name == "." || name == ".." {
+            continue;
+        }
+        // SAFETY: an all-zero stat is a valid value to be overwritten.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `cname` is NUL-terminated and `st` is a valid out pointer.
+        let rc = unsafe {
+            libc::fstatat(
+                dir.as_raw_fd(),
+                cname.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        // Gone since readdir: not listed.
+        if rc != 0 {
+            continue;
+        }
+        let kind = match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => EntryKind::Dir,
+            libc::S_IFREG if st.st_nlink <= 1 || hard_links => EntryKind::File {
+                len: st.st_size as u64,
+                modified: if st.st_mtime >= 0 {
+                    UNIX_EPOCH + Duration::new(st.st_mtime as u64, st.st_mtime_nsec as u32)
+                } else {
+                    UNIX_EPOCH
+                },
+            },
+            _ => continue,
+        };
+        let sort_key = match kind {
+            EntryKind::Dir => format!("{name}/"),
+            EntryKind::File { .. } => name.to_string(),
+        };
+        entries.push(DirEntry {
+            name: name.to_string(),
+            sort_key,
+            kind,
+        });
+    };
+    // SAFETY: `stream` came from fdopendir and is closed once.
+    unsafe { libc::closedir(stream) };
+    result.map(|()| entries)
+}
+
+/// A walk of one container for one `ListQuery`, in name order, stopping once the page is full.
+struct Walk<'q> {
+    query: &'q ListQuery<'q>,
+    hard_links: bool,
+    page: Listing,
+    count: usize,
+    last: String,
+}
+
+enum Flow {
+    More,
+    Full,
+}
+
+impl Walk<'_> {
+    fn push(&mut self, item: Result<ListedObject, String>) -> Flow {
+        if self.count == self.query.limit {
+            // One more exists: the page is cut after the last name given.
+            self.page.next_marker = Some(std::mem::take(&mut self.last));
+            return Flow::Full;
+        }
+        self.count += 1;
+        match item {
+            Ok(o) => {
+                self.last.clone_from(&o.name);
+                self.page.objects.push(o);
+            }
+            Err(p) => {
+                self.last.clone_from(&p);
+                self.page.prefixes.push(p);
+            }
+        }
+        Flow::More
+    }
+
+    /// Lists `dir`, whose names all start with `path` (empty or ending in `/`).
+    fn dir(&mut self, dir: &OwnedFd, path: &mut String) -> io::Result<Flow> {
+        let mut entries = read_dir(dir, self.hard_links)?;
+        entries.sort_unstable_by(|a, b| a.sort_key.cmp(&b.sort_key));
+        for e in entries {
+            let base = path.len();
+            path.push_str(&e.sort_key);
+            let flow = self.entry(dir, e, path);
+            path.truncate(base);
+            if let Flow::Full = flow? {
+                return Ok(Flow::Full);
+            }
+        }
+        Ok(Flow::More)
+    }
+
+    fn entry(&mut self, dir: &OwnedFd, e: DirEntry, path: &str) -> io::Result<Flow> {
+        let q = self.query;
+        match e.kind {
+            EntryKind::File { len, modified } => {
+                if !path.starts_with(q.prefix)
+                    || path <= q.marker
+                    || !super::valid_object_name(path)
+                {
+                    return Ok(Flow::More);
+                }
+                let object = ListedObject {
+                    name: path.to_string(),
+                    bytes: len,
+                    modified,
+                };
+                Ok(self.push(Ok(object)))
+            }
+            EntryKind::Dir => {
+                // Names below it would be too long to be objects; no prefix can reach them.
+                if path.len() > super::MAX_OBJECT_NAME
+                    || !(path.starts_with(q.prefix) || q.prefix.starts_with(path))
+                {
+                    return Ok(Flow::More);
+                }
+                // Every name below sorts before the marker.
+                if path < q.marker && !q.marker.starts_with(path) {
+                    return Ok(Flow::More);
+                }
+                // SECURITY: one component, opened with O_NOFOLLOW: a directory swapped for a
+                // symlink since readdir is refused, so the walk never leaves the container.
+                let Ok(sub) = openat(dir.as_raw_fd(), &e.name, libc::O_RDONLY | libc::O_DIRECTORY)
+                else {
+                    return Ok(Flow::More);
+                };
+                if q.delimiter && path.len() > q.prefix.len() && path.starts_with(q.prefix) {
+                    // A folder: listed once, as a prefix, when it holds any object. A marker
+                    // inside it means it was given already (a page may end on a prefix).
+                    if path <= q.marker || q.marker.starts_with(path) {
+                        return Ok(Flow::More);
+                    }
+                    if !self.holds_an_object(&sub, path.len())? {
+                        return Ok(Flow::More);
+                    }
+                    return Ok(self.push(Err(path.to_string())));
+                }
+                let mut path = path.to_string();
+                self.dir(&sub, &mut path)
+            }
+        }
+    }
+
+    /// Whether `dir` (at a name `len` bytes long) holds an object at any depth.
+    fn holds_an_object(&self, dir: &OwnedFd, len: usize) -> io::Result<bool> {
+        for e in read_dir(dir, self.hard_links)? {
+            let len = len + e.sort_key.len();
+            if len > super::MAX_OBJECT_NAME {
+                continue;
+            }
+            match e.kind {
+                EntryKind::File { .. } => return Ok(true),
+                EntryKind::Dir => {
+                    let flags = libc::O_RDONLY | libc::O_DIRECTORY;
+                    if let Ok(sub) = openat(dir.as_raw_fd(), &e.name, flags) {
+                        if self.holds_an_object(&sub, len)? {
+                            return Ok(true);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl FsBackend {
+    /// One page of `<project>/<container>`'s objects. The walk opens each directory by one
+    /// component with O_NOFOLLOW from the one above it, starting at the root, so it never
+    /// follows a symlink and never leaves the container; it lists exactly what `open`
+    /// would serve (dot files included: they are objects like any other).
+    pub fn list(
+        &self,
+        project: &str,
+        container: &str,
+        query: &ListQuery<'_>,
+    ) -> Result<Listing, BackendError> {
+        if !super::valid_segment(project) || !super::valid_segment(container) {
+            return Err(BackendError::NotFound);
+        }
+        let project_dir = openat(
+            self.root.as_raw_fd(),
+            project,
+            libc::O_PATH | libc::O_DIRECTORY,
+        )?;
+        let dir = openat(
+            project_dir.as_raw_fd(),
+            container,
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        )?;
+        let mut walk = Walk {
+            query,
+            hard_links: self.hard_links,
+            page: Listing::default(),
+            count: 0,
+            last: String::new(),
+        };
+        walk.dir(&dir, &mut String::new())?;
+        Ok(walk.page)
+    }
+}
+
 /// The way back to an object's file after its body closed the descriptor.
 struct Reopener {
     backend: Arc<FsBackend>,
@@ -531,5 +786,74 @@ mod tests {
             Err(BackendError::NotFound)
         ));
         assert_eq!(read(b.open("p", "c", "sub/o.txt").unwrap()), b"hello");
+    }
+
+    fn names(l: &Listing) -> Vec<&str> {
+        l.objects.iter().map(|o| o.name.as_str()).collect()
+    }
+
+    fn all<'a>(prefix: &'a str, delimiter: bool, marker: &'a str, limit: usize) -> ListQuery<'a> {
+        ListQuery {
+            prefix,
+            delimiter,
+            marker,
+            limit,
+        }
+    }
+
+    #[test]
+    fn a_listing_is_in_byte_order_across_folders() {
+        let (d, b) = tree();
+        for name in ["a-b", "a/b", "a/a", "a0", "Z", "é"] {
+            let path = d.path().join("p/c").join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"x").unwrap();
+        }
+        let l = b.list("p", "c", &all("", false, "", 100)).unwrap();
+        assert_eq!(
+            names(&l),
+            ["Z", "a-b", "a/a", "a/b", "a0", "sub/o.txt", "é"]
+        );
+        assert_eq!(l.next_marker, None);
+        assert_eq!(l.objects[0].bytes, 1);
+    }
+
+    #[test]
+    fn a_listing_pages_by_marker_and_rolls_folders_into_prefixes() {
+        let (d, b) = tree();
+        std::fs::create_dir_all(d.path().join("p/c/empty/deeper")).unwrap();
+        std::fs::write(d.path().join("p/c/top"), b"t").unwrap();
+        let l = b.list("p", "c", &all("", true, "", 1)).unwrap();
+        assert_eq!(
+            (l.prefixes.as_slice(), l.next_marker.as_deref()),
+            (&["sub/".to_string()][..], Some("sub/"))
+        );
+        // A page that ends on a prefix goes on after everything below it.
+        let l = b.list("p", "c", &all("", true, "sub/", 1)).unwrap();
+        assert_eq!((names(&l), l.next_marker.as_deref()), (vec!["top"], None));
+        let l = b.list("p", "c", &all("sub/", true, "", 10)).unwrap();
+        assert_eq!(names(&l), ["sub/o.txt"]);
+    }
+
+    #[test]
+    fn a_listing_leaves_out_symlinks_fifos_and_other_containers() {
+        let (d, b) = tree();
+        symlink(d.path().join("outside"), d.path().join("p/c/abs")).unwrap();
+        symlink("../other", d.path().join("p/c/dir-link")).unwrap();
+        let fifo = std::ffi::CString::new(d.path().join("p/c/fifo").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        std::fs::hard_link(d.path().join("p/other/secret"), d.path().join("p/c/hard")).unwrap();
+        let l = b.list("p", "c", &all("", false, "", 100)).unwrap();
+        assert_eq!(names(&l), ["sub/o.txt"]);
+        symlink(d.path().join("p/other"), d.path().join("p/linked")).unwrap();
+        assert!(matches!(
+            b.list("p", "linked", &all("", false, "", 100)),
+            Err(BackendError::NotFound)
+        ));
+        assert!(matches!(
+            b.list("p", "..", &all("", false, "", 100)),
+            Err(BackendError::NotFound)
+        ));
     }
 }

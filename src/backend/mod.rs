@@ -172,6 +172,65 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// One page of a container's objects, in name order (see `ListQuery`).
+    pub async fn list(
+        &self,
+        project: &str,
+        container: &str,
+        query: &ListQuery<'_>,
+    ) -> Result<Listing, BackendError> {
+        match self {
+            // A walk reads many directories: on a blocking thread, so that a big container
+            // does not hold up the requests sharing this worker.
+            Backend::Fs(fs) => {
+                let fs = std::sync::Arc::clone(fs);
+                let (project, container) = (project.to_string(), container.to_string());
+                let (prefix, marker) = (query.prefix.to_string(), query.marker.to_string());
+                let (delimiter, limit) = (query.delimiter, query.limit);
+                let walk = tokio::task::spawn_blocking(move || {
+                    let query = ListQuery {
+                        prefix: &prefix,
+                        delimiter,
+                        marker: &marker,
+                        limit,
+                    };
+                    fs.list(&project, &container, &query)
+                });
+                walk.await
+                    .unwrap_or_else(|e| Err(BackendError::Io(io::Error::other(e.to_string()))))
+            }
+        }
+    }
+}
+
+/// What to list: names starting with `prefix`, after `marker`, at most `limit` entries;
+/// with `delimiter`, names with `/` after the prefix are rolled up into one prefix each.
+#[derive(Debug, Clone, Copy)]
+pub struct ListQuery<'a> {
+    pub prefix: &'a str,
+    /// Only `/` is a delimiter here (the folders of the share page).
+    pub delimiter: bool,
+    pub marker: &'a str,
+    pub limit: usize,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ListedObject {
+    pub name: String,
+    pub bytes: u64,
+    pub modified: SystemTime,
+}
+
+/// One page: objects and rolled-up prefixes, together in name order at most `limit`;
+/// `next_marker` is the last name given when more follow.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub objects: Vec<ListedObject>,
+    pub prefixes: Vec<String>,
+    pub next_marker: Option<String>,
+}
+
 /// Swift's limit on object names, in bytes.
 pub const MAX_OBJECT_NAME: usize = 1024;
 

@@ -296,6 +296,20 @@ pub fn target_of(url: &str) -> &str {
     rest.find('/').map_or("/", |i| &rest[i..])
 }
 
+/// The flags every test's headless Chromium runs with: no sandbox (tests run as root), no
+/// GPU, and nothing that talks to the network on its own.
+pub const HEADLESS_CHROMIUM: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+];
+
 /// The path and query of an S3 presigned GET of `c/<key>` (SigV4, or V2 with `v2`), path
 /// style, made now for an hour with the test key and `overrides` signed in.
 pub fn s3_target(srv: &TestServer, key: &str, v2: bool, overrides: &[(&str, &str)]) -> String {
@@ -390,4 +404,88 @@ pub fn stdout_of(cmd: &mut std::process::Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A real store from tests/stores/ (`swift.sh`, `seaweedfs.sh`, ...) started in a folder of
+/// its own; `ports.env` parsed into `env`. Stopped on drop; started with STORES_WATCH_PID so
+/// the scripts' watcher stops it even if this process is killed.
+pub struct Store {
+    pub script: &'static str,
+    pub dir: TempDir,
+    pub env: std::collections::HashMap<String, String>,
+}
+
+impl Store {
+    pub fn start(script: &'static str, extra_env: &[(&str, &str)]) -> Store {
+        let dir = TempDir::new("store");
+        let pid = std::process::id().to_string();
+        let st = std::process::Command::new("bash")
+            .arg(format!("tests/stores/{script}"))
+            .arg("start")
+            .arg(&dir.0)
+            .envs(extra_env.iter().copied())
+            .env("STORES_WATCH_PID", &pid)
+            .status()
+            .unwrap();
+        if !st.success() {
+            let _ = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("tail -n 30 {}/log/*.log", dir.0.display()))
+                .status();
+            panic!("{script} start failed: see {}/log", dir.0.display());
+        }
+        let text = std::fs::read_to_string(dir.0.join("ports.env")).unwrap();
+        let env = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('\'').to_owned()))
+            .collect();
+        Store { script, dir, env }
+    }
+
+    /// A key of `ports.env`.
+    pub fn var(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("{} has no {key} in ports.env", self.script))
+    }
+
+    /// Stops every process the script started (idempotent).
+    pub fn stop(&self) {
+        let _ = std::process::Command::new("bash")
+            .arg(format!("tests/stores/{}", self.script))
+            .arg("stop")
+            .arg(&self.dir.0)
+            .status();
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A store shared by every test of a binary: started on first use, stopped (and its folder
+/// removed) when the process exits, since a static is never dropped.
+pub fn shared_store(
+    cell: &'static std::sync::OnceLock<Store>,
+    script: &'static str,
+    extra_env: &[(&str, &str)],
+    at_exit: extern "C" fn(),
+) -> &'static Store {
+    cell.get_or_init(|| {
+        let store = Store::start(script, extra_env);
+        // SAFETY: registers a plain `extern "C" fn()` with the C runtime; it runs once at exit.
+        unsafe { libc::atexit(at_exit) };
+        store
+    })
+}
+
+/// For `shared_store`'s `at_exit`: stops the store in `cell`, if it was started.
+pub fn stop_shared_store(cell: &'static std::sync::OnceLock<Store>) {
+    if let Some(store) = cell.get() {
+        store.stop();
+        let _ = std::fs::remove_dir_all(&store.dir.0);
+    }
 }
