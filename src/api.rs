@@ -184,22 +184,7 @@ where
         return Err(fail(StatusCode::NOT_FOUND, "unknown container"));
     }
 
-    let bytes = Limited::new(body, MAX_BODY)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                fail(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the body is larger than {MAX_BODY} bytes"),
-                )
-            } else {
-                fail(StatusCode::BAD_REQUEST, "the body could not be read")
-            }
-        })?
-        .to_bytes();
-    let req: LinkRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| fail(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
+    let req = read_request(body).await?;
 
     let protocol: Protocol = req.url_type.parse().map_err(|_| {
         fail(
@@ -222,106 +207,13 @@ where
     share::check_lifetime(cfg, protocol, lifetime, now)
         .map_err(|why| fail(StatusCode::BAD_REQUEST, format!("timeExpire {why}")))?;
 
-    let access_key = match protocol {
-        Protocol::Swift => {
-            if req.access_key.is_some() || req.secret_key.is_some() {
-                return Err(fail(
-                    StatusCode::BAD_REQUEST,
-                    "accessKey and secretKey are only for urlType \"s3\"",
-                ));
-            }
-            None
-        }
-        Protocol::S3 => {
-            match (&req.access_key, &req.secret_key) {
-                // Signed here with the project's first key: no secret passes through a browser.
-                (None, None) => match project.s3_keys.first() {
-                    Some(k) => Some(k.access_key.as_str()),
-                    None => {
-                        return Err(fail(
-                            StatusCode::BAD_REQUEST,
-                            format!("project {:?} has no S3 key", target.project),
-                        ))
-                    }
-                },
-                (Some(ak), Some(sk)) => {
-                    // SECURITY: the secret is compared, never echoed.
-                    let owned = project.s3_keys.iter().any(|k| {
-                        k.access_key == *ak
-                            && bool::from(k.secret_key.expose().as_bytes().ct_eq(sk.as_bytes()))
-                    });
-                    if !owned {
-                        return Err(fail(
-                            StatusCode::BAD_REQUEST,
-                            "accessKey and secretKey are not a key pair of this project",
-                        ));
-                    }
-                    Some(ak.as_str())
-                }
-                _ => {
-                    return Err(fail(
-                        StatusCode::BAD_REQUEST,
-                        "give both accessKey and secretKey, or neither",
-                    ))
-                }
-            }
-        }
-    };
+    let access_key = signing_key(project, &req, protocol)?;
 
-    let objects: Vec<String> = match (&target.object, req.objects) {
-        (Some(o), None) => vec![o.clone()],
-        (Some(_), Some(_)) => {
-            return Err(fail(
-                StatusCode::BAD_REQUEST,
-                "\"objects\" is only for the batch endpoint",
-            ))
-        }
-        (None, Some(list)) if list.is_empty() => {
-            return Err(fail(StatusCode::BAD_REQUEST, "\"objects\" is empty"))
-        }
-        (None, Some(list)) if list.len() > MAX_BATCH => {
-            return Err(fail(
-                StatusCode::BAD_REQUEST,
-                format!("at most {MAX_BATCH} objects at once"),
-            ))
-        }
-        (None, Some(list)) => list,
-        (None, None) => {
-            return Err(fail(
-                StatusCode::BAD_REQUEST,
-                "the batch endpoint needs \"objects\"",
-            ))
-        }
-    };
+    let objects = objects(&target, req.objects.as_deref())?;
 
     let mut data = Map::new();
     for object in &objects {
-        match state
-            .backend
-            .open(&target.project, &target.container, object)
-            .await
-        {
-            Ok(_) => {}
-            Err(BackendError::NotFound) => {
-                return Err(fail(
-                    StatusCode::NOT_FOUND,
-                    format!("no object {object:?} in container {:?}", target.container),
-                ))
-            }
-            Err(BackendError::Denied) => {
-                return Err(fail(
-                    StatusCode::FORBIDDEN,
-                    format!("object {object:?} is not readable by the gateway"),
-                ))
-            }
-            Err(BackendError::Io(e)) => {
-                tracing::error!(error = %e, "backend failed while making a link");
-                return Err(fail(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the object store failed",
-                ));
-            }
-        }
+        readable(state, &target, object).await?;
         let spec = ShareSpec {
             project: &target.project,
             container: &target.container,
@@ -343,6 +235,127 @@ where
         data.insert(object.clone(), Value::String(url));
     }
     Ok(data)
+}
+
+/// The request body, at most `MAX_BODY` bytes of JSON.
+async fn read_request<B>(body: B) -> Result<LinkRequest, ApiError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<crate::body::BoxError>,
+{
+    let bytes = Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                fail(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the body is larger than {MAX_BODY} bytes"),
+                )
+            } else {
+                fail(StatusCode::BAD_REQUEST, "the body could not be read")
+            }
+        })?
+        .to_bytes();
+    serde_json::from_slice(&bytes)
+        .map_err(|e| fail(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))
+}
+
+/// The S3 key to sign with: the project's first, or the pair the caller proved it holds.
+/// Swift links take none.
+fn signing_key<'p>(
+    project: &'p crate::config::Project,
+    req: &'p LinkRequest,
+    protocol: Protocol,
+) -> Result<Option<&'p str>, ApiError> {
+    match protocol {
+        Protocol::Swift => {
+            if req.access_key.is_some() || req.secret_key.is_some() {
+                return Err(fail(
+                    StatusCode::BAD_REQUEST,
+                    "accessKey and secretKey are only for urlType \"s3\"",
+                ));
+            }
+            Ok(None)
+        }
+        Protocol::S3 => {
+            match (&req.access_key, &req.secret_key) {
+                // Signed here with the project's first key: no secret passes through a browser.
+                (None, None) => match project.s3_keys.first() {
+                    Some(k) => Ok(Some(k.access_key.as_str())),
+                    None => Err(fail(
+                        StatusCode::BAD_REQUEST,
+                        format!("project {:?} has no S3 key", project.id),
+                    )),
+                },
+                (Some(ak), Some(sk)) => {
+                    // SECURITY: the secret is compared, never echoed.
+                    let owned = project.s3_keys.iter().any(|k| {
+                        k.access_key == *ak
+                            && bool::from(k.secret_key.expose().as_bytes().ct_eq(sk.as_bytes()))
+                    });
+                    if !owned {
+                        return Err(fail(
+                            StatusCode::BAD_REQUEST,
+                            "accessKey and secretKey are not a key pair of this project",
+                        ));
+                    }
+                    Ok(Some(ak.as_str()))
+                }
+                _ => Err(fail(
+                    StatusCode::BAD_REQUEST,
+                    "give both accessKey and secretKey, or neither",
+                )),
+            }
+        }
+    }
+}
+
+/// The objects to link: the path's one, or the batch's list.
+fn objects(target: &Target, listed: Option<&[String]>) -> Result<Vec<String>, ApiError> {
+    match (&target.object, listed) {
+        (Some(o), None) => Ok(vec![o.clone()]),
+        (Some(_), Some(_)) => Err(fail(
+            StatusCode::BAD_REQUEST,
+            "\"objects\" is only for the batch endpoint",
+        )),
+        (None, Some([])) => Err(fail(StatusCode::BAD_REQUEST, "\"objects\" is empty")),
+        (None, Some(list)) if list.len() > MAX_BATCH => Err(fail(
+            StatusCode::BAD_REQUEST,
+            format!("at most {MAX_BATCH} objects at once"),
+        )),
+        (None, Some(list)) => Ok(list.to_vec()),
+        (None, None) => Err(fail(
+            StatusCode::BAD_REQUEST,
+            "the batch endpoint needs \"objects\"",
+        )),
+    }
+}
+
+/// Only an object the store can give is linked to.
+async fn readable(state: &State, target: &Target, object: &str) -> Result<(), ApiError> {
+    match state
+        .backend
+        .open(&target.project, &target.container, object)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(BackendError::NotFound) => Err(fail(
+            StatusCode::NOT_FOUND,
+            format!("no object {object:?} in container {:?}", target.container),
+        )),
+        Err(BackendError::Denied) => Err(fail(
+            StatusCode::FORBIDDEN,
+            format!("object {object:?} is not readable by the gateway"),
+        )),
+        Err(BackendError::Io(e)) => {
+            tracing::error!(error = %e, "backend failed while making a link");
+            Err(fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the object store failed",
+            ))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -370,5 +383,46 @@ mod tests {
         ] {
             assert!(target(bad).is_none(), "{bad}");
         }
+    }
+
+    fn link_request(access_key: Option<&str>, secret_key: Option<&str>) -> super::LinkRequest {
+        super::LinkRequest {
+            time_expire: 60,
+            url_type: "s3".into(),
+            view_mode: "view".into(),
+            access_key: access_key.map(String::from),
+            secret_key: secret_key.map(String::from),
+            objects: None,
+            file_name: None,
+        }
+    }
+
+    #[test]
+    fn only_a_key_pair_of_the_project_signs_and_swift_takes_none() {
+        use super::{signing_key, Protocol};
+        let cfg = crate::config::Config::parse(
+            "[backend]\nkind = \"fs\"\nroot = \"x\"\n[[project]]\nid = \"p\"\n\
+             [[project.s3_key]]\naccess_key = \"AK\"\nsecret_key = \"SK\"\n",
+            std::path::Path::new("/"),
+        )
+        .unwrap();
+        let p = cfg.project("p").unwrap();
+        let key = |ak, sk, proto| {
+            signing_key(p, &link_request(ak, sk), proto)
+                .map(|k| k.map(String::from))
+                .map_err(|e| e.status)
+        };
+        assert_eq!(
+            key(None, None, Protocol::S3).ok(),
+            Some(Some("AK".to_string()))
+        );
+        assert_eq!(
+            key(Some("AK"), Some("SK"), Protocol::S3).ok(),
+            Some(Some("AK".to_string()))
+        );
+        assert!(key(Some("AK"), Some("wrong"), Protocol::S3).is_err());
+        assert!(key(Some("AK"), None, Protocol::S3).is_err());
+        assert_eq!(key(None, None, Protocol::Swift).ok(), Some(None));
+        assert!(key(Some("AK"), Some("SK"), Protocol::Swift).is_err());
     }
 }
