@@ -23,4 +23,5 @@ pub mod router;
 pub mod server;
 pub mod share;
 pub mod ui;
+pub mod watchdog;
 pub mod zerocopy;
