@@ -10,9 +10,6 @@ use crate::server::{self, State};
 use crate::share::{self, Mode, Protocol, ShareSpec};
 use crate::{demo, handler};
 
-/// How long open connections may finish after SIGTERM or Ctrl-C.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -94,6 +91,9 @@ pub fn serve(
             .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let state = Arc::new(State::new(cfg).map_err(|e| e.to_string())?);
+        // Installed before the listening line, so no signal sent after it meets the default
+        // (fatal) disposition.
+        let shutdown = shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
         println!("keyhole listening on http://{addr}");
         let base = state
             .config
@@ -103,28 +103,44 @@ pub fn serve(
         for (label, url) in demo::links(&state.config, &base, handler::unix_now()) {
             println!("  {label}:\n    {url}");
         }
-        server::serve(state, listener, shutdown_signal(), SHUTDOWN_GRACE).await;
-        Ok(())
+        let grace = state.config.limits.shutdown_grace;
+        server::serve(state, listener, shutdown, grace).await;
+        Ok::<(), String>(())
+    })?;
+    // A blocking read still running must not hold the exit past the grace.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+/// Resolves at SIGTERM or SIGINT. SIGHUP is answered with a warning and otherwise ignored:
+/// its default would end the process and cut every download.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::warn!(
+                "SIGHUP: live reload is not supported yet; restart to apply a new config"
+            );
+        }
+    });
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down");
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
 }
 
 /// What `keyhole share` was asked for, besides the targets.
