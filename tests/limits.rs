@@ -31,18 +31,26 @@ impl Server {
         self.request(&signed(&format!("/v1/AUTH_p1/c/{object}")))
     }
 
+    /// One link request for `object` on a connection of its own.
+    fn once(&self, object: &str) -> Response {
+        let target = signed(&format!("/v1/AUTH_p1/c/{object}"));
+        let req = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        raw(self.addr, req.as_bytes())
+    }
+
     /// A `keyhole_limit_hits_total` counter.
     fn hits(&self, limit: &str) -> u64 {
+        self.counter(&format!("keyhole_limit_hits_total{{limit=\"{limit}\"}}"))
+    }
+
+    /// A counter from the metrics page, asked on a fresh connection.
+    fn counter(&self, name: &str) -> u64 {
         let page = raw(
             self.addr,
             b"GET /_keyhole/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
-        .text();
-        let name = format!("keyhole_limit_hits_total{{limit=\"{limit}\"}} ");
-        page.lines()
-            .find_map(|l| l.strip_prefix(&name))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in:\n{page}"))
+        );
+        assert_eq!(page.status, 200);
+        value_of(&page.text(), name)
     }
 
     fn signal(&self, sig: libc::c_int) {
@@ -82,6 +90,14 @@ fn closed_by_server(s: &mut TcpStream) -> bool {
     closed
 }
 
+/// The value of sample `name` in a metrics page.
+fn value_of(page: &str, name: &str) -> u64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{page}"))
+}
+
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
@@ -114,14 +130,7 @@ fn slowloris_heads_are_cut_at_the_header_read_timeout_while_others_are_served() 
             }
         }
         // Someone else is served all along.
-        let r = raw(
-            srv.addr,
-            format!(
-                "GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                signed("/v1/AUTH_p1/c/small.bin")
-            )
-            .as_bytes(),
-        );
+        let r = srv.once("small.bin");
         assert_eq!(
             (r.status, r.body.len()),
             (200, 1000),
@@ -262,11 +271,10 @@ impl Server {
             .unwrap();
         let (status, body) = read_response(s);
         assert_eq!(status, 200);
-        let page = String::from_utf8(body).unwrap();
-        page.lines()
-            .find_map(|l| l.strip_prefix("keyhole_limit_hits_total{limit=\"max_connections\"} "))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no max_connections counter in:\n{page}"))
+        value_of(
+            &String::from_utf8(body).unwrap(),
+            "keyhole_limit_hits_total{limit=\"max_connections\"}",
+        )
     }
 }
 
@@ -350,5 +358,158 @@ fn sighup_is_logged_and_the_server_keeps_serving_a_download_in_progress() {
         srv.logged("SIGHUP: live reload is not supported yet; restart to apply a new config"),
         "{:?}",
         srv.log.lock().unwrap()
+    );
+}
+
+/// A GET of `object` on a new HTTP/2 connection (prior knowledge) with a stream window of
+/// `window` bytes: the response, the client (the connection closes when it is dropped) and a
+/// task that ends when the server closes the connection.
+async fn h2_get(
+    addr: std::net::SocketAddr,
+    window: u32,
+    object: &str,
+) -> (
+    http::Response<h2::RecvStream>,
+    h2::client::SendRequest<bytes::Bytes>,
+    tokio::task::JoinHandle<()>,
+) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut client, conn) = h2::client::Builder::new()
+        .initial_window_size(window)
+        .handshake::<_, bytes::Bytes>(tcp)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let link = signed(&format!("/v1/AUTH_p1/c/{object}"));
+    let req = http::Request::get(format!("http://{addr}{link}"))
+        .body(())
+        .unwrap();
+    let (resp, _) = client.send_request(req, true).unwrap();
+    let resp = resp.await.unwrap();
+    assert_eq!(resp.status(), 200);
+    (resp, client, conn)
+}
+
+#[tokio::test]
+async fn an_http2_client_with_a_closed_window_is_dropped_at_the_send_timeout() {
+    let srv = Server::start("send_timeout = 2");
+    srv.put("big.bin", &pattern(8 * 1024 * 1024));
+    let baseline = srv.fds();
+    let (resp, _client, conn) = h2_get(srv.addr, 0, "big.bin").await;
+    let start = Instant::now();
+    // The body is never read, so its window never opens.
+    let _body = resp.into_body();
+    tokio::time::timeout(Duration::from_secs(8), conn)
+        .await
+        .expect("the stalled HTTP/2 connection was never dropped")
+        .unwrap();
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500),
+        "dropped after {took:?}, before the 2 s send_timeout"
+    );
+    assert_eq!(srv.hits("send_timeout"), 1);
+    let after = srv.settle_fds(baseline, 0);
+    assert_eq!(
+        after, baseline,
+        "descriptors: {baseline} before, {after} after"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_at_the_idle_timeout_not_the_header_one() {
+    let srv = Server::start("header_read_timeout = 1\nidle_timeout = 3");
+    srv.put("small.bin", &[5u8; 1000]);
+    let (resp, _client, conn) = h2_get(srv.addr, 65_535, "small.bin").await;
+    let mut body = resp.into_body();
+    let mut got = 0;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        got += chunk.len();
+        let _ = body.flow_control().release_capacity(chunk.len());
+    }
+    assert_eq!(got, 1000);
+    let start = Instant::now();
+    // The client's acknowledgements after the response are not a request head.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(!conn.is_finished(), "closed before idle_timeout");
+    tokio::time::timeout(Duration::from_secs(5), conn)
+        .await
+        .expect("the idle HTTP/2 connection was never closed")
+        .unwrap();
+    let took = start.elapsed();
+    assert!(took < Duration::from_millis(4500), "closed after {took:?}");
+    assert_eq!(srv.hits("idle_timeout"), 1);
+}
+
+#[test]
+fn a_connection_that_never_finishes_its_http2_preface_is_cut_at_the_header_read_timeout() {
+    let srv = Server::start("header_read_timeout = 1\nidle_timeout = 30");
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    // The preface and half of an empty SETTINGS frame's header.
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04")
+        .unwrap();
+    let start = Instant::now();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut sink = Vec::new();
+    let ended = s.read_to_end(&mut sink);
+    let took = start.elapsed();
+    assert!(
+        !matches!(&ended, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+        "still open after {took:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_millis(2500),
+        "cut after {took:?}, not at the 1 s header_read_timeout"
+    );
+    assert_eq!(srv.hits("header_read_timeout"), 1);
+}
+
+#[test]
+fn out_of_descriptors_the_listener_logs_once_backs_off_and_recovers() {
+    use std::os::unix::process::CommandExt;
+    let srv = Server(Binary::start_with(1, "", |cmd| {
+        // SAFETY: setrlimit only, between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let lim = libc::rlimit {
+                    rlim_cur: 64,
+                    rlim_max: 64,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }));
+    srv.put("small.bin", &[5u8; 1000]);
+    // More connections than the server has descriptors: the rest wait in the backlog and
+    // each accept fails with EMFILE.
+    let hogs: Vec<TcpStream> = (0..80)
+        .map(|_| TcpStream::connect(srv.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let failures = srv
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("accept failed"))
+        .count();
+    assert_eq!(
+        failures, 1,
+        "\"accept failed\" logged {failures} times in 3 s, not once"
+    );
+    drop(hogs);
+    // Descriptors free again: served (after at most one back-off pause).
+    let r = srv.once("small.bin");
+    assert_eq!(r.status, 200);
+    let errors = srv.counter("keyhole_accept_errors_total");
+    assert!(
+        (1..=20).contains(&errors),
+        "{errors} failed accepts in 3 s: no back-off"
     );
 }

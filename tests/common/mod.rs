@@ -398,21 +398,30 @@ impl Binary {
     /// One worker runs on a single-threaded runtime, more on a multi-threaded one. Logs at
     /// warn and above.
     pub fn start(workers: u32, extra: &str) -> Binary {
+        Binary::start_with(workers, extra, |_| {})
+    }
+
+    /// `start`, with `tweak` applied to the command first (limits, environment).
+    pub fn start_with(
+        workers: u32,
+        extra: &str,
+        tweak: impl FnOnce(&mut std::process::Command),
+    ) -> Binary {
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
         let dir = TempDir::new("binary");
         std::fs::create_dir_all(dir.0.join("data/p1/c")).unwrap();
         let cfg = dir.0.join("k.toml");
         std::fs::write(&cfg, base_config(&dir.0, extra)).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keyhole"))
-            .args(["serve", "--workers", &workers.to_string()])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyhole"));
+        cmd.args(["serve", "--workers", &workers.to_string()])
             .args(["--listen", "127.0.0.1:0", "--config"])
             .arg(&cfg)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        tweak(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let stderr = child.stderr.take().unwrap();
         let sink = log.clone();
