@@ -112,19 +112,24 @@ pub fn serve(
     Ok(())
 }
 
-/// Resolves at SIGTERM or SIGINT. SIGHUP is answered with a warning and otherwise ignored:
-/// its default would end the process and cut every download.
+/// Resolves at SIGTERM or SIGINT. SIGHUP and SIGUSR1 are answered with a warning and
+/// otherwise ignored: their default would end the process and cut every download.
 #[cfg(unix)]
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
     tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            tracing::warn!(
-                "SIGHUP: live reload is not supported yet; restart to apply a new config"
-            );
+        loop {
+            tokio::select! {
+                Some(()) = hup.recv() => tracing::warn!(
+                    "SIGHUP: live reload is not supported yet; restart to apply a new config"
+                ),
+                Some(()) = usr1.recv() => tracing::warn!("SIGUSR1: not used by Keyhole; ignored"),
+                else => break,
+            }
         }
     });
     Ok(async move {
