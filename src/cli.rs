@@ -15,9 +15,6 @@ use crate::first_run;
 use crate::server;
 use crate::share::{self, Mode, Protocol, ShareSpec};
 
-/// How long open connections may finish after SIGTERM or Ctrl-C.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -99,6 +96,9 @@ pub fn serve(
             .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let state = Arc::new(State::new(cfg).map_err(|e| e.to_string())?);
+        // Installed before the listening line, so no signal sent after it meets the default
+        // (fatal) disposition.
+        let shutdown = shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
         banner(&format!("keyhole listening on http://{addr}"));
         let (base, warning) = first_run::base_url(&state.config, addr);
         if let Some(w) = warning {
@@ -111,8 +111,40 @@ pub fn serve(
         for line in first_run::share_page_lines(&state.config, &base, &path, demo) {
             banner(&line);
         }
-        server::serve(state, listener, shutdown_signal(), SHUTDOWN_GRACE).await;
-        Ok(())
+        let grace = state.config.limits.shutdown_grace;
+        server::serve(state, listener, shutdown, grace).await;
+        Ok::<(), String>(())
+    })?;
+    // A blocking read still running must not hold the exit past the grace.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+/// Resolves at SIGTERM or SIGINT. SIGHUP and SIGUSR1 are answered with a warning and
+/// otherwise ignored: their default would end the process and cut every download.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                Some(()) = hup.recv() => tracing::warn!(
+                    "SIGHUP: live reload is not supported yet; restart to apply a new config"
+                ),
+                Some(()) = usr1.recv() => tracing::warn!("SIGUSR1: not used by Keyhole; ignored"),
+                else => break,
+            }
+        }
+    });
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
     })
 }
 
@@ -124,23 +156,12 @@ fn banner(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down");
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
 }
 
 /// What `keyhole share` was asked for, besides the targets.

@@ -33,4 +33,5 @@ pub mod server;
 pub mod share;
 pub mod ui;
 pub mod upstream;
+pub mod watchdog;
 pub mod zerocopy;

@@ -21,8 +21,9 @@ pub use crate::app::State;
 use crate::body::{Body, BoxError};
 use crate::budget::Charge;
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::metrics::{Limit, Metrics};
 use crate::reply::text;
+use crate::watchdog::{Activity, Busy, Quiet};
 use crate::zerocopy::{Conn, Plan};
 
 /// hyper's per-connection buffer limit, for reading request heads and queueing writes.
@@ -36,6 +37,8 @@ const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
 pub struct Logged {
     inner: Body,
     log: Option<AccessLog>,
+    /// Keeps the request in flight for the connection's watchdog until the body is done with.
+    _busy: Busy,
 }
 
 struct AccessLog {
@@ -99,6 +102,7 @@ fn logged(
     path: &str,
     start: Option<Instant>,
     resp: Response<Body>,
+    busy: Busy,
 ) -> Response<Logged> {
     let status = resp.status().as_u16();
     let log = start.map(|start| AccessLog {
@@ -109,7 +113,11 @@ fn logged(
         sent: 0,
         start,
     });
-    resp.map(|inner| Logged { inner, log })
+    resp.map(|inner| Logged {
+        inner,
+        log,
+        _busy: busy,
+    })
 }
 
 /// Contains a panic to the future it happened in: a handler's panic becomes a 500 for that
@@ -136,6 +144,7 @@ async fn service(
     peer: SocketAddr,
     plan: Arc<Plan>,
     charge: Charge,
+    activity: Arc<Activity>,
 ) -> Result<Response<Logged>, Infallible> {
     // The clock is read only for the access log.
     let start =
@@ -143,6 +152,7 @@ async fn service(
     let method = req.method().clone();
     // HTTP/2 frames its own data; only HTTP/1 can take placeholders.
     let http1 = req.version() <= http::Version::HTTP_11;
+    let busy = activity.begin(!http1);
     // A clone shares the request's bytes: no copy unless something is logged.
     let uri = req.uri().clone();
     let handled = crate::handler::handle(&state, req, peer);
@@ -157,7 +167,7 @@ async fn service(
             f.release();
         }
     }
-    Ok(logged(method, uri.path(), start, resp))
+    Ok(logged(method, uri.path(), start, resp, busy))
 }
 
 /// The handler's response, or a 500 when it panicked, counted in the metrics as both.
@@ -210,20 +220,61 @@ pub async fn serve(
         .max_local_error_reset_streams(1024);
     let builder = Arc::new(builder);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let limits = state.config.limits;
+    // One permit per open connection, held by its task: at the cap the loop waits for one to
+    // close rather than accept (the kernel's backlog holds the rest).
+    let max = limits.max_connections as usize;
+    let slots = Arc::new(tokio::sync::Semaphore::new(max));
+    let mut full = Quiet::new(Duration::from_secs(60));
+    let mut failing = Quiet::new(Duration::from_secs(60));
+    let mut failed: u64 = 0;
     tokio::pin!(shutdown);
     loop {
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                state.metrics.limit_hits(Limit::MaxConnections, 1);
+                if let Some(unsaid) = full.event(Instant::now()) {
+                    tracing::warn!(
+                        max_connections = max,
+                        earlier = unsaid,
+                        "max_connections reached; new connections wait for one to close"
+                    );
+                }
+                tokio::select! {
+                    p = slots.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                    _ = &mut shutdown => break,
+                }
+            }
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    // Out of descriptors or a reset before accept: wait briefly, never spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
+                    // Out of descriptors, or a connection reset before accept: one line per
+                    // burst, and a growing pause (the failing connection stays queued, so
+                    // retrying at once would spin).
+                    state.metrics.accept_error();
+                    failed += 1;
+                    if let Some(unsaid) = failing.event(Instant::now()) {
+                        tracing::warn!(error = %e, earlier = unsaid, "accept failed; backing off");
+                    }
+                    let pause = Duration::from_millis(10 << failed.min(7));
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => continue,
+                        _ = &mut shutdown => break,
+                    }
                 }
             },
             _ = &mut shutdown => break,
         };
+        if failed > 0 {
+            tracing::info!(failed, "accepting again");
+            failed = 0;
+        }
         // Small responses must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
         state.metrics.connection();
@@ -231,6 +282,8 @@ pub async fn serve(
         let svc_state = state.clone();
         let plan = Arc::new(Plan::default());
         let svc_plan = plan.clone();
+        let activity = Arc::new(Activity::default());
+        let svc_activity = activity.clone();
         // The connection's share of the body budget, so one client's streams cannot take it all.
         let charge = state.buffers.connection();
         let svc = hyper::service::service_fn(move |req| {
@@ -240,25 +293,40 @@ pub async fn serve(
                 peer,
                 svc_plan.clone(),
                 charge.clone(),
+                svc_activity.clone(),
             )
         });
         let conn = builder
             .serve_connection(
-                Conn::new(stream, plan, state.metrics.zero_copy_bytes.clone()),
+                Conn::new(
+                    stream,
+                    plan,
+                    state.metrics.zero_copy_bytes.clone(),
+                    activity.clone(),
+                ),
                 svc,
             )
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            match CatchUnwind(conn).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
-                Err(()) => {
-                    conn_state
-                        .metrics
-                        .panics
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::error!(%peer, "a connection panicked while sending a body; it was closed");
+            let _slot = permit;
+            tokio::select! {
+                ended = CatchUnwind(conn) => match ended {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
+                    Err(()) => {
+                        conn_state
+                            .metrics
+                            .panics
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::error!(%peer, "a connection panicked while sending a body; it was closed");
+                    }
+                },
+                // Dropping the connection closes its socket; a response cut short says so in
+                // the access log (`complete=false`).
+                limit = crate::watchdog::watch(&activity, &limits) => {
+                    conn_state.metrics.limit_hits(limit, 1);
+                    tracing::debug!(%peer, limit = limit.key(), "connection closed by a limit");
                 }
             }
         });
@@ -266,7 +334,15 @@ pub async fn serve(
     drop(listener);
     tokio::select! {
         _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; closing open connections"),
+        _ = tokio::time::sleep(grace) => {
+            // Each connection task returns its permit when it ends.
+            let open = max.saturating_sub(slots.available_permits());
+            state.metrics.limit_hits(Limit::ShutdownGrace, open as u64);
+            tracing::warn!(
+                "shutdown: {open} connection(s) still open after the {}s grace, closed",
+                grace.as_secs()
+            );
+        }
     }
 }
 

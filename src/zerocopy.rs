@@ -28,6 +28,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
+use crate::watchdog::Activity;
+
 /// Largest placeholder, and so the most one body frame stands for.
 pub const CHUNK: usize = 1 << 20;
 
@@ -194,21 +196,38 @@ fn page_size() -> u64 {
 }
 
 /// A client connection: hyper's I/O over the TCP stream, sending placeholders from their
-/// files.
+/// files, and telling the connection's watchdog when bytes move.
 pub struct Conn {
     io: TokioIo<TcpStream>,
     plan: Arc<Plan>,
     /// Bytes sent with sendfile, over all connections (a metric).
     sent: Arc<AtomicU64>,
+    activity: Arc<Activity>,
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream, plan: Arc<Plan>, sent: Arc<AtomicU64>) -> Conn {
+    pub fn new(
+        stream: TcpStream,
+        plan: Arc<Plan>,
+        sent: Arc<AtomicU64>,
+        activity: Arc<Activity>,
+    ) -> Conn {
         Conn {
             io: TokioIo::new(stream),
             plan,
             sent,
+            activity,
         }
+    }
+
+    /// Tells the watchdog whether a write moved bytes or waits for the client.
+    fn noted(&self, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        match &r {
+            Poll::Ready(Ok(n)) if *n > 0 => self.activity.wrote(true),
+            Poll::Pending => self.activity.wrote(false),
+            _ => {}
+        }
+        r
     }
 
     /// Sends the file bytes `buf` stands for; at most `buf.len()`, as a write would.
@@ -341,7 +360,11 @@ impl hyper::rt::Read for Conn {
         cx: &mut Context<'_>,
         buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            self.activity.read();
+        }
+        r
     }
 }
 
@@ -351,10 +374,11 @@ impl hyper::rt::Write for Conn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match placeholder_at(buf) {
+        let r = match placeholder_at(buf) {
             Some(at) => self.poll_sendfile(cx, buf, at),
             None => Pin::new(&mut self.io).poll_write(cx, buf),
-        }
+        };
+        self.noted(r)
     }
 
     /// Real bytes before the first placeholder go out in one writev; a placeholder at the
@@ -368,11 +392,12 @@ impl hyper::rt::Write for Conn {
             .iter()
             .enumerate()
             .find_map(|(i, b)| placeholder_at(b).map(|at| (i, at)));
-        match first {
+        let r = match first {
             None => Pin::new(&mut self.io).poll_write_vectored(cx, bufs),
             Some((0, at)) => self.poll_sendfile(cx, &bufs[0], at),
             Some((k, _)) => poll_send_more(self.io.inner(), cx, &bufs[..k]),
-        }
+        };
+        self.noted(r)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use foldhash::fast::RandomState;
 use ipnet::IpNet;
@@ -94,16 +95,33 @@ pub struct ApiToken {
     pub projects: Vec<String>,
 }
 
-/// `[limits]`: what one client may hold of the server.
-#[derive(Debug)]
+/// `[limits]`: what one client may hold of the server, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     /// HTTP/2 streams a connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
     pub max_streams: u32,
+    /// A request head must arrive within this (from accept, or from its first byte).
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight is closed after this.
+    pub idle_timeout: Duration,
+    /// A connection whose client takes no byte for this long, mid-response, is dropped.
+    pub send_timeout: Duration,
+    /// Connections open at once; past it the listener waits for one to close.
+    pub max_connections: u32,
+    /// SIGTERM/SIGINT: how long in-flight requests get to finish.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_streams: 100 }
+        Limits {
+            max_streams: 100,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            send_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            shutdown_grace: Duration::from_secs(30),
+        }
     }
 }
 
@@ -344,6 +362,51 @@ temp_url_keys = ["a", "b"]
         assert!(e.contains("limits.max_stream: unknown key"), "{e}");
         let e = error_of(&format!("{GOOD}\n[limits]\nmax_streams = -1\n"));
         assert!(e.contains("max_streams"), "{e}");
+    }
+
+    #[test]
+    fn timeouts_and_the_connection_cap_default_to_the_design() {
+        let l = parse(GOOD).unwrap().limits;
+        assert_eq!(l.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(l.idle_timeout, Duration::from_secs(75));
+        assert_eq!(l.send_timeout, Duration::from_secs(60));
+        assert_eq!(l.max_connections, 10_000);
+        assert_eq!(l.shutdown_grace, Duration::from_secs(30));
+        let c = parse(&format!(
+            "{GOOD}\n[limits]\nheader_read_timeout = 2\nidle_timeout = 3\nsend_timeout = 4\n\
+             max_connections = 20\nshutdown_grace = 0\n"
+        ))
+        .unwrap();
+        assert_eq!(c.limits.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(c.limits.idle_timeout, Duration::from_secs(3));
+        assert_eq!(c.limits.send_timeout, Duration::from_secs(4));
+        assert_eq!(c.limits.max_connections, 20);
+        assert_eq!(c.limits.shutdown_grace, Duration::ZERO);
+    }
+
+    #[test]
+    fn a_meaningless_timeout_or_cap_is_refused_by_its_key_path() {
+        for (key, bad) in [
+            ("header_read_timeout", "0"),
+            ("header_read_timeout", "-1"),
+            ("idle_timeout", "0"),
+            ("idle_timeout", "1.5"),
+            ("send_timeout", "0"),
+            ("send_timeout", "\"60s\""),
+            ("send_timeout", "86401"),
+            ("shutdown_grace", "-1"),
+            ("shutdown_grace", "9223372036854775807"),
+            ("max_connections", "0"),
+            ("max_connections", "-5"),
+            ("max_connections", "1000001"),
+            ("max_connections", "4294967296"),
+        ] {
+            let e = error_of(&format!("{GOOD}\n[limits]\n{key} = {bad}\n"));
+            assert!(
+                e.contains(&format!("limits.{key}: must be")),
+                "{key} = {bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -178,6 +179,13 @@ struct RawProxy {
 }
 
 /// `[limits]`, each key checked and named with its table: `limits.max_streams: …`.
+/// Longest timeout or grace: a day. Far beyond any use, and deadlines computed from it can
+/// never overflow a clock.
+const MAX_LIMIT_SECS: i64 = 86_400;
+
+/// Most connections at once (each holds at least a descriptor).
+const MAX_CONNECTIONS: i64 = 1_000_000;
+
 fn limits(table: toml::Table) -> Result<Limits, ConfigError> {
     let mut limits = Limits::default();
     for (key, value) in table {
@@ -193,10 +201,41 @@ fn limits(table: toml::Table) -> Result<Limits, ConfigError> {
                         Ok,
                     )?
             }
+            "header_read_timeout" => limits.header_read_timeout = seconds(&path, &value, 1)?,
+            "idle_timeout" => limits.idle_timeout = seconds(&path, &value, 1)?,
+            "send_timeout" => limits.send_timeout = seconds(&path, &value, 1)?,
+            // 0 is meaningful here: close what is open at once.
+            "shutdown_grace" => limits.shutdown_grace = seconds(&path, &value, 0)?,
+            "max_connections" => {
+                limits.max_connections = value
+                    .as_integer()
+                    .filter(|n| (1..=MAX_CONNECTIONS).contains(n))
+                    .and_then(|n| u32::try_from(n).ok())
+                    .map_or_else(
+                        || {
+                            err(
+                                &path,
+                                format!("must be a whole number from 1 to {MAX_CONNECTIONS}"),
+                            )
+                        },
+                        Ok,
+                    )?
+            }
             _ => return err(&path, "unknown key"),
         }
     }
     Ok(limits)
+}
+
+/// A whole number of seconds from `min` to a day.
+fn seconds(path: &KeyPath, value: &toml::Value, min: i64) -> Result<Duration, ConfigError> {
+    match value.as_integer() {
+        Some(n) if (min..=MAX_LIMIT_SECS).contains(&n) => Ok(Duration::from_secs(n.unsigned_abs())),
+        _ => err(
+            path,
+            format!("must be a whole number of seconds from {min} to {MAX_LIMIT_SECS}"),
+        ),
+    }
 }
 
 fn toml_message(e: &toml::de::Error, text: &str) -> String {

@@ -489,3 +489,137 @@ pub fn stop_shared_store(cell: &'static std::sync::OnceLock<Store>) {
         let _ = std::fs::remove_dir_all(&store.dir.0);
     }
 }
+
+/// The real `keyhole` binary as a child process (killed on drop), serving a temporary folder
+/// with `base_config(root, extra)`, its stderr lines kept in `log`.
+pub struct Binary {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    pub dir: TempDir,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Binary {
+    /// One worker runs on a single-threaded runtime, more on a multi-threaded one. Logs at
+    /// warn and above.
+    pub fn start(workers: u32, extra: &str) -> Binary {
+        Binary::start_with(workers, extra, |_| {})
+    }
+
+    /// `start`, with `tweak` applied to the command first (limits, environment).
+    pub fn start_with(
+        workers: u32,
+        extra: &str,
+        tweak: impl FnOnce(&mut std::process::Command),
+    ) -> Binary {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let dir = TempDir::new("binary");
+        std::fs::create_dir_all(dir.0.join("data/p1/c")).unwrap();
+        let cfg = dir.0.join("k.toml");
+        std::fs::write(&cfg, base_config(&dir.0, extra)).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyhole"));
+        cmd.args(["serve", "--workers", &workers.to_string()])
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(&cfg)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        tweak(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap_or_else(|_| panic!("no listening line: {line:?}"));
+        Binary {
+            child,
+            addr,
+            dir,
+            log,
+        }
+    }
+
+    /// Writes an object of container `p1/c`.
+    pub fn put(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.dir.0.join("data/p1/c").join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    /// Descriptors the child holds.
+    pub fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .unwrap()
+            .count()
+    }
+
+    /// Waits (bounded) for the descriptor count to come back within `slack` of `baseline`.
+    pub fn settle_fds(&self, baseline: usize, slack: usize) -> usize {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let n = self.fds();
+            if n <= baseline + slack || std::time::Instant::now() > deadline {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A keep-alive GET of `target`.
+    pub fn request(&self, target: &str) -> Vec<u8> {
+        format!("GET {target} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr).into_bytes()
+    }
+
+    /// Whether a stderr line so far contains `needle`.
+    pub fn logged(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+}
+
+/// Reads a response head, byte by byte so nothing of the body is taken. Status 0: the
+/// connection ended first.
+pub fn read_head(s: &mut TcpStream) -> Response {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).unwrap_or(0) == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    parse(head)
+}
+
+/// Reads one response with a Content-Length body from a keep-alive connection.
+pub fn read_response(s: &mut TcpStream) -> (u16, Vec<u8>) {
+    let r = read_head(s);
+    if r.status == 0 {
+        return (0, r.raw);
+    }
+    let len: usize = r.header("content-length").map_or(0, |v| v.parse().unwrap());
+    let mut body = vec![0; len];
+    s.read_exact(&mut body).unwrap();
+    (r.status, body)
+}

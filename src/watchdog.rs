@@ -1,0 +1,266 @@
+//! Per-connection timeouts (`[limits]` header_read_timeout, idle_timeout, send_timeout), kept
+//! by one watchdog per connection from what its IO (`zerocopy::Conn`) and its requests record.
+//!
+//! hyper has none of these as needed: it has no idle timeout for HTTP/1 keep-alive nor any
+//! send timeout, and its HTTP/1 header-read timeout starts as soon as it waits for the next
+//! request, so it would also close every idle keep-alive connection at the header timeout.
+//! Here a request head is timed from the connection's accept (its first request) or from the
+//! first byte after the previous response (later ones), and one rule serves HTTP/1 and HTTP/2.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use crate::config::Limits;
+use crate::metrics::Limit;
+
+/// What a connection is doing, in milliseconds since its accept.
+pub struct Activity {
+    born: Instant,
+    /// Requests whose response is not yet done with (see [`Busy`]).
+    in_flight: AtomicU32,
+    /// Set by the first HTTP/2 request: between HTTP/2 requests the client sends control
+    /// frames (WINDOW_UPDATE, SETTINGS acks), which are not the start of a request head.
+    h2: AtomicBool,
+    /// 1 + when the pending request head started arriving; 0: none is arriving.
+    head_since: AtomicU64,
+    /// When the last request in flight ended.
+    idle_since: AtomicU64,
+    /// When a write last moved a byte, or the request in flight started.
+    last_out: AtomicU64,
+    /// A write is waiting for the client to take bytes.
+    blocked: AtomicBool,
+}
+
+impl Default for Activity {
+    fn default() -> Activity {
+        Activity {
+            born: Instant::now(),
+            in_flight: AtomicU32::new(0),
+            h2: AtomicBool::new(false),
+            // The first request's head is timed from the accept: a connection that never
+            // sends one (or never finishes its HTTP/2 preface) is cut at the header timeout.
+            head_since: AtomicU64::new(1),
+            idle_since: AtomicU64::new(0),
+            last_out: AtomicU64::new(0),
+            blocked: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Held by a request until its response is done with (sent or dropped).
+pub struct Busy(std::sync::Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let a = &self.0;
+        if a.in_flight.fetch_sub(1, Relaxed) == 1 {
+            a.head_since.store(0, Relaxed);
+            a.idle_since.store(a.ms(Instant::now()), Relaxed);
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Activity {
+    fn ms(&self, now: Instant) -> u64 {
+        millis(now.saturating_duration_since(self.born))
+    }
+
+    /// A request began (its head was read); it is in flight until the `Busy` is dropped.
+    pub fn begin(self: &std::sync::Arc<Self>, http2: bool) -> Busy {
+        if http2 {
+            self.h2.store(true, Relaxed);
+        }
+        self.in_flight.fetch_add(1, Relaxed);
+        self.head_since.store(0, Relaxed);
+        self.last_out.store(self.ms(Instant::now()), Relaxed);
+        Busy(self.clone())
+    }
+
+    /// Bytes (or the end of the stream) arrived.
+    pub fn read(&self) {
+        if self.in_flight.load(Relaxed) == 0 && !self.h2.load(Relaxed) {
+            let now = self.ms(Instant::now()) + 1;
+            let _ = self.head_since.compare_exchange(0, now, Relaxed, Relaxed);
+        }
+    }
+
+    /// A write moved bytes (`true`) or had to wait for the client (`false`).
+    pub fn wrote(&self, moved: bool) {
+        if moved {
+            self.last_out.store(self.ms(Instant::now()), Relaxed);
+            self.blocked.store(false, Relaxed);
+        } else if !self.blocked.swap(true, Relaxed) && self.in_flight.load(Relaxed) == 0 {
+            // Between requests `last_out` is stale: the wait starts now.
+            self.last_out.store(self.ms(Instant::now()), Relaxed);
+        }
+    }
+
+    /// The limit `now` is past, or when to look again. Looking again no later than the
+    /// shortest timeout from now catches a rule that starts applying in between.
+    pub fn check(&self, limits: &Limits, now: Instant) -> Result<Instant, Limit> {
+        let t = self.ms(now);
+        let send = millis(limits.send_timeout);
+        let header = millis(limits.header_read_timeout);
+        let idle = millis(limits.idle_timeout);
+        let mut next = t.saturating_add(send.min(header).min(idle));
+        if self.in_flight.load(Relaxed) > 0 || self.blocked.load(Relaxed) {
+            let due = self.last_out.load(Relaxed).saturating_add(send);
+            if t >= due {
+                return Err(Limit::SendTimeout);
+            }
+            next = next.min(due);
+        } else {
+            let head = self.head_since.load(Relaxed);
+            if head != 0 {
+                let due = (head - 1).saturating_add(header);
+                if t >= due {
+                    return Err(Limit::HeaderReadTimeout);
+                }
+                next = next.min(due);
+            }
+            let due = self.idle_since.load(Relaxed).saturating_add(idle);
+            if t >= due {
+                return Err(Limit::IdleTimeout);
+            }
+            next = next.min(due);
+        }
+        Ok(self.born + Duration::from_millis(next))
+    }
+}
+
+/// Resolves with the limit the connection broke; the caller closes it.
+pub async fn watch(activity: &Activity, limits: &Limits) -> Limit {
+    loop {
+        match activity.check(limits, Instant::now()) {
+            Err(limit) => return limit,
+            Ok(next) => tokio::time::sleep_until(next.into()).await,
+        }
+    }
+}
+
+/// Says when a repeated event (a failed accept, a full connection table) is worth a log
+/// line: its first time, then at most once a `period`, with how many went unsaid.
+pub struct Quiet {
+    period: Duration,
+    last: Option<Instant>,
+    unsaid: u64,
+}
+
+impl Quiet {
+    pub fn new(period: Duration) -> Quiet {
+        Quiet {
+            period,
+            last: None,
+            unsaid: 0,
+        }
+    }
+
+    /// `Some(events not logged since the last line)` when this one should be logged.
+    pub fn event(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(l) if now.saturating_duration_since(l) < self.period => {
+                self.unsaid += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.unsaid))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn limits() -> Limits {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            send_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        }
+    }
+
+    fn at(a: &Activity, secs: u64) -> Instant {
+        a.born + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn a_first_request_must_arrive_within_the_header_timeout_of_the_accept() {
+        let a = Activity::default();
+        assert!(a.check(&limits(), at(&a, 9)).is_ok());
+        assert_eq!(
+            a.check(&limits(), at(&a, 10)),
+            Err(Limit::HeaderReadTimeout)
+        );
+    }
+
+    #[test]
+    fn an_idle_keep_alive_connection_is_cut_at_the_idle_timeout_not_the_header_one() {
+        let a = Arc::new(Activity::default());
+        drop(a.begin(false));
+        assert!(a.check(&limits(), at(&a, 74)).is_ok());
+        assert_eq!(a.check(&limits(), at(&a, 75)), Err(Limit::IdleTimeout));
+    }
+
+    #[test]
+    fn a_head_trickling_in_after_a_response_is_cut_at_the_header_timeout() {
+        let a = Arc::new(Activity::default());
+        drop(a.begin(false));
+        a.read();
+        assert!(a.check(&limits(), at(&a, 9)).is_ok());
+        assert_eq!(
+            a.check(&limits(), at(&a, 10)),
+            Err(Limit::HeaderReadTimeout)
+        );
+    }
+
+    #[test]
+    fn http2_control_frames_between_requests_are_not_a_request_head() {
+        let a = Arc::new(Activity::default());
+        drop(a.begin(true));
+        a.read();
+        assert!(a.check(&limits(), at(&a, 30)).is_ok());
+        assert_eq!(a.check(&limits(), at(&a, 75)), Err(Limit::IdleTimeout));
+    }
+
+    #[test]
+    fn a_request_in_flight_is_cut_only_when_no_byte_moves_for_the_send_timeout() {
+        let a = Arc::new(Activity::default());
+        let busy = a.begin(false);
+        a.wrote(false);
+        assert!(
+            a.check(&limits(), at(&a, 59)).is_ok(),
+            "no header or idle rule"
+        );
+        assert_eq!(a.check(&limits(), at(&a, 60)), Err(Limit::SendTimeout));
+        drop(busy);
+        a.wrote(true);
+        assert!(a.check(&limits(), at(&a, 60)).is_ok());
+    }
+
+    #[test]
+    fn the_next_look_is_never_later_than_a_rule_could_fire() {
+        let a = Arc::new(Activity::default());
+        drop(a.begin(false));
+        let next = a.check(&limits(), at(&a, 1)).unwrap();
+        assert!(next <= at(&a, 11), "a head starting now is due at 11 s");
+    }
+
+    #[test]
+    fn a_repeated_event_is_logged_once_a_period_with_the_count_unsaid() {
+        let mut q = Quiet::new(Duration::from_secs(60));
+        let t = Instant::now();
+        assert_eq!(q.event(t), Some(0));
+        assert_eq!(q.event(t + Duration::from_secs(1)), None);
+        assert_eq!(q.event(t + Duration::from_secs(2)), None);
+        assert_eq!(q.event(t + Duration::from_secs(61)), Some(2));
+    }
+}
