@@ -274,3 +274,38 @@ fn a_project_with_any_container_lists_containers_the_config_does_not_name() {
     let (status, _) = get(&s, "/api/v1/projects/p3/containers/../objects", Some(TOKEN));
     assert_eq!(status, 404);
 }
+
+#[test]
+fn a_project_with_any_container_shows_the_folders_it_holds_among_its_containers() {
+    let s = TestServer::with_config(&format!(
+        "[[project]]\nid = \"p3\"\nany_container = true\ntemp_url_keys = [\"k3\"]\n  [[project.container]]\n  name = \"listed\"\n  public = true\n[[api_token]]\ntoken = \"{TOKEN}\"\nprojects = [\"p3\"]\n"
+    ));
+    s.put("p3", "unlisted", "x.txt", b"x");
+    s.put("p3", "listed", "y.txt", b"y");
+    let (status, data) = get(&s, "/api/v1/projects", Some(TOKEN));
+    assert_eq!(status, 200, "{data}");
+    let p3 = data
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "p3")
+        .unwrap();
+    let containers: Vec<(String, bool)> = p3["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["public"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        containers,
+        [
+            ("listed".to_string(), true),
+            ("unlisted".to_string(), false)
+        ]
+    );
+}

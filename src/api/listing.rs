@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use super::{authorize, fail, ApiError};
 use crate::app::State;
 use crate::backend::{BackendError, ListQuery, Listing};
-use crate::config::Config;
 use crate::query::Query;
 
 /// Most entries on one page, and the default.
@@ -39,22 +38,43 @@ pub fn target(path: &str) -> Option<Listed<'_>> {
         .then_some(Listed::Objects { project, container })
 }
 
-/// The projects the token may use, with their containers.
-fn projects(cfg: &Config, allowed: &[String]) -> Value {
-    let list: Vec<Value> = cfg
+/// The projects the token may use, with their containers: the listed ones, and for an
+/// `any_container` project also every folder the store holds for it.
+async fn projects(state: &State, allowed: &[String]) -> Result<Value, ApiError> {
+    let mut list = Vec::new();
+    for p in state
+        .config
         .projects
         .iter()
         .filter(|p| allowed.contains(&p.id))
-        .map(|p| {
-            let containers: Vec<Value> = p
-                .containers
-                .iter()
-                .map(|c| json!({"name": c.name, "public": c.public}))
-                .collect();
-            json!({"id": p.id, "containers": containers})
-        })
-        .collect();
-    Value::Array(list)
+    {
+        let mut containers: Vec<(String, bool)> = p
+            .containers
+            .iter()
+            .map(|c| (c.name.clone(), c.public))
+            .collect();
+        if p.any_container {
+            let held = state.backend.containers(&p.id).await.map_err(|e| {
+                tracing::error!(project = %p.id, error = ?e, "listing containers failed");
+                fail(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the object store could not list the containers",
+                )
+            })?;
+            for name in held {
+                if !containers.iter().any(|(n, _)| *n == name) {
+                    containers.push((name, false));
+                }
+            }
+            containers.sort();
+        }
+        let containers: Vec<Value> = containers
+            .into_iter()
+            .map(|(name, public)| json!({"name": name, "public": public}))
+            .collect();
+        list.push(json!({"id": p.id, "containers": containers}));
+    }
+    Ok(Value::Array(list))
 }
 
 /// A query parameter that may appear once; `+` reads as a space, as in any HTML form.
@@ -113,7 +133,7 @@ pub async fn serve(
     let cfg = &state.config;
     let allowed = authorize(cfg, headers)?;
     let (project, container) = match listed {
-        Listed::Projects => return Ok(projects(cfg, allowed)),
+        Listed::Projects => return projects(state, allowed).await,
         Listed::Objects { project, container } => (project, container),
     };
     if !allowed.iter().any(|p| p == project) {

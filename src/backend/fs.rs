@@ -541,6 +541,32 @@ impl FsBackend {
     }
 }
 
+impl FsBackend {
+    /// The folders of `<project>` that can be containers (names that are one valid
+    /// segment, no symlinks), in name order; none when the project has no folder.
+    pub fn containers(&self, project: &str) -> Result<Vec<String>, BackendError> {
+        if !super::valid_segment(project) {
+            return Ok(Vec::new());
+        }
+        let dir = match openat(
+            self.root.as_raw_fd(),
+            project,
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        ) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut names: Vec<String> = read_dir(&dir, self.hard_links)?
+            .into_iter()
+            .filter(|e| matches!(e.kind, EntryKind::Dir) && super::valid_segment(&e.name))
+            .map(|e| e.name)
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
 /// The way back to an object's file after its body closed the descriptor.
 struct Reopener {
     backend: Arc<FsBackend>,

@@ -204,6 +204,15 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// The containers the store holds for `project` (for `any_container` projects).
+    pub async fn containers(&self, project: &str) -> Result<Vec<String>, BackendError> {
+        match self {
+            Backend::Fs(fs) => fs.containers(project),
+        }
+    }
+}
+
 /// What to list: names starting with `prefix`, after `marker`, at most `limit` entries;
 /// with `delimiter`, names with `/` after the prefix are rolled up into one prefix each.
 #[derive(Debug, Clone, Copy)]
