@@ -28,25 +28,8 @@ const MIN_USE: Duration = Duration::from_secs(1);
 /// The longest lifetime believed, so that no number from the service overflows a deadline.
 const MAX_LIFE: Duration = Duration::from_secs(366 * 86_400);
 
-/// A key, password or token: never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Box<str>);
-
-impl Secret {
-    pub fn new(s: impl Into<Box<str>>) -> Secret {
-        Secret(s.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
+/// A key, password or token: never printed (the one secret type of the crate).
+pub use crate::keys::Secret;
 
 /// How Keyhole logs in to the cluster.
 #[derive(Debug, Clone)]
