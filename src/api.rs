@@ -348,14 +348,14 @@ async fn readable(state: &State, target: &Target, object: &str) -> Result<(), Ap
             StatusCode::FORBIDDEN,
             format!("object {object:?} is not readable by the gateway"),
         )),
-        Err(BackendError::Io(e)) => {
-            tracing::error!(error = %e, "backend failed while making a link");
-            Err(fail(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the object store failed",
-            ))
-        }
+        Err(BackendError::Io(e)) => Err(store_failed(&e, "making a link")),
     }
+}
+
+/// The store failed (not a missing or unreadable object): logged here, 503 to the caller.
+fn store_failed(e: &std::io::Error, doing: &str) -> ApiError {
+    tracing::error!(error = %e, "backend failed while {doing}");
+    fail(StatusCode::SERVICE_UNAVAILABLE, "the object store failed")
 }
 
 #[cfg(test)]

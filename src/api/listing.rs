@@ -174,13 +174,7 @@ pub async fn serve(
             StatusCode::FORBIDDEN,
             format!("container {container:?} is not readable by the gateway"),
         )),
-        Err(BackendError::Io(e)) => {
-            tracing::error!(error = %e, "backend failed while listing");
-            Err(fail(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the object store failed",
-            ))
-        }
+        Err(BackendError::Io(e)) => Err(super::store_failed(&e, "listing")),
     }
 }
 
