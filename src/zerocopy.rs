@@ -172,7 +172,11 @@ fn in_page_cache(file: &File, offset: u64, len: usize) -> bool {
             return false;
         }
         let page = page_size();
-        let pages = (offset + len as u64 - 1) / page - offset / page + 1;
+        // An empty range is trivially cached; never let `len - 1` wrap.
+        let Some(last) = (len as u64).checked_sub(1) else {
+            return true;
+        };
+        let pages = offset.saturating_add(last) / page - offset / page + 1;
         stat.nr_cache >= pages
     }
     #[cfg(not(any(
