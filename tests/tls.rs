@@ -230,16 +230,17 @@ fn each_bad_tls_file_is_a_config_error_naming_its_key() {
     let junk = certs.0.join("junk.pem");
     std::fs::write(&junk, "hello\n").unwrap();
     let missing = certs.0.join("missing.pem");
+    let error_of =
+        |section: &str| match Config::parse(&base_config(&certs.0, section), Path::new("/")) {
+            Ok(_) => panic!("accepted {section}"),
+            Err(e) => e.0,
+        };
     let error = |cert: &Path, key: &Path| {
-        let section = format!(
+        error_of(&format!(
             "[tls]\ncert = {:?}\nkey = {:?}\n",
             cert.display().to_string(),
             key.display().to_string()
-        );
-        match Config::parse(&base_config(&certs.0, &section), Path::new("/")) {
-            Ok(_) => panic!("accepted {cert:?} with {key:?}"),
-            Err(e) => e.0,
-        }
+        ))
     };
     let e = error(&missing, &one.key);
     assert!(
@@ -271,24 +272,9 @@ fn each_bad_tls_file_is_a_config_error_naming_its_key() {
     let body = key_pem.lines().nth(1).unwrap();
     assert!(!e.contains(body), "{e}");
 
-    let e = Config::parse(
-        &base_config(&certs.0, "[tls]\ncert = \"a.pem\"\n"),
-        Path::new("/"),
-    )
-    .err()
-    .unwrap()
-    .0;
+    let e = error_of("[tls]\ncert = \"a.pem\"\n");
     assert!(e.starts_with("tls.key: missing"), "{e}");
-    let e = Config::parse(
-        &base_config(
-            &certs.0,
-            "[tls]\ncert = \"a\"\nkey = \"b\"\nchain = \"c\"\n",
-        ),
-        Path::new("/"),
-    )
-    .err()
-    .unwrap()
-    .0;
+    let e = error_of("[tls]\ncert = \"a\"\nkey = \"b\"\nchain = \"c\"\n");
     assert!(e.contains("chain"), "{e}");
     assert!(Config::parse(&base_config(&certs.0, &tls_section(&one)), Path::new("/")).is_ok());
 }
