@@ -278,3 +278,44 @@ fn each_bad_tls_file_is_a_config_error_naming_its_key() {
     assert!(e.contains("chain"), "{e}");
     assert!(Config::parse(&base_config(&certs.0, &tls_section(&one)), Path::new("/")).is_ok());
 }
+
+#[test]
+fn api_links_asked_for_over_tls_say_https_and_open() {
+    if !tools() {
+        return;
+    }
+    let certs = TempDir::new("tls-certs");
+    let c = make_cert(&certs.0, "one");
+    let extra = format!(
+        "[[api_token]]\ntoken = \"api-token-tls\"\nprojects = [\"p1\"]\n{}",
+        tls_section(&c)
+    );
+    let b = Binary::start(1, &extra);
+    b.put("o.txt", b"via the api");
+    let said = Command::new("curl")
+        .args(["-sS", "--fail", "--cacert"])
+        .arg(&c.cert)
+        .args(["-H", "Authorization: Bearer api-token-tls"])
+        .args(["-H", "Content-Type: application/json"])
+        .args([
+            "--data",
+            r#"{"timeExpire": 600, "urlType": "swift", "viewMode": "download"}"#,
+        ])
+        .arg(format!(
+            "https://{}/api/v1/projects/p1/containers/c/objects/o.txt/download_tempurls",
+            b.addr
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        said.status.success(),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&said.stdout).unwrap();
+    let link = v["data"]["o.txt"].as_str().unwrap_or_default().to_string();
+    assert!(link.starts_with(&format!("https://{}/", b.addr)), "{v}");
+    let got = certs.0.join("got");
+    curl(&b, &c.cert, "--http2", target_of(&link), &got);
+    assert_eq!(std::fs::read(&got).unwrap(), b"via the api");
+}
