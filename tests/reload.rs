@@ -220,3 +220,19 @@ fn a_data_root_swapped_by_a_deploy_is_served_after_sighup() {
     assert!(line.contains("config reloaded"), "{line}");
     assert_eq!(get(&b, &link).body, b"release 2");
 }
+
+#[test]
+fn a_data_root_that_is_gone_refuses_the_reload_and_the_old_one_keeps_serving() {
+    let b = start();
+    b.put("o.txt", b"kept");
+    let link = signed("/v1/AUTH_p1/c/o.txt");
+    let root = b.dir.0.join("data");
+    std::fs::rename(&root, b.dir.0.join("data-moved")).unwrap();
+    let line = b.reload();
+    assert!(
+        line.contains("config refused") && line.contains("backend root"),
+        "{line}"
+    );
+    // The root opened at start is still the one served.
+    assert_eq!(get(&b, &link).body, b"kept");
+}

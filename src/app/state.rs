@@ -87,7 +87,7 @@ impl Live {
         // What the listener really uses, so the snapshot says what is served.
         config.listen = old.config.listen;
         let state = State::with(config, old.metrics.clone(), old.buffers.clone())
-            .map_err(|e| refused(format!("backend.root: cannot open the store: {e}")))?;
+            .map_err(|e| refused(e.to_string()))?;
         let counts = Counts::of(&old.config)
             .changes(&Counts::of(&state.config))
             .join(", ");
