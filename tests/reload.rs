@@ -236,3 +236,27 @@ fn a_data_root_that_is_gone_refuses_the_reload_and_the_old_one_keeps_serving() {
     // The root opened at start is still the one served.
     assert_eq!(get(&b, &link).body, b"kept");
 }
+
+#[test]
+fn behind_nginx_a_key_removed_by_sighup_fails_through_the_proxy_and_a_new_one_opens() {
+    if !require_tool("nginx") {
+        return;
+    }
+    let b = Binary::start_with(2, "[proxy]\ntrusted = [\"127.0.0.1/32\"]\n", |c| {
+        c.env("RUST_LOG", "info");
+    });
+    b.put("o.txt", b"proxied");
+    let n = Nginx::start(free_port(), &[("/", b.addr)]);
+    let swift = signed("/v1/AUTH_p1/c/o.txt");
+    let s3 = s3_link(n.addr, "o.txt", ACCESS_KEY, SECRET_KEY);
+    assert_eq!(n.get(&swift, &[]).body, b"proxied", "{}", n.log());
+    assert_eq!(n.get(&s3, &[]).body, b"proxied", "{}", n.log());
+    edit_config(&b, rotate_keys);
+    assert!(b.reload().contains("config reloaded"));
+    assert_eq!(n.get(&swift, &[]).status, 401);
+    assert_eq!(n.get(&s3, &[]).status, 403);
+    let new_swift = signed_with("/v1/AUTH_p1/c/o.txt", NEW_KEY);
+    let new_s3 = s3_link(n.addr, "o.txt", NEW_ACCESS, NEW_SECRET);
+    assert_eq!(n.get(&new_swift, &[]).body, b"proxied");
+    assert_eq!(n.get(&new_s3, &[]).body, b"proxied");
+}
