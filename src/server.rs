@@ -159,17 +159,13 @@ async fn service(
     let uri = req.uri().clone();
     let handled = crate::handler::handle(&state, req, peer);
     let mut resp = contained(&state.metrics, &method, uri.path(), handled).await;
-    if let Body::File(f) = resp.body_mut() {
-        f.charge(charge.account());
-        if !http1 {
-            // SECURITY: an HTTP/2 client may leave up to `max_streams` streams per
-            // connection unread; each must not keep a descriptor while it waits.
-            f.release();
-        } else if let Some(plan) = plan {
-            // Over TLS there is no plan: the bytes must pass through the cipher, copied.
-            f.zero_copy(plan);
-        }
-    }
+    // HTTP/2 frames its own data; only plain HTTP/1 can take sendfile placeholders (over
+    // TLS there is no plan: the bytes must pass through the cipher, copied).
+    resp.body_mut().carried_by(crate::body::Carrier {
+        account: charge.account(),
+        zero_copy: plan.filter(|_| http1),
+        multiplexed: !http1,
+    });
     Ok(logged(method, uri.path(), start, resp, busy))
 }
 
