@@ -1,5 +1,5 @@
 //! A real nginx in front of Keyhole, proxying with the shipped `deploy/nginx/keyhole-proxy.conf`
-//! (the file `deploy/nginx.conf` includes): links made for the proxy's public URL open
+//! (the file `deploy/nginx/keyhole.conf` includes): links made for the proxy's public URL open
 //! through it, at the root and under a path prefix; `temp_url_ip_range` sees the real client;
 //! forwarded headers the client writes itself change nothing.
 
@@ -56,7 +56,7 @@ fn free_port() -> u16 {
 
 impl Nginx {
     /// nginx on `port`, passing `/` to `root` and `/files/` to `files` exactly as
-    /// `deploy/nginx.conf` does (upstream without a URI, then the shared snippet).
+    /// `deploy/nginx/keyhole.conf` does (upstream without a URI, then the shared snippet).
     fn start(port: u16, root: SocketAddr, files: SocketAddr) -> Nginx {
         let dir = TempDir::new("nginx");
         let d = dir.0.display();
@@ -185,7 +185,7 @@ fn with_nginx(test: impl FnOnce(&Nginx)) {
 
 #[test]
 fn the_shipped_config_proxies_as_the_test_does() {
-    let conf = std::fs::read_to_string(snippet().parent().unwrap().join("../nginx.conf")).unwrap();
+    let conf = std::fs::read_to_string(snippet().parent().unwrap().join("keyhole.conf")).unwrap();
     assert!(conf.contains("proxy_pass http://keyhole;"), "{conf}");
     assert!(
         conf.contains("include snippets/keyhole-proxy.conf;"),
