@@ -1,29 +1,17 @@
 //! A real nginx in front of Keyhole, proxying with the shipped `deploy/nginx/keyhole-proxy.conf`
-//! (the file `deploy/nginx.conf` includes): links made for the proxy's public URL open
+//! (the file `deploy/nginx/keyhole.conf` includes): links made for the proxy's public URL open
 //! through it, at the root and under a path prefix; `temp_url_ip_range` sees the real client;
 //! forwarded headers the client writes itself change nothing.
 
 mod common;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
+use common::nginx::{free_port, snippet, Nginx};
 use common::*;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "api-token-nginx";
 const NAME: &str = "docs/Tiếng Việt a+b.txt";
 const BYTES: &[u8] = b"through the proxy";
-
-/// nginx on `port`, passing `/` to `root` and `/files/` to `files` exactly as
-/// `deploy/nginx.conf` does (upstream without a URI, then the shared snippet).
-fn start_nginx(port: u16, root: SocketAddr, files: SocketAddr) -> Nginx {
-    Nginx::start(port, &[("/", root), ("/files/", files)])
-}
-
-fn snippet() -> PathBuf {
-    nginx_snippet()
-}
 
 /// Keyhole behind nginx at `public_url`, trusting 127.0.0.1 (where nginx connects from).
 fn keyhole(public_url: &str) -> TestServer {
@@ -73,13 +61,13 @@ fn with_nginx(test: impl FnOnce(&Nginx)) {
     let port = free_port();
     let root = keyhole(&format!("http://127.0.0.1:{port}"));
     let files = keyhole(&format!("http://127.0.0.1:{port}/files"));
-    let n = start_nginx(port, root.addr, files.addr);
+    let n = Nginx::start(port, &[("/", &[root.addr]), ("/files/", &[files.addr])]);
     test(&n);
 }
 
 #[test]
 fn the_shipped_config_proxies_as_the_test_does() {
-    let conf = std::fs::read_to_string(snippet().parent().unwrap().join("../nginx.conf")).unwrap();
+    let conf = std::fs::read_to_string(snippet().parent().unwrap().join("keyhole.conf")).unwrap();
     assert!(conf.contains("proxy_pass http://keyhole;"), "{conf}");
     assert!(
         conf.contains("include snippets/keyhole-proxy.conf;"),

@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use common::nginx::{free_port, Nginx};
 use common::*;
 
 const NEW_KEY: &str = "account-key-new";
@@ -246,7 +247,7 @@ fn behind_nginx_a_key_removed_by_sighup_fails_through_the_proxy_and_a_new_one_op
         c.env("RUST_LOG", "info");
     });
     b.put("o.txt", b"proxied");
-    let n = Nginx::start(free_port(), &[("/", b.addr)]);
+    let n = Nginx::start(free_port(), &[("/", &[b.addr])]);
     let swift = signed("/v1/AUTH_p1/c/o.txt");
     let s3 = s3_link(n.addr, "o.txt", ACCESS_KEY, SECRET_KEY);
     assert_eq!(n.get(&swift, &[]).body, b"proxied", "{}", n.log());

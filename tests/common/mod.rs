@@ -10,6 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use keyhole::config::Config;
 
+pub mod nginx;
+
 pub const PROJECT: &str = "p1";
 pub const ACCOUNT_KEY: &str = "account-key-1";
 pub const ACCOUNT_KEY_2: &str = "account-key-2";
@@ -519,12 +521,23 @@ impl Binary {
         extra: &str,
         tweak: impl FnOnce(&mut std::process::Command),
     ) -> Binary {
-        use std::io::{BufRead, BufReader};
-        use std::process::{Command, Stdio};
         let dir = TempDir::new("binary");
         std::fs::create_dir_all(dir.0.join("data/p1/c")).unwrap();
+        let text = base_config(&dir.0, extra);
+        Binary::spawn(dir, &text, workers, tweak)
+    }
+
+    /// The binary with the config `text` (written into `dir`, which it keeps).
+    pub fn spawn(
+        dir: TempDir,
+        text: &str,
+        workers: u32,
+        tweak: impl FnOnce(&mut std::process::Command),
+    ) -> Binary {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
         let cfg = dir.0.join("k.toml");
-        std::fs::write(&cfg, base_config(&dir.0, extra)).unwrap();
+        std::fs::write(&cfg, text).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyhole"));
         cmd.args(["serve", "--workers", &workers.to_string()])
             .args(["--listen", "127.0.0.1:0", "--config"])
@@ -657,127 +670,5 @@ impl Binary {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-/// An nginx process started for one test, stopped (by its pid) when dropped.
-pub struct Nginx {
-    pub child: std::process::Child,
-    pub addr: SocketAddr,
-    pub dir: TempDir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        use std::time::Instant;
-        // TERM to the master, which stops its workers; KILL only if it does not go.
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The shipped proxy snippet every location includes.
-pub fn nginx_snippet() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nginx/keyhole-proxy.conf")
-}
-
-/// A port nothing listens on right now, for nginx to take.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("an ephemeral port")
-}
-
-impl Nginx {
-    /// nginx on `port`, passing each location to its Keyhole as `deploy/nginx.conf` does
-    /// (upstream without a URI, then the shared snippet). The first upstream is `keyhole`.
-    pub fn start(port: u16, locations: &[(&str, SocketAddr)]) -> Nginx {
-        use std::time::Instant;
-        let dir = TempDir::new("nginx");
-        let d = dir.0.display();
-        let include = nginx_snippet();
-        let include = include.display();
-        let mut upstreams = String::new();
-        let mut routes = String::new();
-        for (i, (location, to)) in locations.iter().enumerate() {
-            let name = if i == 0 {
-                "keyhole".to_string()
-            } else {
-                format!("keyhole_{i}")
-            };
-            upstreams.push_str(&format!(
-                "    upstream {name} {{ server {to}; keepalive 4; }}\n"
-            ));
-            routes.push_str(&format!(
-                "        location {location} {{\n            proxy_pass http://{name};\n            include {include};\n        }}\n"
-            ));
-        }
-        let conf = format!(
-            r#"worker_processes 1;
-error_log {d}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-{upstreams}    server {{
-        listen 127.0.0.1:{port};
-{routes}    }}
-}}
-"#
-        );
-        let file = dir.0.join("nginx.conf");
-        std::fs::write(&file, conf).unwrap();
-        let child = std::process::Command::new("nginx")
-            .arg("-p")
-            .arg(&dir.0)
-            .arg("-c")
-            .arg(&file)
-            .arg("-e")
-            .arg(dir.0.join("error.log"))
-            .arg("-g")
-            .arg(format!("daemon off; pid {d}/nginx.pid;"))
-            .spawn()
-            .expect("nginx starts");
-        let mut n = Nginx {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(n.addr).is_err() {
-            let exited = n.child.try_wait().ok().flatten();
-            if exited.is_some() || Instant::now() > deadline {
-                panic!("nginx did not start ({exited:?}):\n{}", n.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        n
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.0.join("error.log")).unwrap_or_default()
-    }
-
-    pub fn host(&self) -> String {
-        self.addr.to_string()
-    }
-
-    pub fn get(&self, target: &str, headers: &[(&str, &str)]) -> Response {
-        request_as(self.addr, "GET", &self.host(), target, headers)
     }
 }
