@@ -55,7 +55,7 @@ where
     let query = Query::new(req.uri().query().unwrap_or(""));
     let route = router::route_request(cfg, req.method(), req.uri().path(), origin.host.as_deref());
     let access = match &route {
-        Route::Swift(r) => authorize(state, &req, Link::Swift(r), &query, &origin),
+        Route::Swift(r) => authorize(state, &req, Link::Swift(r, None), &query, &origin),
         Route::S3(r) => authorize(state, &req, Link::S3(r), &query, &origin),
         Route::Api(path) => {
             let base = public_base_url(cfg, &origin);

@@ -15,13 +15,15 @@ use crate::auth::{self, Grant};
 use crate::clock::unix_now;
 use crate::delivery::Prepared;
 use crate::forwarded::Origin;
+use crate::keys::StoreKeys;
 use crate::query::Query;
 use crate::router::{S3Route, SwiftRoute};
 use crate::share::Protocol;
 
 /// An object request's route: what `authorize` checks.
 pub enum Link<'r, 'a> {
-    Swift(&'r SwiftRoute<'a>),
+    /// With the keys its store keeps, read beforehand for a `keys_from_store` project.
+    Swift(&'r SwiftRoute<'a>, Option<&'r StoreKeys>),
     S3(&'r S3Route<'a>),
 }
 
@@ -35,10 +37,11 @@ pub struct Access {
 }
 
 /// A verifier's answer: the grant, and whether the link cache may keep it (its signature
-/// covered nothing but the cache's key).
+/// covered nothing but the cache's key), and until when (keys read from the store).
 struct Granted {
     grant: Grant,
     keep: bool,
+    until: Option<u64>,
 }
 
 pub fn authorize<B>(
@@ -50,7 +53,7 @@ pub fn authorize<B>(
 ) -> Result<Access, Denied> {
     let method = req.method();
     let protocol = match link {
-        Link::Swift(_) => Protocol::Swift,
+        Link::Swift(..) => Protocol::Swift,
         Link::S3(_) => Protocol::S3,
     };
     if method != Method::GET && method != Method::HEAD {
@@ -63,12 +66,12 @@ pub fn authorize<B>(
         protocol,
     };
     match link {
-        Link::Swift(r) => {
+        Link::Swift(r, store) => {
             // The cache is asked first: only a tempurl verified before can be in it, since
             // public grants have no expiry and are never kept.
             let key = links::key(method.as_str(), "", req.uri().path(), query.raw());
             cached_or_verify(state, key, now, origin, || {
-                swift(state, req, r, query, origin, now)
+                swift(state, req, r, query, origin, now, store)
             })
             .map(access)
         }
@@ -118,8 +121,10 @@ fn cached_or_verify(
         Denied::Link(d)
     })?;
     let prepared = Arc::new(Prepared::new(granted.grant));
-    if let Some(k) = key.filter(|_| granted.keep) {
-        state.links.put(k, &prepared);
+    match (key.filter(|_| granted.keep), granted.until) {
+        (Some(k), None) => state.links.put(k, &prepared),
+        (Some(k), Some(until)) => state.links.put_until(k, &prepared, until),
+        (None, _) => {}
     }
     Ok(prepared)
 }
@@ -132,6 +137,7 @@ fn swift<B>(
     query: &Query<'_>,
     origin: &Origin<'_>,
     now: u64,
+    store: Option<&StoreKeys>,
 ) -> Result<Granted, auth::Denied> {
     let cfg = &state.config;
     if !auth::swift::is_tempurl(query) {
@@ -146,6 +152,7 @@ fn swift<B>(
             Some((p, c)) => Ok(Granted {
                 grant: Grant::public(&p.id, &c.name, r.object()),
                 keep: false,
+                until: None,
             }),
             None => Err(auth::Denied::Swift),
         };
@@ -156,9 +163,15 @@ fn swift<B>(
         container: r.container(),
         object: r.object(),
     };
-    let grant = auth::swift::verify(cfg, &path, req.method(), query, origin.client_ip, now)?;
-    // A tempurl's signature covers the method, the path and the query: the cache's key.
-    Ok(Granted { grant, keep: true })
+    let ip = origin.client_ip;
+    let grant = auth::swift::verify_with(cfg, &path, req.method(), query, ip, now, store)?;
+    // A tempurl's signature covers the method, the path and the query: the cache's key;
+    // with the store's keys, only as long as they are believed.
+    Ok(Granted {
+        grant,
+        keep: true,
+        until: store.map(|s| s.until),
+    })
 }
 
 /// An S3 request's grant: a public bucket's (unsigned), or a presigned or signed request's.
@@ -175,12 +188,14 @@ fn s3(
             Some((p, c)) => Ok(Granted {
                 grant: Grant::public(&p.id, &c.name, &r.key),
                 keep: false,
+                until: None,
             }),
             None => Err(S3Error::access_denied("Access Denied").into()),
         },
         signed => Ok(Granted {
             grant: auth::s3::verify(cfg, s3req, signed, now)?,
             keep: auth::s3::keepable(s3req, signed),
+            until: None,
         }),
     }
 }
