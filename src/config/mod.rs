@@ -67,7 +67,7 @@ pub enum BackendConfig {
         hard_links: bool,
     },
     /// An OpenStack Swift cluster (DESIGN §3b).
-    Swift(SwiftStore),
+    Swift(Box<SwiftStore>),
 }
 
 /// `[backend] kind = "swift"`.

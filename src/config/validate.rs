@@ -527,7 +527,7 @@ fn backend(raw: Option<RawBackend>, base: &Path) -> Result<BackendConfig, Config
         }
         "swift" => {
             only_for_kind(&b, "swift")?;
-            swift_backend(b, base).map(BackendConfig::Swift)
+            swift_backend(b, base).map(|s| BackendConfig::Swift(Box::new(s)))
         }
         "s3" => err(
             "backend.kind",
