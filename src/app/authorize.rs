@@ -12,6 +12,7 @@ use crate::app::denied::Denied;
 use crate::app::{links, State};
 use crate::auth::s3::{S3Error, S3Request, Scheme};
 use crate::auth::{self, Grant};
+use crate::backend::BackendError;
 use crate::clock::unix_now;
 use crate::delivery::Prepared;
 use crate::forwarded::Origin;
@@ -101,6 +102,40 @@ pub fn authorize<B>(
                 })
                 .flatten();
             cached_or_verify(state, key, now, origin, || s3(state, &s3req, r, now)).map(access)
+        }
+    }
+}
+
+/// The keys the store keeps for a Swift link's account and container, read (or taken from
+/// their cache) before the link is checked: only for a tempurl of a `keys_from_store`
+/// project, and only for a container the project has. `Ok(None)`: the link is checked with
+/// the config's keys alone. `Err`: the store could not say, in the shape of its failure.
+pub async fn store_keys(
+    state: &State,
+    r: &SwiftRoute<'_>,
+    query: &Query<'_>,
+) -> Result<Option<StoreKeys>, Denied> {
+    let cfg = &state.config;
+    let project = r
+        .account()
+        .strip_prefix(cfg.swift.reseller_prefix.as_str())
+        .and_then(|p| cfg.project(p))
+        .filter(|p| p.keys_from_store && p.has_container(r.container()));
+    let Some(p) = project.filter(|_| auth::swift::is_tempurl(query)) else {
+        return Ok(None);
+    };
+    match state
+        .backend
+        .store_keys(&p.id, r.container(), unix_now())
+        .await
+    {
+        Some(Ok(keys)) => Ok(Some(keys)),
+        // A container name the store cannot hold has no keys there.
+        Some(Err(BackendError::NotFound)) | None => Ok(None),
+        Some(Err(e)) => {
+            // Names the link's place in the log line; it grants nothing.
+            let place = Grant::public(&p.id, r.container(), r.object());
+            Err(Denied::store(Protocol::Swift, &e, &place, true))
         }
     }
 }
