@@ -252,12 +252,44 @@ fn keyhole_refused_by_the_store_answers_502_and_is_not_ready() {
     assert_eq!(good.get("/_keyhole/readyz").status, 200);
 }
 
+/// Lines of the proxy's log with `needle` in them.
+fn logged(store: &Store, needle: &str) -> usize {
+    let log = std::fs::read_to_string(store.dir.0.join("log/proxy.log")).unwrap_or_default();
+    log.lines().filter(|l| l.contains(needle)).count()
+}
+
+#[test]
+fn a_token_the_store_forgot_is_replaced_and_the_request_sent_again() {
+    let Some(store) = swift() else { return };
+    put(store, "c", "retried.txt", b"sent twice\n");
+    let srv = keyhole(store, store.var("SWIFT_KEY"), "");
+    let link = signed("/v1/AUTH_test/c/retried.txt");
+    assert_eq!(srv.get(&link).status, 200);
+    // tempauth keeps its tokens in memcached only: emptied, every token is unknown (401).
+    let mut mc = std::net::TcpStream::connect(("127.0.0.1", memcached_port(store))).unwrap();
+    std::io::Write::write_all(&mut mc, b"flush_all\r\n").unwrap();
+    let mut ok = [0u8; 4];
+    std::io::Read::read_exact(&mut mc, &mut ok).unwrap();
+    assert_eq!(&ok, b"OK\r\n");
+    // Keyhole's own requests carry no User-Agent: `- -` after the status.
+    let refused = logged(store, "/retried.txt HTTP/1.0 401 - - ");
+    let r = srv.get(&link);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, b"sent twice\n");
+    assert_eq!(
+        logged(store, "/retried.txt HTTP/1.0 401 - - "),
+        refused + 1,
+        "the first try was refused, the second served"
+    );
+}
+
+fn memcached_port(store: &Store) -> u16 {
+    store.var("SWIFT_MEMCACHED_PORT").parse().unwrap()
+}
+
 /// Keyhole's logins in the proxy's log: it sends no User-Agent, python-swiftclient does.
 fn keyhole_logins(store: &Store) -> usize {
-    let log = std::fs::read_to_string(store.dir.0.join("log/proxy.log")).unwrap_or_default();
-    log.lines()
-        .filter(|l| l.contains("GET /auth/v1.0 HTTP/1.0 200 - - "))
-        .count()
+    logged(store, "GET /auth/v1.0 HTTP/1.0 200 - - ")
 }
 
 #[test]
