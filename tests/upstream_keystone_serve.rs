@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{require_tool, shared_store, signed, stop_shared_store, Store, TempDir, TestServer};
+use common::{keystone_swift, serve_config, signed, stop_shared_store, Store};
 use common::{ACCOUNT_KEY, PROJECT};
 use http::{HeaderMap, Method};
 use keyhole::upstream::client::{Client, Timeouts};
@@ -22,15 +21,7 @@ extern "C" fn stop_keystone() {
 }
 
 fn keystone() -> Option<&'static Store> {
-    if !require_tool("swift-proxy-server") || !require_tool("keystone-manage") {
-        return None;
-    }
-    Some(shared_store(
-        &KEYSTONE,
-        "swift.sh",
-        &[("SWIFT_AUTH", "keystone")],
-        stop_keystone,
-    ))
+    keystone_swift(&KEYSTONE, stop_keystone)
 }
 
 /// Keystone answers one request at a time, 1-3 s each on a busy machine.
@@ -81,7 +72,6 @@ fn keyhole_with_a_v3_auth_url_serves_a_link_from_the_keystone_fronted_swift() {
     let Some(store) = keystone() else { return };
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(put(store, "from keystone.txt", b"behind keystone\n"));
-    let dir = TempDir::new("keystone-serve");
     // No `account`: the catalog's storage URL names the demo project's own account.
     let text = format!(
         r#"listen = "127.0.0.1:0"
@@ -104,9 +94,7 @@ any_container = true
         project = store.var("KEYSTONE_DEMO_PROJECT"),
         region = store.var("KEYSTONE_REGION"),
     );
-    let cfg = keyhole::config::Config::parse(&text, Path::new(&dir.0)).expect("test config");
-    let addr = keyhole::server::spawn_background(cfg).expect("server starts");
-    let srv = TestServer { addr, dir };
+    let srv = serve_config("keystone-serve", &text);
     let r = srv.get(&signed(&format!("/v1/AUTH_{PROJECT}/c/from keystone.txt")));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.body, b"behind keystone\n");

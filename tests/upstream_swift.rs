@@ -4,14 +4,13 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{
-    now, require_tool, s3_target, shared_store, signed, signed_with, stdout_of, stop_shared_store,
-    Store, TempDir, TestServer, ACCESS_KEY, ACCOUNT_KEY, SECRET_KEY,
+    now, require_tool, s3_target, serve_config, shared_store, signed, signed_with, stdout_of,
+    stop_shared_store, Store, TempDir, TestServer, ACCESS_KEY, ACCOUNT_KEY, SECRET_KEY,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -57,7 +56,6 @@ fn put(store: &Store, container: &str, name: &str, bytes: &[u8]) {
 /// A Keyhole in front of `store`, logging in with `key`; project `test` is the store's
 /// `AUTH_test` account, with the common test keys and `keys_from_store`.
 fn keyhole(store: &Store, key: &str, backend: &str) -> TestServer {
-    let dir = TempDir::new("swiftbe");
     let text = format!(
         r#"listen = "127.0.0.1:0"
 [backend]
@@ -81,9 +79,7 @@ keys_from_store = true
         auth = store.var("SWIFT_AUTH_URL"),
         user = store.var("SWIFT_USER"),
     );
-    let cfg = keyhole::config::Config::parse(&text, Path::new(&dir.0)).expect("test config");
-    let addr = keyhole::server::spawn_background(cfg).expect("server starts");
-    TestServer { addr, dir }
+    serve_config("swiftbe", &text)
 }
 
 fn sha(bytes: &[u8]) -> String {
