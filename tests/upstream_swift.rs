@@ -15,6 +15,7 @@ use common::{
 use sha2::{Digest as _, Sha256};
 
 static SWIFT: OnceLock<Store> = OnceLock::new();
+const API_TOKEN: &str = "swiftbe-api-token";
 
 extern "C" fn stop_swift() {
     stop_shared_store(&SWIFT);
@@ -75,6 +76,9 @@ keys_from_store = true
   [[project.s3_key]]
   access_key = "{ACCESS_KEY}"
   secret_key = "{SECRET_KEY}"
+[[api_token]]
+token = "{API_TOKEN}"
+projects = ["test"]
 "#,
         auth = store.var("SWIFT_AUTH_URL"),
         user = store.var("SWIFT_USER"),
@@ -331,4 +335,52 @@ fn expired_tokens_are_renewed_and_a_stopped_store_is_502_until_it_is_back() {
         "served again once the store is back"
     );
     assert_eq!(srv.get("/_keyhole/readyz").status, 200);
+}
+
+/// `data` of a management API GET.
+fn api(srv: &TestServer, target: &str) -> serde_json::Value {
+    let auth = format!("Bearer {API_TOKEN}");
+    let r = srv.request("GET", target, &[("Authorization", &auth)]);
+    assert_eq!(r.status, 200, "{target}: {}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    v["data"].clone()
+}
+
+#[test]
+fn listings_come_from_swifts_own_container_and_account_listings() {
+    let Some(store) = swift() else { return };
+    for name in ["a.txt", "dir/x.txt", "dir/y.txt", "z é.txt"] {
+        put(store, "lst", name, name.as_bytes());
+    }
+    let srv = keyhole(store, store.var("SWIFT_KEY"), "");
+    let objects = "/api/v1/projects/test/containers/lst/objects";
+    let page = api(&srv, &format!("{objects}?delimiter=/&limit=2"));
+    assert_eq!(page["objects"][0]["name"], "a.txt");
+    assert_eq!(page["objects"][0]["bytes"], 5);
+    assert_eq!(page["prefixes"], serde_json::json!(["dir/"]));
+    assert_eq!(page["nextMarker"], "dir/");
+    let rest = api(
+        &srv,
+        &format!("{objects}?delimiter=/&limit=2&marker=dir%2F"),
+    );
+    assert_eq!(rest["objects"][0]["name"], "z é.txt");
+    assert_eq!(rest["prefixes"], serde_json::json!([]));
+    assert!(rest["nextMarker"].is_null(), "{rest}");
+    let inside = api(&srv, &format!("{objects}?prefix=dir%2F&delimiter=/"));
+    let names: Vec<&str> = inside["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dir/x.txt", "dir/y.txt"]);
+    // any_container: the account's containers are the project's.
+    let projects = api(&srv, "/api/v1/projects");
+    let held: Vec<&str> = projects[0]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(held.contains(&"lst"), "{projects}");
 }

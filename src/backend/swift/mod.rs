@@ -324,28 +324,30 @@ fn auth_failure(e: AuthError) -> BackendError {
 }
 
 /// `storage_url` with its account (last segment) replaced by `account`, if given.
+/// `storage_url` (scheme, host and path only) with its account, the path's last segment,
+/// replaced by `account` if given.
 fn account_url(storage_url: &Uri, account: Option<&str>) -> Result<String, BackendError> {
-    let text = storage_url.to_string();
-    let text = text.trim_end_matches('/');
-    let path_start = storage_url.scheme_str().map_or(0, |s| {
-        s.len() + 3 + storage_url.authority().map_or(0, |a| a.as_str().len())
-    });
-    let Some(account) = account else {
-        return Ok(text.to_string());
+    let no_account = || BackendError::Unavailable {
+        store: STORE.to_string(),
+        detail: "the storage URL names no account".to_string(),
+        retry: false,
     };
-    // The last segment of the path is the account; the path must have one.
-    match text.rfind('/').filter(|&i| i >= path_start) {
-        Some(i) => Ok(format!(
-            "{}/{}",
-            &text[..i],
-            utf8_percent_encode(account, SEGMENT)
-        )),
-        None => Err(BackendError::Unavailable {
-            store: STORE.to_string(),
-            detail: "the storage URL names no account".to_string(),
-            retry: false,
-        }),
+    let (Some(scheme), Some(authority)) = (storage_url.scheme_str(), storage_url.authority())
+    else {
+        return Err(no_account());
+    };
+    let path = storage_url.path().trim_end_matches('/');
+    let path = match account {
+        None => path.to_string(),
+        Some(account) => {
+            let parent = path.rfind('/').map(|i| &path[..i]).ok_or_else(no_account)?;
+            format!("{parent}/{}", utf8_percent_encode(account, SEGMENT))
+        }
+    };
+    if path.is_empty() {
+        return Err(no_account());
     }
+    Ok(format!("{scheme}://{authority}{path}"))
 }
 
 fn container_url(storage_url: &Uri, n: &Upstreamed) -> Result<String, BackendError> {
@@ -512,6 +514,9 @@ mod tests {
         );
         let bare: Uri = "http://h".parse().unwrap();
         assert!(account_url(&bare, Some("AUTH_y")).is_err());
+        assert!(account_url(&bare, None).is_err());
+        let query: Uri = "http://h/v1/AUTH_x?a=b".parse().unwrap();
+        assert_eq!(account_url(&query, None).unwrap(), "http://h/v1/AUTH_x");
     }
 
     #[test]
