@@ -323,7 +323,6 @@ fn auth_failure(e: AuthError) -> BackendError {
     }
 }
 
-/// `storage_url` with its account (last segment) replaced by `account`, if given.
 /// `storage_url` (scheme, host and path only) with its account, the path's last segment,
 /// replaced by `account` if given.
 fn account_url(storage_url: &Uri, account: Option<&str>) -> Result<String, BackendError> {
