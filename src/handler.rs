@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 
-use crate::app::authorize::{authorize, Access, Link};
+use crate::app::authorize::{authorize, store_keys, Access, Link};
 use crate::app::denied::{s3_error, Denied};
 use crate::app::State;
 use crate::auth::s3::S3Error;
@@ -56,7 +56,15 @@ where
     let query = Query::new(req.uri().query().unwrap_or(""));
     let route = router::route_request(cfg, req.method(), req.uri().path(), origin.host.as_deref());
     let access = match &route {
-        Route::Swift(r) => authorize(state, &req, Link::Swift(r), &query, &origin),
+        Route::Swift(r) => match store_keys(state, r, &query).await {
+            Ok(keys) => authorize(state, &req, Link::Swift(r, keys.as_ref()), &query, &origin),
+            // The store could not give its keys: a link the config's keys open is still
+            // served; any other gets the store's failure, not "invalid".
+            Err(unread) => match authorize(state, &req, Link::Swift(r, None), &query, &origin) {
+                Err(Denied::Link(_)) => return unread.render(),
+                other => other,
+            },
+        },
         Route::S3(r) => authorize(state, &req, Link::S3(r), &query, &origin),
         Route::Api(path) => {
             let base = public_base_url(cfg, &origin);

@@ -182,3 +182,14 @@ impl std::fmt::Debug for TempUrlKey {
         f.write_str("TempUrlKey(..)")
     }
 }
+
+/// The Temp-URL keys a Swift store keeps itself (`X-Account-Meta-Temp-URL-Key(-2)`,
+/// `X-Container-Meta-Temp-URL-Key(-2)`), as read for `keys_from_store`.
+#[derive(Debug, Clone, Default)]
+pub struct StoreKeys {
+    pub account: Vec<TempUrlKey>,
+    pub container: Vec<TempUrlKey>,
+    /// Unix time after which these keys may have changed on the store: nothing verified
+    /// with them may be remembered past it.
+    pub until: u64,
+}

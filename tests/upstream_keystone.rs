@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{require_tool, shared_store, stop_shared_store, Store};
+use common::{keystone_swift, stop_shared_store, Store};
 use http::{HeaderMap, Method};
 use keyhole::upstream::client::{Client, Timeouts};
 use keyhole::upstream::swift_auth::{AuthError, Login, Secret, TokenCache};
@@ -19,15 +19,7 @@ extern "C" fn stop_keystone() {
 }
 
 fn keystone() -> Option<&'static Store> {
-    if !require_tool("swift-proxy-server") || !require_tool("keystone-manage") {
-        return None;
-    }
-    Some(shared_store(
-        &KEYSTONE,
-        "swift.sh",
-        &[("SWIFT_AUTH", "keystone")],
-        stop_keystone,
-    ))
+    keystone_swift(&KEYSTONE, stop_keystone)
 }
 
 fn cache(store: &Store, password: &str, region: Option<&str>) -> TokenCache {

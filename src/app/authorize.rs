@@ -12,16 +12,19 @@ use crate::app::denied::Denied;
 use crate::app::{links, State};
 use crate::auth::s3::{S3Error, S3Request, Scheme};
 use crate::auth::{self, Grant};
+use crate::backend::BackendError;
 use crate::clock::unix_now;
 use crate::delivery::Prepared;
 use crate::forwarded::Origin;
+use crate::keys::StoreKeys;
 use crate::query::Query;
 use crate::router::{S3Route, SwiftRoute};
 use crate::share::Protocol;
 
 /// An object request's route: what `authorize` checks.
 pub enum Link<'r, 'a> {
-    Swift(&'r SwiftRoute<'a>),
+    /// With the keys its store keeps, read beforehand for a `keys_from_store` project.
+    Swift(&'r SwiftRoute<'a>, Option<&'r StoreKeys>),
     S3(&'r S3Route<'a>),
 }
 
@@ -35,10 +38,11 @@ pub struct Access {
 }
 
 /// A verifier's answer: the grant, and whether the link cache may keep it (its signature
-/// covered nothing but the cache's key).
+/// covered nothing but the cache's key), and until when (keys read from the store).
 struct Granted {
     grant: Grant,
     keep: bool,
+    until: Option<u64>,
 }
 
 pub fn authorize<B>(
@@ -50,7 +54,7 @@ pub fn authorize<B>(
 ) -> Result<Access, Denied> {
     let method = req.method();
     let protocol = match link {
-        Link::Swift(_) => Protocol::Swift,
+        Link::Swift(..) => Protocol::Swift,
         Link::S3(_) => Protocol::S3,
     };
     if method != Method::GET && method != Method::HEAD {
@@ -63,12 +67,12 @@ pub fn authorize<B>(
         protocol,
     };
     match link {
-        Link::Swift(r) => {
+        Link::Swift(r, store) => {
             // The cache is asked first: only a tempurl verified before can be in it, since
             // public grants have no expiry and are never kept.
             let key = links::key(method.as_str(), "", req.uri().path(), query.raw());
             cached_or_verify(state, key, now, origin, || {
-                swift(state, req, r, query, origin, now)
+                swift(state, req, r, query, origin, now, store)
             })
             .map(access)
         }
@@ -102,6 +106,40 @@ pub fn authorize<B>(
     }
 }
 
+/// The keys the store keeps for a Swift link's account and container, read (or taken from
+/// their cache) before the link is checked: only for a tempurl of a `keys_from_store`
+/// project, and only for a container the project has. `Ok(None)`: the link is checked with
+/// the config's keys alone. `Err`: the store could not say, in the shape of its failure.
+pub async fn store_keys(
+    state: &State,
+    r: &SwiftRoute<'_>,
+    query: &Query<'_>,
+) -> Result<Option<StoreKeys>, Denied> {
+    let cfg = &state.config;
+    let project = r
+        .account()
+        .strip_prefix(cfg.swift.reseller_prefix.as_str())
+        .and_then(|p| cfg.project(p))
+        .filter(|p| p.keys_from_store && p.has_container(r.container()));
+    let Some(p) = project.filter(|_| auth::swift::is_tempurl(query)) else {
+        return Ok(None);
+    };
+    match state
+        .backend
+        .store_keys(&p.id, r.container(), unix_now())
+        .await
+    {
+        Some(Ok(keys)) => Ok(Some(keys)),
+        // A container name the store cannot hold has no keys there.
+        Some(Err(BackendError::NotFound)) | None => Ok(None),
+        Some(Err(e)) => {
+            // Names the link's place in the log line; it grants nothing.
+            let place = Grant::public(&p.id, r.container(), r.object());
+            Err(Denied::store(Protocol::Swift, &e, &place, true))
+        }
+    }
+}
+
 /// The cache's answer for `key`, or `verify`'s, kept when it may be. A refusal is counted.
 fn cached_or_verify(
     state: &State,
@@ -118,8 +156,10 @@ fn cached_or_verify(
         Denied::Link(d)
     })?;
     let prepared = Arc::new(Prepared::new(granted.grant));
-    if let Some(k) = key.filter(|_| granted.keep) {
-        state.links.put(k, &prepared);
+    match (key.filter(|_| granted.keep), granted.until) {
+        (Some(k), None) => state.links.put(k, &prepared),
+        (Some(k), Some(until)) => state.links.put_until(k, &prepared, until),
+        (None, _) => {}
     }
     Ok(prepared)
 }
@@ -132,6 +172,7 @@ fn swift<B>(
     query: &Query<'_>,
     origin: &Origin<'_>,
     now: u64,
+    store: Option<&StoreKeys>,
 ) -> Result<Granted, auth::Denied> {
     let cfg = &state.config;
     if !auth::swift::is_tempurl(query) {
@@ -146,6 +187,7 @@ fn swift<B>(
             Some((p, c)) => Ok(Granted {
                 grant: Grant::public(&p.id, &c.name, r.object()),
                 keep: false,
+                until: None,
             }),
             None => Err(auth::Denied::Swift),
         };
@@ -156,9 +198,15 @@ fn swift<B>(
         container: r.container(),
         object: r.object(),
     };
-    let grant = auth::swift::verify(cfg, &path, req.method(), query, origin.client_ip, now)?;
-    // A tempurl's signature covers the method, the path and the query: the cache's key.
-    Ok(Granted { grant, keep: true })
+    let ip = origin.client_ip;
+    let grant = auth::swift::verify_with(cfg, &path, req.method(), query, ip, now, store)?;
+    // A tempurl's signature covers the method, the path and the query: the cache's key;
+    // with the store's keys, only as long as they are believed.
+    Ok(Granted {
+        grant,
+        keep: true,
+        until: store.map(|s| s.until),
+    })
 }
 
 /// An S3 request's grant: a public bucket's (unsigned), or a presigned or signed request's.
@@ -175,12 +223,14 @@ fn s3(
             Some((p, c)) => Ok(Granted {
                 grant: Grant::public(&p.id, &c.name, &r.key),
                 keep: false,
+                until: None,
             }),
             None => Err(S3Error::access_denied("Access Denied").into()),
         },
         signed => Ok(Granted {
             grant: auth::s3::verify(cfg, s3req, signed, now)?,
             keep: auth::s3::keepable(s3req, signed),
+            until: None,
         }),
     }
 }

@@ -5,7 +5,9 @@
 //! keys are fixed for the life of a config snapshot (a reload starts with an empty cache, see
 //! `app::state`, so a removed key's link is verified again and refused), and time only moves
 //! a link closer to its expiry, which is checked again on every hit. So a hit returns the
-//! grant at once.
+//! grant at once. The one exception, keys read from a Swift store (`keys_from_store`), may
+//! change there: an entry verified with them is kept only while they are believed
+//! (`put_until`).
 //!
 //! SECURITY: the key is every input the verification read — method, host, the raw path and
 //! the raw query — compared in full, never by hash alone. The one other input, the client's
@@ -32,7 +34,10 @@ const MAX_KEY: usize = 2048;
 // A seeded fast hash rather than SipHash, which was 5% of a cached request's instructions.
 // Collisions cannot pile up: only verified links are stored, and a shard holds at most
 // `PER_SHARD` of them.
-type Shard = HashMap<Box<str>, Arc<Prepared>, RandomState>;
+type Shard = HashMap<Box<str>, Entry, RandomState>;
+
+/// A grant, and the unix time after which it must be verified again whatever its expiry.
+type Entry = (Arc<Prepared>, Option<u64>);
 
 pub struct LinkCache {
     shards: [Mutex<Shard>; SHARDS],
@@ -107,7 +112,7 @@ impl LinkCache {
                 return Ok(p);
             }
             let p = verify()?;
-            self.keep(k, &p);
+            self.keep(k, &p, None);
             Ok(p)
         })
     }
@@ -119,17 +124,24 @@ impl LinkCache {
 
     /// Remembers a grant that `key` verified to (a grant without expiry is not kept).
     pub fn put(&self, key: Key<'_>, p: &Arc<Prepared>) {
-        key.with(|k| self.keep(k, p))
+        key.with(|k| self.keep(k, p, None))
+    }
+
+    /// `put`, for a grant that holds only until `until` (unix seconds), when the keys that
+    /// verified it may have changed.
+    pub fn put_until(&self, key: Key<'_>, p: &Arc<Prepared>, until: u64) {
+        key.with(|k| self.keep(k, p, Some(until)))
     }
 
     fn find(&self, key: &str, now: u64, client: IpAddr) -> Option<Arc<Prepared>> {
         let map = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
-        let p = map.get(key)?;
+        let (p, until) = map.get(key)?;
         let live = p.grant.expires_at.is_some_and(|exp| now <= exp);
-        (live && p.grant.admits(client)).then(|| p.clone())
+        let believed = until.map_or(true, |u| now < u);
+        (live && believed && p.grant.admits(client)).then(|| p.clone())
     }
 
-    fn keep(&self, key: &str, p: &Arc<Prepared>) {
+    fn keep(&self, key: &str, p: &Arc<Prepared>, until: Option<u64>) {
         if p.grant.expires_at.is_none() {
             return;
         }
@@ -137,7 +149,7 @@ impl LinkCache {
         if map.len() >= PER_SHARD {
             map.clear();
         }
-        map.insert(key.into(), p.clone());
+        map.insert(key.into(), (p.clone(), until));
     }
 }
 
@@ -216,6 +228,19 @@ mod tests {
         assert!(
             !hit_from(&c, k, 50, outside, &g),
             "an address outside the range is verified again, and so refused"
+        );
+    }
+
+    #[test]
+    fn a_grant_kept_until_a_time_is_verified_again_from_then() {
+        let c = LinkCache::default();
+        let k = key("GET", "", "/v1/AUTH_p/c/o", "temp_url_expires=100").unwrap();
+        let g = grant(Some(100), None);
+        c.put_until(k, &g, 60);
+        assert!(hit(&c, k, 59, &g));
+        assert!(
+            c.get(k, 60, CLIENT).is_none(),
+            "the store's keys may have changed: verified again"
         );
     }
 

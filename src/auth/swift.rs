@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 
 use crate::auth::{Denied, Disposition, Grant};
 use crate::config::{Config, Project};
-use crate::keys::Secret;
+use crate::keys::{Secret, StoreKeys};
 use crate::query::{form_decode, Query};
 
 #[cfg(test)]
@@ -209,21 +209,22 @@ fn decode_signature(sig: &str) -> Option<(Digest, Given<'_>)> {
     Some((digest, Given::Hex(sig.as_bytes())))
 }
 
-/// Keys tried for every link: two container keys (Key, Key-2), then two account keys. A
-/// slot without a configured key is tried with `dummy_key`, so a refusal costs the same
-/// MACs whether or not the account, the container and their keys exist.
-const KEY_SLOTS: usize = 4;
-
+/// Keys tried for every link: two container keys (Key, Key-2), then two account keys; for a
+/// `keys_from_store` project the store's two container and two account keys follow. A slot
+/// without a key is tried with `dummy_key`, so a refusal costs the same MACs whether or not
+/// the account, the container and their keys exist (a `keys_from_store` project costs
+/// twice as many, which tells only that it is one).
 fn key_slots<'k>(
     container: &'k [TempUrlKey],
     account: &'k [TempUrlKey],
-) -> [Option<&'k TempUrlKey>; KEY_SLOTS] {
-    [
-        container.first(),
-        container.get(1),
-        account.first(),
-        account.get(1),
-    ]
+    store: Option<&'k StoreKeys>,
+) -> impl Iterator<Item = Option<&'k TempUrlKey>> {
+    let four =
+        |c: &'k [TempUrlKey], a: &'k [TempUrlKey]| [c.first(), c.get(1), a.first(), a.get(1)];
+    let stored = store.map(|s| four(&s.container, &s.account));
+    four(container, account)
+        .into_iter()
+        .chain(stored.into_iter().flatten())
 }
 
 /// A key of a real key's shape that no link is signed with: random for the process.
@@ -247,9 +248,23 @@ pub fn verify(
     client_ip: IpAddr,
     now: u64,
 ) -> Result<Grant, Denied> {
+    verify_with(cfg, req, method, query, client_ip, now, None)
+}
+
+/// `verify`, also accepting the keys the store keeps for the link's account and container
+/// (`keys_from_store`), when the caller read them.
+pub fn verify_with(
+    cfg: &Config,
+    req: &SwiftPath<'_>,
+    method: &http::Method,
+    query: &Query<'_>,
+    client_ip: IpAddr,
+    now: u64,
+    store: Option<&StoreKeys>,
+) -> Result<Grant, Denied> {
     // SECURITY: an unknown account or container must cost the same work as a known one, or
     // the time a refusal takes tells which exist. Nothing below returns early on whether they
-    // do; the MACs run over dummy keys in their place (see `KEY_SLOTS`).
+    // do; the MACs run over dummy keys in their place (see `key_slots`).
     let project: Option<&Project> = req
         .account
         .strip_prefix(cfg.swift.reseller_prefix.as_str())
@@ -305,7 +320,9 @@ pub fn verify(
         };
     let ip = p.ip_range.as_deref();
     let mut matched = false;
-    for slot in key_slots(container_keys, account_keys) {
+    // Only a `keys_from_store` project's link is checked against what its store keeps.
+    let store = store.filter(|_| project.is_some_and(|p| p.keys_from_store));
+    for slot in key_slots(container_keys, account_keys, store) {
         let key = match slot {
             Some(k) => k,
             None => dummy_key(),
@@ -424,6 +441,72 @@ temp_url_keys = ["other", "mykey"]
             "127.0.0.1",
             EXPIRES - 1,
         )
+    }
+
+    fn store_keys(container: &[&str], account: &[&str]) -> StoreKeys {
+        let k = |list: &[&str]| {
+            list.iter()
+                .map(|s| TempUrlKey::new(Secret::new(*s)))
+                .collect()
+        };
+        StoreKeys {
+            account: k(account),
+            container: k(container),
+            until: EXPIRES,
+        }
+    }
+
+    fn check_store(cfg: &Config, store: &StoreKeys) -> Result<Grant, Denied> {
+        let req = SwiftPath {
+            path: "/v1/AUTH_test/c/o",
+            account: "AUTH_test",
+            container: "c",
+            object: "o",
+        };
+        let q = format!("temp_url_sig={SHA256}&temp_url_expires={EXPIRES}");
+        let ip = "127.0.0.1".parse().unwrap();
+        let get = http::Method::GET;
+        verify_with(
+            cfg,
+            &req,
+            &get,
+            &Query::new(&q),
+            ip,
+            EXPIRES - 1,
+            Some(store),
+        )
+    }
+
+    #[test]
+    fn the_stores_keys_open_links_only_for_a_keys_from_store_project() {
+        let swift = |keys_from_store: bool| {
+            let text = format!(
+                "[backend]\nkind = \"swift\"\nauth_url = \"http://h/auth/v1.0\"\nuser = \"u\"\n\
+                 key = \"k\"\n[[project]]\nid = \"test\"\nkeys_from_store = {keys_from_store}\n"
+            );
+            Config::parse(&text, Path::new("/")).unwrap()
+        };
+        let on = swift(true);
+        for store in [
+            store_keys(&["mykey"], &[]),
+            store_keys(&[], &["x", "mykey"]),
+        ] {
+            assert!(check_store(&on, &store).is_ok(), "{store:?}");
+        }
+        assert!(check_store(&on, &store_keys(&["other"], &["other2"])).is_err());
+        assert!(
+            check_store(&swift(false), &store_keys(&["mykey"], &["mykey"])).is_err(),
+            "a project that did not ask for the store's keys never takes them"
+        );
+        // A refusal costs the same MACs whichever store keys exist.
+        let macs = |store: &StoreKeys| {
+            MACS.with(|n| n.set(0));
+            assert!(check_store(&on, store).is_err());
+            MACS.with(|n| n.get())
+        };
+        let none = macs(&store_keys(&[], &[]));
+        assert_eq!(none, macs(&store_keys(&["a", "b"], &["c", "d"])));
+        assert_eq!(none, 8, "four configured and four stored slots");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! objects stays behind this seam.
 
 pub mod fs;
+pub mod swift;
 pub mod upstream;
 
 use std::io;
@@ -261,6 +262,7 @@ impl From<io::Error> for BackendError {
 
 pub enum Backend {
     Fs(std::sync::Arc<fs::FsBackend>),
+    Swift(std::sync::Arc<swift::SwiftBackend>),
 }
 
 impl Backend {
@@ -269,6 +271,9 @@ impl Backend {
             BackendConfig::Fs { root, hard_links } => Ok(Backend::Fs(std::sync::Arc::new(
                 fs::FsBackend::new(root)?.allow_hard_links(*hard_links),
             ))),
+            BackendConfig::Swift(s) => swift::SwiftBackend::new(s)
+                .map(|b| Backend::Swift(std::sync::Arc::new(b)))
+                .map_err(|e| io::Error::other(e.to_string())),
         }
     }
 
@@ -276,6 +281,7 @@ impl Backend {
     pub async fn ready(&self) -> Result<(), String> {
         match self {
             Backend::Fs(fs) => fs.ready(),
+            Backend::Swift(s) => s.ready().await,
         }
     }
 
@@ -290,6 +296,7 @@ impl Backend {
         // Each backend checks names against its own store's rules (see `FsBackend::fetch`).
         match self {
             Backend::Fs(fs) => fs.fetch(project, container, object, ask),
+            Backend::Swift(s) => s.fetch(project, container, object, ask).await,
         }
     }
 
@@ -337,6 +344,23 @@ impl Backend {
                 walk.await
                     .unwrap_or_else(|e| Err(BackendError::Io(io::Error::other(e.to_string()))))
             }
+            Backend::Swift(s) => s.list(project, container, query).await,
+        }
+    }
+}
+
+impl Backend {
+    /// The Temp-URL keys the store keeps for `project`'s account and `container`, for a
+    /// `keys_from_store` project; `None` for a store that keeps none.
+    pub async fn store_keys(
+        &self,
+        project: &str,
+        container: &str,
+        now: u64,
+    ) -> Option<Result<crate::keys::StoreKeys, BackendError>> {
+        match self {
+            Backend::Fs(_) => None,
+            Backend::Swift(s) => Some(s.store_keys(project, container, now).await),
         }
     }
 }
@@ -346,6 +370,7 @@ impl Backend {
     pub async fn containers(&self, project: &str) -> Result<Vec<String>, BackendError> {
         match self {
             Backend::Fs(fs) => fs.containers(project),
+            Backend::Swift(s) => s.containers(project).await,
         }
     }
 }

@@ -15,7 +15,10 @@ use ipnet::IpNet;
 pub use crate::keys::Secret;
 use crate::keys::{Digest, TempUrlKey};
 
+pub mod template;
 mod validate;
+
+pub use template::{Names, Placeholder, Template};
 
 /// A configuration that passed validation.
 #[derive(Debug)]
@@ -65,6 +68,25 @@ pub enum BackendConfig {
         /// Serve files with more than one name (hard links); off by default.
         hard_links: bool,
     },
+    /// An OpenStack Swift cluster (DESIGN §3b).
+    Swift(Box<SwiftStore>),
+}
+
+/// `[backend] kind = "swift"`.
+#[derive(Debug, Clone)]
+pub struct SwiftStore {
+    /// How Keyhole logs in: tempauth v1, or Keystone v3 when `auth_url` ends in `/v3`.
+    pub login: crate::upstream::swift_auth::Login,
+    /// The upstream account of a project (`{project}`); `None`: the storage URL's own.
+    pub account: Option<Template>,
+    /// `{project}` `{container}`.
+    pub container: Template,
+    /// `{project}` `{container}` `{object}`.
+    pub object: Template,
+    /// How long the store's Temp-URL keys are kept (`keys_from_store`).
+    pub key_cache: Duration,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -73,6 +95,8 @@ pub struct Project {
     pub temp_url_keys: Vec<TempUrlKey>,
     /// Every container the store holds for this project exists, not only the listed ones.
     pub any_container: bool,
+    /// Also accept the Temp-URL keys the Swift store keeps on the account and containers.
+    pub keys_from_store: bool,
     pub s3_keys: Vec<S3Key>,
     pub containers: Vec<Container>,
 }
@@ -261,7 +285,9 @@ temp_url_keys = ["a", "b"]
             Some("https://share.example.com/files")
         );
         assert_eq!(c.listen.port(), 9000);
-        let BackendConfig::Fs { root, hard_links } = &c.backend;
+        let BackendConfig::Fs { root, hard_links } = &c.backend else {
+            panic!("an fs backend was configured");
+        };
         assert!(!hard_links, "hard links are refused unless asked for");
         assert_eq!(root, Path::new("/etc/keyhole/data"));
         let (p, k) = c.s3_key("AK1").unwrap();
@@ -459,6 +485,166 @@ temp_url_keys = ["a", "b"]
             let e = error_of(&GOOD.replace("name = \"c1\"", &format!("name = {bad:?}")));
             assert!(e.contains("project[0].container[0].name"), "{bad}: {e}");
         }
+    }
+
+    const SWIFT: &str = r#"
+[backend]
+kind = "swift"
+auth_url = "http://127.0.0.1:8080/auth/v1.0"
+user = "test:tester"
+key = "testing"
+[[project]]
+id = "p1"
+keys_from_store = true
+"#;
+
+    #[test]
+    fn a_swift_backend_defaults_to_the_design() {
+        use crate::upstream::swift_auth::Login;
+        let c = parse(SWIFT).unwrap();
+        let BackendConfig::Swift(s) = &c.backend else {
+            panic!("a swift backend was configured");
+        };
+        assert!(matches!(&s.login, Login::TempAuth { user, .. } if user == "test:tester"));
+        assert!(
+            s.account.is_none(),
+            "the storage URL's own account by default"
+        );
+        let names = Names {
+            project: "p",
+            container: "c",
+            object: "a/b",
+        };
+        assert_eq!(s.container.fill(&names), "c");
+        assert_eq!(s.object.fill(&names), "a/b");
+        assert_eq!(s.key_cache, Duration::from_secs(60));
+        assert_eq!(s.connect_timeout, Duration::from_secs(5));
+        assert_eq!(s.response_timeout, Duration::from_secs(30));
+        assert!(c.project("p1").unwrap().keys_from_store);
+        assert!(
+            !format!("{c:?}").contains("testing"),
+            "the key is never printed"
+        );
+    }
+
+    #[test]
+    fn a_v3_auth_url_means_keystone_with_default_domains() {
+        use crate::upstream::swift_auth::Login;
+        let text = SWIFT.replace("/auth/v1.0", "/v3").replace(
+            "key = \"testing\"",
+            "key = \"pw\"\nproject = \"service\"\nregion = \"RegionOne\"\naccount = \"AUTH_{project}\"\nkey_cache = 5",
+        );
+        let c = parse(&text).unwrap();
+        let BackendConfig::Swift(s) = &c.backend else {
+            panic!("a swift backend was configured");
+        };
+        let Login::Keystone(k) = &s.login else {
+            panic!("a v3 auth_url is Keystone");
+        };
+        assert_eq!(k.tokens_url, "http://127.0.0.1:8080/v3/auth/tokens");
+        assert_eq!(
+            (k.user_domain.as_str(), k.project_domain.as_str()),
+            ("Default", "Default")
+        );
+        assert_eq!(k.region.as_deref(), Some("RegionOne"));
+        let names = Names {
+            project: "p",
+            container: "c",
+            object: "o",
+        };
+        assert_eq!(s.account.as_ref().unwrap().fill(&names), "AUTH_p");
+        assert_eq!(s.key_cache, Duration::from_secs(5));
+        let e = error_of(&SWIFT.replace("/auth/v1.0", "/v3"));
+        assert!(e.starts_with("backend.project: missing"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_swift_backend_is_named_by_its_key() {
+        for (from, to, key) in [
+            (
+                "auth_url = \"http://127.0.0.1:8080/auth/v1.0\"\n",
+                "",
+                "backend.auth_url",
+            ),
+            ("user = \"test:tester\"\n", "", "backend.user"),
+            ("key = \"testing\"", "", "backend.key"),
+            ("key = \"testing\"", "key = \"\"", "backend.key"),
+            (
+                "key = \"testing\"",
+                "key = \"a\"\nkey_env = \"B\"",
+                "backend.key",
+            ),
+            ("http://127.0.0.1:8080", "ftp://h", "backend.auth_url"),
+            (
+                "key = \"testing\"",
+                "key = \"t\"\nproject = \"p\"",
+                "backend.project",
+            ),
+            (
+                "key = \"testing\"",
+                "key = \"t\"\nregion = \"r\"",
+                "backend.region",
+            ),
+            (
+                "key = \"testing\"",
+                "key = \"t\"\nroot = \"d\"",
+                "backend.root",
+            ),
+            (
+                "key = \"testing\"",
+                "key = \"t\"\nobject = \"x\"",
+                "backend.object",
+            ),
+            (
+                "key = \"testing\"",
+                "key = \"t\"\nobject = \"{obj}\"",
+                "backend.object",
+            ),
+            (
+                "key = \"testing\"",
+                "key = \"t\"\ncontainer = \"{object}\"",
+                "backend.container",
+            ),
+            (
+                "key = \"testing\"",
+                "key = \"t\"\naccount = \"AUTH_{container}\"",
+                "backend.account",
+            ),
+            (
+                "key = \"testing\"",
+                "key = \"t\"\nkey_cache = 0",
+                "backend.key_cache",
+            ),
+            (
+                "key = \"testing\"",
+                "key = \"t\"\nresponse_timeout = -1",
+                "backend.response_timeout",
+            ),
+            ("key = \"testing\"", "key = \"t\"\nbogus = 1", "bogus"),
+        ] {
+            let e = error_of(&SWIFT.replace(from, to));
+            assert!(e.contains(key), "{from} -> {to}: {e}");
+        }
+        let e = error_of(&SWIFT.replace("key = \"testing\"", "key = \"t\"\nproject = \"p\""));
+        assert!(e.contains("Keystone v3 only"), "{e}");
+    }
+
+    #[test]
+    fn keys_from_store_needs_the_swift_backend() {
+        let e = error_of(&GOOD.replace("id = \"p1\"", "id = \"p1\"\nkeys_from_store = true"));
+        assert!(
+            e.starts_with("project[0].keys_from_store: needs the swift backend"),
+            "{e}"
+        );
+        assert!(!parse(GOOD).unwrap().project("p1").unwrap().keys_from_store);
+        let e = error_of(&GOOD.replace(
+            "root = \"data\"",
+            "root = \"data\"\nauth_url = \"http://h/\"",
+        ));
+        assert!(
+            e.starts_with("backend.auth_url: is not a key of the \"fs\" backend"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -132,6 +132,22 @@ struct RawBackend {
     root: Option<PathBuf>,
     #[serde(default)]
     hard_links: bool,
+    // swift
+    auth_url: Option<String>,
+    user: Option<String>,
+    key: Option<String>,
+    key_env: Option<String>,
+    key_file: Option<PathBuf>,
+    user_domain: Option<String>,
+    project: Option<String>,
+    project_domain: Option<String>,
+    region: Option<String>,
+    account: Option<String>,
+    container: Option<String>,
+    object: Option<String>,
+    key_cache: Option<toml::Value>,
+    connect_timeout: Option<toml::Value>,
+    response_timeout: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -142,6 +158,8 @@ struct RawProject {
     temp_url_keys: Vec<String>,
     #[serde(default)]
     any_container: bool,
+    #[serde(default)]
+    keys_from_store: bool,
     #[serde(default)]
     s3_key: Vec<RawS3Key>,
     #[serde(default)]
@@ -391,6 +409,14 @@ impl RawConfig {
             project_index,
             s3_key_index,
         } = projects(self.project, base)?;
+        if !matches!(backend, BackendConfig::Swift(_)) {
+            if let Some(i) = projects.iter().position(|p| p.keys_from_store) {
+                return err(
+                    KeyPath::new("project").at(i).key("keys_from_store"),
+                    "needs the swift backend ([backend] kind = \"swift\"), whose store keeps the keys",
+                );
+            }
+        }
         let api_tokens = api_tokens(self.api_token, &project_index, base)?;
         let proxy = self.proxy.validate(&KeyPath::new("proxy"))?;
         Ok(Config {
@@ -518,20 +544,18 @@ fn backend(raw: Option<RawBackend>, base: &Path) -> Result<BackendConfig, Config
         );
     };
     match b.kind.as_str() {
-        "fs" => match b.root {
-            Some(root) => Ok(BackendConfig::Fs {
-                root: base.join(root),
-                hard_links: b.hard_links,
-            }),
-            None => err(
-                "backend.root",
-                "missing (the folder that holds <project>/<container>/<object>)",
-            ),
-        },
-        "s3" | "swift" => err(
+        "fs" => {
+            only_for_kind(&b, "fs")?;
+            fs_backend(b, base)
+        }
+        "swift" => {
+            only_for_kind(&b, "swift")?;
+            swift_backend(b, base).map(|s| BackendConfig::Swift(Box::new(s)))
+        }
+        "s3" => err(
             "backend.kind",
             format!(
-                "{:?} is not supported by this build yet; use \"fs\"",
+                "{:?} is not supported by this build yet; use \"fs\" or \"swift\"",
                 b.kind
             ),
         ),
@@ -540,6 +564,149 @@ fn backend(raw: Option<RawBackend>, base: &Path) -> Result<BackendConfig, Config
             format!("{other:?} is not one of \"fs\", \"s3\", \"swift\""),
         ),
     }
+}
+
+/// Refuses a key that belongs to another kind of backend than `kind`: it would be ignored,
+/// and the operator who wrote it meant something by it.
+fn only_for_kind(b: &RawBackend, kind: &str) -> Result<(), ConfigError> {
+    let fs_keys = [("root", b.root.is_some()), ("hard_links", b.hard_links)];
+    let swift_keys = [
+        ("auth_url", b.auth_url.is_some()),
+        ("user", b.user.is_some()),
+        ("key", b.key.is_some()),
+        ("key_env", b.key_env.is_some()),
+        ("key_file", b.key_file.is_some()),
+        ("user_domain", b.user_domain.is_some()),
+        ("project", b.project.is_some()),
+        ("project_domain", b.project_domain.is_some()),
+        ("region", b.region.is_some()),
+        ("account", b.account.is_some()),
+        ("container", b.container.is_some()),
+        ("object", b.object.is_some()),
+        ("key_cache", b.key_cache.is_some()),
+        ("connect_timeout", b.connect_timeout.is_some()),
+        ("response_timeout", b.response_timeout.is_some()),
+    ];
+    let foreign: &[(&str, bool)] = match kind {
+        "fs" => &swift_keys,
+        _ => &fs_keys,
+    };
+    match foreign.iter().find(|(_, given)| *given) {
+        Some((name, _)) => err(
+            KeyPath::new("backend").key(name),
+            format!("is not a key of the {kind:?} backend"),
+        ),
+        None => Ok(()),
+    }
+}
+
+fn fs_backend(b: RawBackend, base: &Path) -> Result<BackendConfig, ConfigError> {
+    match b.root {
+        Some(root) => Ok(BackendConfig::Fs {
+            root: base.join(root),
+            hard_links: b.hard_links,
+        }),
+        None => err(
+            "backend.root",
+            "missing (the folder that holds <project>/<container>/<object>)",
+        ),
+    }
+}
+
+/// `[backend] kind = "swift"` (DESIGN §3b): v1 tempauth unless `auth_url` ends in `/v3`.
+fn swift_backend(b: RawBackend, base: &Path) -> Result<SwiftStore, ConfigError> {
+    use crate::upstream::swift_auth::Login;
+    use template::Placeholder::{Container, Object, Project};
+    let key = KeyPath::new("backend");
+    let required = |name: &str, v: Option<String>| match v {
+        Some(v) => non_empty(&key.key(name), &v).map(|()| v),
+        None => err(key.key(name), "missing (the swift backend needs it)"),
+    };
+    let auth_url = required("auth_url", b.auth_url)?;
+    let user = required("user", b.user)?;
+    let secret = secret_from(&key.key("key"), b.key, b.key_env, b.key_file, base)?;
+    let keystone = auth_url.trim_end_matches('/').ends_with("/v3");
+    let bad_url = |_| {
+        ConfigError(format!(
+            "{}: {auth_url:?} is not an http(s) URL",
+            key.key("auth_url")
+        ))
+    };
+    let login = if keystone {
+        let project = required("project", b.project)?;
+        let domain = |name: &str, v: Option<String>| match v {
+            Some(v) => non_empty(&key.key(name), &v).map(|()| v),
+            None => Ok("Default".to_string()),
+        };
+        let user_domain = domain("user_domain", b.user_domain)?;
+        let project_domain = domain("project_domain", b.project_domain)?;
+        if let Some(r) = &b.region {
+            non_empty(&key.key("region"), r)?;
+        }
+        Login::keystone(
+            &auth_url,
+            &user,
+            &user_domain,
+            secret,
+            &project,
+            &project_domain,
+            b.region.as_deref(),
+        )
+        .map_err(bad_url)?
+    } else {
+        let v3_only = [
+            ("user_domain", b.user_domain.is_some()),
+            ("project", b.project.is_some()),
+            ("project_domain", b.project_domain.is_some()),
+            ("region", b.region.is_some()),
+        ];
+        if let Some((name, _)) = v3_only.iter().find(|(_, given)| *given) {
+            return err(
+                key.key(name),
+                "is for Keystone v3 only (an auth_url ending in /v3); this auth_url is tempauth v1",
+            );
+        }
+        Login::tempauth(&auth_url, &user, secret).map_err(bad_url)?
+    };
+    let template = |name: &str, text: Option<String>, default: &str, allowed: &[Placeholder]| {
+        let text = text.unwrap_or_else(|| default.to_string());
+        Template::parse(&text, allowed).map_err(|e| ConfigError(format!("{}: {e}", key.key(name))))
+    };
+    let account = match b.account {
+        Some(text) => Some(template("account", Some(text), "", &[Project])?),
+        None => None,
+    };
+    let container = template(
+        "container",
+        b.container,
+        "{container}",
+        &[Project, Container],
+    )?;
+    let object = template(
+        "object",
+        b.object,
+        "{object}",
+        &[Project, Container, Object],
+    )?;
+    if !object.uses(Object) {
+        return err(
+            key.key("object"),
+            "must hold {object}, or every link would open the same object",
+        );
+    }
+    let secs = |name: &str, v: Option<toml::Value>, default: u64| match v {
+        Some(v) => seconds(&key.key(name), &v, 1),
+        None => Ok(Duration::from_secs(default)),
+    };
+    Ok(SwiftStore {
+        login,
+        account,
+        container,
+        object,
+        key_cache: secs("key_cache", b.key_cache, 60)?,
+        connect_timeout: secs("connect_timeout", b.connect_timeout, 5)?,
+        response_timeout: secs("response_timeout", b.response_timeout, 30)?,
+    })
 }
 
 /// The projects and the indexes that find them (by id, and by S3 access key).
@@ -594,6 +761,7 @@ fn projects(list: Vec<RawProject>, base: &Path) -> Result<Projects, ConfigError>
             id: p.id,
             temp_url_keys,
             any_container: p.any_container,
+            keys_from_store: p.keys_from_store,
             s3_keys,
             containers,
         });

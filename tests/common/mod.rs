@@ -672,3 +672,28 @@ impl Binary {
         }
     }
 }
+
+/// A Keyhole serving the whole config `text`, in a folder of its own (upstream backends).
+pub fn serve_config(tag: &str, text: &str) -> TestServer {
+    let dir = TempDir::new(tag);
+    let cfg = Config::parse(text, &dir.0).expect("test config");
+    let addr = keyhole::server::spawn_background(cfg).expect("server starts");
+    TestServer { addr, dir }
+}
+
+/// The Swift behind Keystone (`SWIFT_AUTH=keystone swift.sh`) shared by a binary's tests,
+/// or None when its packages are missing here.
+pub fn keystone_swift(
+    cell: &'static std::sync::OnceLock<Store>,
+    at_exit: extern "C" fn(),
+) -> Option<&'static Store> {
+    if !require_tool("swift-proxy-server") || !require_tool("keystone-manage") {
+        return None;
+    }
+    Some(shared_store(
+        cell,
+        "swift.sh",
+        &[("SWIFT_AUTH", "keystone")],
+        at_exit,
+    ))
+}
