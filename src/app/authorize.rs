@@ -15,6 +15,7 @@ use crate::auth::{self, Grant};
 use crate::clock::unix_now;
 use crate::delivery::Prepared;
 use crate::forwarded::Origin;
+use crate::outcome::Reason;
 use crate::query::Query;
 use crate::router::{S3Route, SwiftRoute};
 use crate::share::Protocol;
@@ -113,10 +114,8 @@ fn cached_or_verify(
     if let Some(hit) = key.and_then(|k| state.links.get(k, now, origin.client_ip)) {
         return Ok(hit);
     }
-    let granted = verify().map_err(|d| {
-        state.metrics.denied();
-        Denied::Link(d)
-    })?;
+    // The handler counts the refusal, with its reason.
+    let granted = verify().map_err(Denied::Link)?;
     let prepared = Arc::new(Prepared::new(granted.grant));
     if let Some(k) = key.filter(|_| granted.keep) {
         state.links.put(k, &prepared);
@@ -147,7 +146,7 @@ fn swift<B>(
                 grant: Grant::public(&p.id, &c.name, r.object()),
                 keep: false,
             }),
-            None => Err(auth::Denied::Swift),
+            None => Err(auth::Denied::Swift(Reason::Unsigned)),
         };
     }
     let path = auth::swift::SwiftPath {
@@ -176,7 +175,9 @@ fn s3(
                 grant: Grant::public(&p.id, &c.name, &r.key),
                 keep: false,
             }),
-            None => Err(S3Error::access_denied("Access Denied").into()),
+            None => Err(S3Error::access_denied("Access Denied")
+                .because(Reason::Unsigned)
+                .into()),
         },
         signed => Ok(Granted {
             grant: auth::s3::verify(cfg, s3req, signed, now)?,
