@@ -90,7 +90,7 @@ where
             let base = public_base_url(cfg, &origin);
             let (parts, body) = req.into_parts();
             let query = parts.uri.query().unwrap_or("");
-            return api::handle(
+            let resp = api::handle(
                 state,
                 &parts.method,
                 &parts.headers,
@@ -100,6 +100,11 @@ where
                 body,
             )
             .await;
+            // The API answers 401 for a missing or unknown bearer token only.
+            if resp.status() == StatusCode::UNAUTHORIZED {
+                note.reason = Some(Reason::BadToken);
+            }
+            return resp;
         }
         Route::BadPath => {
             note.reason = Some(Reason::BadRequest);

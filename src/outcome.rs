@@ -35,10 +35,12 @@ pub enum Reason {
     StoreDenied,
     /// The link held; the store failed.
     StoreFailed,
+    /// The API's bearer token is missing or unknown.
+    BadToken,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 17] = [
         Reason::Expired,
         Reason::NotYetValid,
         Reason::ClockSkew,
@@ -55,6 +57,7 @@ impl Reason {
         Reason::NotFound,
         Reason::StoreDenied,
         Reason::StoreFailed,
+        Reason::BadToken,
     ];
 
     /// The log's and the metric label's value.
@@ -76,6 +79,7 @@ impl Reason {
             Reason::NotFound => "not_found",
             Reason::StoreDenied => "store_denied",
             Reason::StoreFailed => "store_failed",
+            Reason::BadToken => "bad_token",
         }
     }
 }
