@@ -44,6 +44,18 @@ fn access_lines(b: &Binary, n: usize) -> Vec<serde_json::Value> {
     }
 }
 
+/// An API call for a download link, with `token` as its bearer token.
+fn make_links(b: &Binary, api: &str, token: &str) -> Response {
+    let body = r#"{"timeExpire": 600, "urlType": "swift", "viewMode": "download"}"#;
+    let req = format!(
+        "POST {api} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        b.addr,
+        body.len()
+    );
+    raw(b.addr, req.as_bytes())
+}
+
 /// Waits (bounded) for a log line holding `needle`.
 fn wait_for(b: &Binary, needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -107,29 +119,10 @@ fn json_lines_carry_every_field_and_each_refusal_reason_and_no_secret_at_debug()
     }
     let r = get(&b, "GET", &v4_bad);
     assert_eq!(r.status, 403, "{}", r.text());
-    let body = r#"{"timeExpire": 600, "urlType": "swift", "viewMode": "download"}"#;
-    let r = raw(
-        b.addr,
-        format!(
-            "POST {api} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            b.addr,
-            body.len()
-        )
-        .as_bytes(),
-    );
+    let r = make_links(&b, &api, TOKEN);
     assert_eq!(r.status, 200, "{}", r.text());
     let guessed = "a-guessed-token-that-must-not-be-logged";
-    let r = raw(
-        b.addr,
-        format!(
-            "POST {api} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {guessed}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            b.addr,
-            body.len()
-        )
-        .as_bytes(),
-    );
+    let r = make_links(&b, &api, guessed);
     assert_eq!(r.status, 401, "{}", r.text());
 
     // Not HTTP: hyper answers, and the connection's end is logged at debug.
