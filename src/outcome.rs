@@ -35,12 +35,27 @@ pub enum Reason {
     StoreDenied,
     /// The link held; the store failed.
     StoreFailed,
+    /// The link held; an upstream store could not be reached or refused Keyhole (502).
+    StoreUnavailable,
+    /// The link held; an upstream store did not answer in time (504).
+    StoreTimeout,
     /// The API's bearer token is missing or unknown.
     BadToken,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 17] = [
+    /// Whether the store, not the link, failed: counted as a backend error too.
+    pub fn is_backend(self) -> bool {
+        matches!(
+            self,
+            Reason::StoreDenied
+                | Reason::StoreFailed
+                | Reason::StoreUnavailable
+                | Reason::StoreTimeout
+        )
+    }
+
+    pub const ALL: [Reason; 19] = [
         Reason::Expired,
         Reason::NotYetValid,
         Reason::ClockSkew,
@@ -57,6 +72,8 @@ impl Reason {
         Reason::NotFound,
         Reason::StoreDenied,
         Reason::StoreFailed,
+        Reason::StoreUnavailable,
+        Reason::StoreTimeout,
         Reason::BadToken,
     ];
 
@@ -79,6 +96,8 @@ impl Reason {
             Reason::NotFound => "not_found",
             Reason::StoreDenied => "store_denied",
             Reason::StoreFailed => "store_failed",
+            Reason::StoreUnavailable => "store_unavailable",
+            Reason::StoreTimeout => "store_timeout",
             Reason::BadToken => "bad_token",
         }
     }

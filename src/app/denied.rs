@@ -39,6 +39,11 @@ pub enum StoreFailure {
     Refused,
     /// The store failed (logged where it happened).
     Failed,
+    /// An upstream store could not be reached, broke the exchange or refused Keyhole's own
+    /// credentials (logged here): 502.
+    BadGateway,
+    /// An upstream store did not answer in time (logged here): 504.
+    GatewayTimeout,
 }
 
 impl Denied {
@@ -58,6 +63,18 @@ impl Denied {
                 tracing::error!(project = %grant.project, container = %grant.container, error = %err, "backend read failed");
                 StoreFailure::Failed
             }
+            BackendError::Misconfigured { .. } => {
+                tracing::error!(project = %grant.project, container = %grant.container, error = %e, "the store refused keyhole's credentials");
+                StoreFailure::BadGateway
+            }
+            BackendError::Unavailable { .. } => {
+                tracing::warn!(project = %grant.project, container = %grant.container, error = %e, "store unavailable");
+                StoreFailure::BadGateway
+            }
+            BackendError::Timeout { .. } => {
+                tracing::warn!(project = %grant.project, container = %grant.container, error = %e, "store timed out");
+                StoreFailure::GatewayTimeout
+            }
         };
         Denied::Store { protocol, failure }
     }
@@ -71,6 +88,8 @@ impl Denied {
                 StoreFailure::NoSuchKey(_) | StoreFailure::NoSuchBucket(_) => Reason::NotFound,
                 StoreFailure::Refused => Reason::StoreDenied,
                 StoreFailure::Failed => Reason::StoreFailed,
+                StoreFailure::BadGateway => Reason::StoreUnavailable,
+                StoreFailure::GatewayTimeout => Reason::StoreTimeout,
             },
         }
     }
@@ -98,6 +117,14 @@ impl Denied {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "503 Service Unavailable: the object store failed\n",
                 ),
+                StoreFailure::BadGateway => text(
+                    StatusCode::BAD_GATEWAY,
+                    "502 Bad Gateway: the object store failed\n",
+                ),
+                StoreFailure::GatewayTimeout => text(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "504 Gateway Timeout: the object store did not answer in time\n",
+                ),
             },
             Denied::Store {
                 protocol: Protocol::S3,
@@ -110,6 +137,16 @@ impl Denied {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ServiceUnavailable",
                     "The object store failed. Please try again.",
+                ),
+                StoreFailure::BadGateway => S3Error::new(
+                    StatusCode::BAD_GATEWAY,
+                    "BadGateway",
+                    "The object store failed. Please try again.",
+                ),
+                StoreFailure::GatewayTimeout => S3Error::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "GatewayTimeout",
+                    "The object store did not answer in time. Please try again.",
                 ),
             }),
         }
