@@ -9,21 +9,33 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::{Live, State};
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::demo;
 use crate::first_run;
 use crate::server;
 use crate::share::{self, Mode, Protocol, ShareSpec};
 
-fn init_logging() {
+/// Log lines go to stderr, at `RUST_LOG`'s levels (default `info`). In JSON each line is one
+/// object: `timestamp` (RFC 3339, UTC), `level`, `target` and the event's fields at the top.
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        // The target tells an access line (`keyhole::access`) from the others.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_ansi(false)
+            .try_init(),
+    };
 }
 
 /// Raises the soft limit on open files to the hard limit: every connection and every
@@ -47,8 +59,8 @@ pub fn serve(
     config: Option<PathBuf>,
     listen: Option<SocketAddr>,
     workers: Option<usize>,
+    log_format: Option<LogFormat>,
 ) -> Result<(), String> {
-    init_logging();
     raise_fd_limit();
     let path = match config {
         Some(p) => p,
@@ -67,6 +79,9 @@ pub fn serve(
         }
     };
     let mut cfg = Config::load(&path).map_err(|e| e.to_string())?;
+    // Only now is the config's `log_format` known; nothing before this logs.
+    let log_format = log_format.unwrap_or(cfg.log_format);
+    init_logging(log_format);
     if let Some(l) = listen {
         cfg.listen = l;
     }
@@ -109,9 +124,13 @@ pub fn serve(
         let shutdown =
             shutdown_signal(reload).map_err(|e| format!("cannot handle signals: {e}"))?;
         banner(&format!("keyhole listening on {scheme}://{addr}"));
+        tracing::info!(%addr, workers, "listening");
         let (base, warning) = first_run::base_url(&state.config, addr);
-        if let Some(w) = warning {
-            eprintln!("keyhole: warning: {w}");
+        match warning {
+            // A log pipeline reads stderr as JSON lines.
+            Some(w) if log_format == LogFormat::Json => tracing::warn!("{w}"),
+            Some(w) => eprintln!("keyhole: warning: {w}"),
+            None => {}
         }
         for (label, url) in demo::links(&state.config, &base, crate::clock::unix_now()) {
             banner(&format!("  {label}:\n    {url}"));

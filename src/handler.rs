@@ -14,6 +14,7 @@ use crate::auth::s3::S3Error;
 use crate::backend::{Ask, BackendError};
 use crate::body::Body;
 use crate::forwarded::Origin;
+use crate::outcome::{Kind, Note, Reason};
 use crate::query::Query;
 use crate::reply::text;
 use crate::router::{self, Preflight, Route};
@@ -24,18 +25,44 @@ where
     B: http_body::Body<Data = bytes::Bytes>,
     B::Error: Into<crate::body::BoxError>,
 {
-    let mut resp = route_and_serve(state, req, peer).await;
+    handle_noted(state, req, peer).await.0
+}
+
+/// `handle`, and what the access log and the metrics say of the request: its protocol, the
+/// client as resolved and, for a refusal, why (which the response never says).
+pub async fn handle_noted<B>(
+    state: &State,
+    req: Request<B>,
+    peer: SocketAddr,
+) -> (Response<Body>, Note)
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: Into<crate::body::BoxError>,
+{
+    let mut note = Note::new(Kind::Other);
+    let mut resp = route_and_serve(state, req, peer, &mut note).await;
     let h = resp.headers_mut();
     // SECURITY: never let a browser guess a type we did not declare.
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    state.metrics.response(resp.status().as_u16());
-    resp
+    state.metrics.response(note.kind, resp.status().as_u16());
+    if let Some(r) = note.reason {
+        state.metrics.refusal(r);
+        if r.is_backend() {
+            state.metrics.backend_error(r.as_str());
+        }
+    }
+    (resp, note)
 }
 
-async fn route_and_serve<B>(state: &State, req: Request<B>, peer: SocketAddr) -> Response<Body>
+async fn route_and_serve<B>(
+    state: &State,
+    req: Request<B>,
+    peer: SocketAddr,
+    note: &mut Note,
+) -> Response<Body>
 where
     B: http_body::Body<Data = bytes::Bytes>,
     B::Error: Into<crate::body::BoxError>,
@@ -43,7 +70,10 @@ where
     let cfg = &state.config;
     let host = match crate::host::of(req.version(), req.uri(), req.headers()) {
         Ok(h) => h,
-        Err(bad) => return text(StatusCode::BAD_REQUEST, bad.message()),
+        Err(bad) => {
+            note.reason = Some(Reason::BadRequest);
+            return text(StatusCode::BAD_REQUEST, bad.message());
+        }
     };
     let origin = Origin::on_connection(
         &cfg.proxy.trusted,
@@ -53,8 +83,10 @@ where
         req.headers(),
         cfg.scheme(),
     );
+    note.client = Some(origin.client_ip);
     let query = Query::new(req.uri().query().unwrap_or(""));
     let route = router::route_request(cfg, req.method(), req.uri().path(), origin.host.as_deref());
+    note.kind = kind_of(&route, &query, req.headers());
     let access = match &route {
         Route::Swift(r) => match store_keys(state, r, &query).await {
             Ok(keys) => authorize(state, &req, Link::Swift(r, keys.as_ref()), &query, &origin),
@@ -70,7 +102,7 @@ where
             let base = public_base_url(cfg, &origin);
             let (parts, body) = req.into_parts();
             let query = parts.uri.query().unwrap_or("");
-            return api::handle(
+            let resp = api::handle(
                 state,
                 &parts.method,
                 &parts.headers,
@@ -80,12 +112,38 @@ where
                 body,
             )
             .await;
+            // The API answers 401 for a missing or unknown bearer token only.
+            if resp.status() == StatusCode::UNAUTHORIZED {
+                note.reason = Some(Reason::BadToken);
+            }
+            return resp;
+        }
+        Route::BadPath => {
+            note.reason = Some(Reason::BadRequest);
+            return answer(state, route, &req).await;
         }
         _ => return answer(state, route, &req).await,
     };
     match access {
-        Ok(access) => serve(state, access, &req).await,
-        Err(refused) => refused.render(),
+        Ok(access) => serve(state, access, &req, note).await,
+        Err(refused) => {
+            note.reason = Some(refused.reason());
+            refused.render()
+        }
+    }
+}
+
+/// The protocol a route speaks, as the log and the metrics name it.
+fn kind_of(route: &Route<'_>, query: &Query<'_>, headers: &http::HeaderMap) -> Kind {
+    match route {
+        Route::Swift(_) => Kind::Swift,
+        Route::S3(_) => crate::auth::s3::kind(query, headers),
+        Route::Api(_) => Kind::Api,
+        Route::Health | Route::Ready => Kind::Health,
+        Route::Metrics => Kind::Metrics,
+        Route::UiRedirect | Route::Ui(_) | Route::Home => Kind::Ui,
+        Route::Preflight(_) => Kind::Preflight,
+        Route::NotFound | Route::BadPath => Kind::Other,
     }
 }
 
@@ -108,7 +166,7 @@ async fn answer<B>(state: &State, route: Route<'_>, req: &Request<B>) -> Respons
             let mut r = Response::new(Body::full(state.metrics.render()));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
             );
             r
         }
@@ -175,7 +233,12 @@ pub fn public_base_url(cfg: &crate::config::Config, origin: &Origin<'_>) -> Stri
 }
 
 /// Opens the granted object, hands it to delivery, and adds the container's CORS headers.
-async fn serve<B>(state: &State, access: Access, req: &Request<B>) -> Response<Body> {
+async fn serve<B>(
+    state: &State,
+    access: Access,
+    req: &Request<B>,
+    note: &mut Note,
+) -> Response<Body> {
     let Access {
         prepared,
         now,
@@ -200,7 +263,11 @@ async fn serve<B>(state: &State, access: Access, req: &Request<B>) -> Response<B
     };
     let mut resp = match fetched {
         Ok(fetched) => delivery::respond(&prepared, fetched, head, now),
-        Err(e) => Denied::store(protocol, &e, grant, exists).render(),
+        Err(e) => {
+            let failed = Denied::store(protocol, &e, grant, exists);
+            note.reason = Some(failed.reason());
+            failed.render()
+        }
     };
     if let Some(c) = container {
         delivery::cors::decorate(&c.cors_origins, req.headers(), resp.headers_mut());

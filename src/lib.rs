@@ -26,6 +26,7 @@ pub mod keys;
 pub mod mac;
 pub mod media_type;
 pub mod metrics;
+pub mod outcome;
 pub mod query;
 pub mod redact;
 pub mod reply;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use keyhole::config::Config;
+use keyhole::config::{Config, LogFormat};
 use keyhole::share::{Mode, Protocol};
 use keyhole::{cli, expiry};
 
@@ -48,6 +48,10 @@ struct ServeArgs {
     /// Tokio worker threads (default: the config's `workers`, else the number of cores).
     #[arg(long)]
     workers: Option<usize>,
+    /// How log lines are written: text, or json (one object per line); overrides the
+    /// config's `log_format`.
+    #[arg(long, value_parser = ["text", "json"])]
+    log_format: Option<String>,
 }
 
 #[derive(Args)]
@@ -99,7 +103,12 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
-        Command::Serve(a) => match cli::serve(a.config, a.listen, a.workers) {
+        Command::Serve(a) => match cli::serve(
+            a.config,
+            a.listen,
+            a.workers,
+            a.log_format.as_deref().and_then(LogFormat::parse),
+        ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => usage_error(e),
         },

@@ -21,7 +21,8 @@ pub use crate::app::{Live, State};
 use crate::body::{Body, BoxError};
 use crate::budget::Charge;
 use crate::config::{Config, Limits};
-use crate::metrics::{Limit, Metrics};
+use crate::metrics::{Held, Limit, Metrics};
+use crate::outcome::{Kind, Note};
 use crate::reply::text;
 use crate::watchdog::{Activity, Busy, Quiet};
 use crate::zerocopy::{Conn, Plan};
@@ -36,31 +37,46 @@ const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
 /// the client went away), so the line carries the bytes really sent.
 pub struct Logged {
     inner: Body,
-    log: Option<AccessLog>,
+    record: Record,
     /// Keeps the request in flight for the connection's watchdog until the body is done with.
     _busy: Busy,
 }
 
-struct AccessLog {
+/// What the access log and the metrics say of a request once its body is done with.
+struct Record {
+    state: Arc<State>,
     method: Method,
-    path: String,
+    /// Redacted; `None` when the access log is off.
+    path: Option<String>,
     status: u16,
+    /// Body bytes handed to the connection, and how many of them were copies.
     sent: u64,
+    copied: u64,
     start: Instant,
+    note: Note,
+    peer: SocketAddr,
+    _in_flight: Held,
 }
 
 impl Drop for Logged {
     fn drop(&mut self) {
-        if let Some(l) = &self.log {
+        let r = &self.record;
+        let elapsed = r.start.elapsed();
+        r.state.metrics.done(r.note.kind, elapsed, r.copied);
+        if let Some(path) = &r.path {
             tracing::info!(
                 target: "keyhole::access",
-                method = %l.method,
-                path = %l.path,
-                status = l.status,
-                bytes = l.sent,
+                method = %r.method,
+                path = %path,
+                status = r.status,
+                bytes = r.sent,
                 // hyper stops polling once the body says it has ended, so ask the body.
                 complete = http_body::Body::is_end_stream(&self.inner),
-                micros = l.start.elapsed().as_micros() as u64,
+                micros = elapsed.as_micros() as u64,
+                client = %r.note.client.unwrap_or(r.peer.ip()),
+                protocol = %r.note.kind.as_str(),
+                // SECURITY: the reason goes to the log only; the response never names it.
+                reason = r.note.reason.map(|r| tracing::field::display(r.as_str())),
             );
         }
     }
@@ -76,12 +92,18 @@ impl http_body::Body for Logged {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         let res = Pin::new(&mut this.inner).poll_frame(cx);
-        match (&res, &mut this.log) {
-            (Poll::Ready(Some(Ok(f))), Some(log)) => {
-                log.sent += f.data_ref().map_or(0, |d| d.len() as u64)
+        match &res {
+            Poll::Ready(Some(Ok(f))) => {
+                if let Some(d) = f.data_ref() {
+                    let r = &mut this.record;
+                    r.sent += d.len() as u64;
+                    if !crate::zerocopy::is_placeholder(d) {
+                        r.copied += d.len() as u64;
+                    }
+                }
             }
             // The connection is closed after this; say why.
-            (Poll::Ready(Some(Err(e))), _) => tracing::warn!(error = %e, "a body failed"),
+            Poll::Ready(Some(Err(e))) => tracing::warn!(error = %e, "a body failed"),
             _ => {}
         }
         res
@@ -96,27 +118,36 @@ impl http_body::Body for Logged {
     }
 }
 
-/// `start` is set when the access log is on (see `service`).
-fn logged(
-    req_method: Method,
-    path: &str,
-    start: Option<Instant>,
-    resp: Response<Body>,
+/// The response, with a body that records the request when it is done with.
+struct Begun {
+    state: Arc<State>,
+    method: Method,
+    start: Instant,
+    peer: SocketAddr,
+    in_flight: Held,
     busy: Busy,
-) -> Response<Logged> {
+}
+
+fn logged(begun: Begun, path: &str, note: Note, resp: Response<Body>) -> Response<Logged> {
     let status = resp.status().as_u16();
-    let log = start.map(|start| AccessLog {
-        method: req_method,
+    let log_on = tracing::enabled!(target: "keyhole::access", tracing::Level::INFO);
+    let record = Record {
+        state: begun.state,
+        method: begun.method,
         // SECURITY: a path can carry a link's signature (an encoded `?`); never log it.
-        path: crate::redact::redact(path).into_owned(),
+        path: log_on.then(|| crate::redact::redact(path).into_owned()),
         status,
         sent: 0,
-        start,
-    });
+        copied: 0,
+        start: begun.start,
+        note,
+        peer: begun.peer,
+        _in_flight: begun.in_flight,
+    };
     resp.map(|inner| Logged {
         inner,
-        log,
-        _busy: busy,
+        record,
+        _busy: begun.busy,
     })
 }
 
@@ -146,19 +177,19 @@ async fn service(
     charge: Charge,
     activity: Arc<Activity>,
 ) -> Result<Response<Logged>, Infallible> {
-    // The clock is read only for the access log.
-    let start =
-        tracing::enabled!(target: "keyhole::access", tracing::Level::INFO).then(Instant::now);
+    let start = Instant::now();
     // The request keeps this snapshot to its end, whatever a reload stores meanwhile.
     let state = live.load();
+    let in_flight = state.metrics.request();
     let method = req.method().clone();
     // HTTP/2 frames its own data; only HTTP/1 can take placeholders.
     let http1 = req.version() <= http::Version::HTTP_11;
     let busy = activity.begin(!http1);
     // A clone shares the request's bytes: no copy unless something is logged.
     let uri = req.uri().clone();
-    let handled = crate::handler::handle(&state, req, peer);
-    let mut resp = contained(&state.metrics, &method, uri.path(), handled).await;
+    let handled = crate::handler::handle_noted(&state, req, peer);
+    let (mut resp, note) = contained(&state.metrics, &method, uri.path(), handled).await;
+    state.metrics.first_byte(note.kind, start.elapsed());
     // HTTP/2 frames its own data; only plain HTTP/1 can take sendfile placeholders (over
     // TLS there is no plan: the bytes must pass through the cipher, copied).
     resp.body_mut().carried_by(crate::body::Carrier {
@@ -166,7 +197,15 @@ async fn service(
         zero_copy: plan.filter(|_| http1),
         multiplexed: !http1,
     });
-    Ok(logged(method, uri.path(), start, resp, busy))
+    let begun = Begun {
+        state,
+        method,
+        start,
+        peer,
+        in_flight,
+        busy,
+    };
+    Ok(logged(begun, uri.path(), note, resp))
 }
 
 /// The handler's response, or a 500 when it panicked, counted in the metrics as both.
@@ -174,21 +213,20 @@ async fn contained(
     metrics: &Metrics,
     method: &Method,
     path: &str,
-    handled: impl Future<Output = Response<Body>>,
-) -> Response<Body> {
+    handled: impl Future<Output = (Response<Body>, Note)>,
+) -> (Response<Body>, Note) {
     match CatchUnwind(handled).await {
         Ok(r) => r,
         Err(()) => {
-            metrics
-                .panics
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics.panic();
             // `handle` counts the responses it returns; this one it never returned.
-            metrics.response(500);
+            metrics.response(Kind::Other, 500);
             tracing::error!(%method, path = %crate::redact::redact(path), "request handler panicked");
-            text(
+            let resp = text(
                 http::StatusCode::INTERNAL_SERVER_ERROR,
                 "500 Internal Server Error\n",
-            )
+            );
+            (resp, Note::new(Kind::Other))
         }
     }
 }
@@ -279,7 +317,7 @@ pub async fn serve(
         }
         // Small responses must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
-        metrics.connection();
+        let open = metrics.connection();
         let conn = Accepted {
             live: live.clone(),
             builder: builder.clone(),
@@ -288,6 +326,7 @@ pub async fn serve(
         };
         tokio::spawn(async move {
             let _slot = permit;
+            let _open = open;
             conn.run(stream).await;
         });
     }
@@ -388,7 +427,7 @@ impl Accepted {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
                 Err(()) => {
-                    metrics.panics.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    metrics.panic();
                     tracing::error!(%peer, "a connection panicked while sending a body; it was closed");
                 }
             },
@@ -445,12 +484,12 @@ mod tests {
         let hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(|_| {}));
         let handled = async { panic!("boom") };
-        let resp = contained(&metrics, &http::Method::GET, "/x", handled).await;
+        let (resp, _) = contained(&metrics, &http::Method::GET, "/x", handled).await;
         std::panic::set_hook(hook);
         assert_eq!(resp.status(), 500);
         let text = metrics.render();
         assert!(
-            text.contains("keyhole_responses_total{class=\"5xx\"} 1\n"),
+            text.contains("keyhole_requests_total{protocol=\"other\",class=\"5xx\"} 1\n"),
             "{text}"
         );
         assert!(text.contains("keyhole_panics_total 1\n"), "{text}");

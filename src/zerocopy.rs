@@ -76,6 +76,11 @@ fn placeholder_at(buf: &[u8]) -> Option<usize> {
     (!buf.is_empty() && p >= base && p < base + CHUNK).then(|| p - base)
 }
 
+/// Whether `buf` is a placeholder (bytes `Conn` sends from a file), not bytes of its own.
+pub fn is_placeholder(buf: &[u8]) -> bool {
+    placeholder_at(buf).is_some()
+}
+
 /// The file chunks a connection's placeholders stand for, in the order hyper writes them.
 #[derive(Default)]
 pub struct Plan(Mutex<VecDeque<Pending>>);

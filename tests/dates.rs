@@ -43,10 +43,13 @@ fn v2_link(expires: &str) -> String {
 /// The 5xx count the metrics page shows.
 fn server_errors(s: &TestServer) -> u64 {
     let m = s.get("/_keyhole/metrics").text();
-    m.lines()
-        .find_map(|l| l.strip_prefix("keyhole_responses_total{class=\"5xx\"} "))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no 5xx line in {m}"))
+    let lines: Vec<u64> = m
+        .lines()
+        .filter(|l| l.starts_with("keyhole_requests_total{") && l.contains("class=\"5xx\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    assert!(!lines.is_empty(), "no 5xx line in {m}");
+    lines.iter().sum()
 }
 
 fn assert_lasting(r: &Response, what: &str) {

@@ -107,22 +107,7 @@ fn a_repeated_override_is_refused_whichever_spelling_was_signed() {
 fn a_swift_parameter_is_the_one_verified_in_any_spelling_and_never_twice() {
     let srv = setup();
     let path = format!("/v1/AUTH_{PROJECT}/c/hello.txt");
-    let make = |ip_range| {
-        keyhole::share::SwiftLink {
-            base_url: "",
-            path: &path,
-            key: ACCOUNT_KEY,
-            method: "GET",
-            expires: now() + 3600,
-            digest: keyhole::auth::swift::Digest::Sha256,
-            ip_range,
-            prefix: false,
-            iso8601: false,
-            inline: false,
-            filename: None,
-        }
-        .url()
-    };
+    let make = |ip_range| swift_link(&path, ACCOUNT_KEY, ip_range, now() + 3600);
     let open = make(None);
     assert_eq!(srv.get(&open).status, 200);
     // Bound to a range the test client is outside of: no spelling of the name unbinds it.

@@ -203,6 +203,14 @@ fn a_broken_config_is_refused_by_its_key_and_the_old_one_keeps_serving() {
     edit_config(&b, |_| base_config(&b.dir.0, ""));
     assert!(b.reload().contains("config reloaded"));
     assert_eq!(get(&b, &swift).body, b"still here");
+    // Each outcome is counted for the operator's dashboards.
+    let metrics = String::from_utf8(get(&b, "/_keyhole/metrics").body).unwrap();
+    for line in [
+        "keyhole_reloads_total{result=\"failed\"} 2",
+        "keyhole_reloads_total{result=\"ok\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
 }
 
 #[test]

@@ -35,17 +35,17 @@ fn metrics_are_prometheus_text_and_count_responses() {
         .starts_with("text/plain; version=0.0.4"));
     let text = r.text();
     assert!(
-        text.contains("# TYPE keyhole_responses_total counter"),
+        text.contains("# TYPE keyhole_requests_total counter"),
         "{text}"
     );
-    let denied: u64 = text
+    let refused: u64 = text
         .lines()
-        .find_map(|l| l.strip_prefix("keyhole_denied_total "))
+        .find_map(|l| l.strip_prefix("keyhole_refusals_total{reason=\"unsigned\"} "))
         .unwrap()
         .parse()
         .unwrap();
-    assert!(denied >= 1, "{text}");
-    assert!(text.contains("keyhole_responses_total{class=\"4xx\"}"));
+    assert!(refused >= 1, "{text}");
+    assert!(text.contains("keyhole_requests_total{protocol=\"swift\",class=\"4xx\"} 1\n"));
 }
 
 #[test]

@@ -17,6 +17,7 @@ use crate::clock::unix_now;
 use crate::delivery::Prepared;
 use crate::forwarded::Origin;
 use crate::keys::StoreKeys;
+use crate::outcome::Reason;
 use crate::query::Query;
 use crate::router::{S3Route, SwiftRoute};
 use crate::share::Protocol;
@@ -151,10 +152,8 @@ fn cached_or_verify(
     if let Some(hit) = key.and_then(|k| state.links.get(k, now, origin.client_ip)) {
         return Ok(hit);
     }
-    let granted = verify().map_err(|d| {
-        state.metrics.denied();
-        Denied::Link(d)
-    })?;
+    // The handler counts the refusal, with its reason.
+    let granted = verify().map_err(Denied::Link)?;
     let prepared = Arc::new(Prepared::new(granted.grant));
     match (key.filter(|_| granted.keep), granted.until) {
         (Some(k), None) => state.links.put(k, &prepared),
@@ -189,7 +188,7 @@ fn swift<B>(
                 keep: false,
                 until: None,
             }),
-            None => Err(auth::Denied::Swift),
+            None => Err(auth::Denied::Swift(Reason::Unsigned)),
         };
     }
     let path = auth::swift::SwiftPath {
@@ -225,7 +224,9 @@ fn s3(
                 keep: false,
                 until: None,
             }),
-            None => Err(S3Error::access_denied("Access Denied").into()),
+            None => Err(S3Error::access_denied("Access Denied")
+                .because(Reason::Unsigned)
+                .into()),
         },
         signed => Ok(Granted {
             grant: auth::s3::verify(cfg, s3req, signed, now)?,

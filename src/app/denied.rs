@@ -8,6 +8,7 @@ use http::{Method, Response, StatusCode};
 use crate::auth::{self, s3::S3Error};
 use crate::backend::BackendError;
 use crate::body::Body;
+use crate::outcome::Reason;
 use crate::reply::text;
 use crate::share::Protocol;
 
@@ -78,13 +79,28 @@ impl Denied {
         Denied::Store { protocol, failure }
     }
 
+    /// Why, for the log and the metrics; never part of the response.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Denied::Method(..) => Reason::WrongMethod,
+            Denied::Link(d) => d.reason(),
+            Denied::Store { failure, .. } => match failure {
+                StoreFailure::NoSuchKey(_) | StoreFailure::NoSuchBucket(_) => Reason::NotFound,
+                StoreFailure::Refused => Reason::StoreDenied,
+                StoreFailure::Failed => Reason::StoreFailed,
+                StoreFailure::BadGateway => Reason::StoreUnavailable,
+                StoreFailure::GatewayTimeout => Reason::StoreTimeout,
+            },
+        }
+    }
+
     /// The response, in the shape of the link's protocol.
     pub fn render(&self) -> Response<Body> {
         match self {
             Denied::Method(Protocol::Swift, _) => method_not_allowed(),
             Denied::Method(Protocol::S3, m) => s3_error(&S3Error::method_not_allowed(m.as_str())),
             // Swift's own words; the same for every failure.
-            Denied::Link(auth::Denied::Swift) => text(
+            Denied::Link(auth::Denied::Swift(_)) => text(
                 StatusCode::UNAUTHORIZED,
                 "401 Unauthorized: Temp URL invalid\n",
             ),

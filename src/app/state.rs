@@ -75,6 +75,7 @@ impl Live {
         let old = self.load();
         let refused = |e: String| {
             self.refused.fetch_add(1, Relaxed);
+            old.metrics.reload(false);
             e
         };
         if old.config.tls.is_some() != config.tls.is_some() {
@@ -93,12 +94,14 @@ impl Live {
             .join(", ");
         self.current.store(Arc::new(state));
         self.reloads.fetch_add(1, Relaxed);
+        old.metrics.reload(true);
         Ok(Reloaded { counts, ignored })
     }
 
     /// A reload refused before it reached [`Live::reload`] (the file did not validate).
     pub fn refuse(&self) {
         self.refused.fetch_add(1, Relaxed);
+        self.load().metrics.reload(false);
     }
 
     /// Reloads done and refused since start.

@@ -8,6 +8,7 @@ pub mod sigv4;
 pub mod swift;
 
 pub use crate::grant::{Disposition, Grant, Overrides};
+use crate::outcome::Reason;
 
 /// S3's longest presigned-URL lifetime (SigV4's own cap): seven days.
 pub const MAX_S3_LIFETIME: u64 = 604_800;
@@ -26,8 +27,18 @@ pub fn signed_methods(method: &http::Method) -> Option<&'static [&'static str]> 
 /// Why a request was refused, shaped for its protocol's error body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denied {
-    /// Swift: one 401 for every failure.
-    Swift,
+    /// Swift: one 401 for every failure, whatever the reason (which only the log sees).
+    Swift(Reason),
     /// S3: AWS's error code, message and details (for `SignatureDoesNotMatch`, what we signed).
     S3(Box<s3::S3Error>),
+}
+
+impl Denied {
+    /// Why, for the log and the metrics.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Denied::Swift(r) => *r,
+            Denied::S3(e) => e.reason,
+        }
+    }
 }

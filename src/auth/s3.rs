@@ -13,6 +13,7 @@ pub use crate::aws::encoding::{query_decode, uri_encode, uri_encode_into};
 pub use crate::aws::error::{request_id, xml_escape_into, S3Error};
 use crate::config::Config;
 use crate::media_type::MediaType;
+use crate::outcome::{Kind, Reason};
 use crate::query::{form_decode, Query};
 
 /// The way a request claims to be signed.
@@ -24,21 +25,36 @@ pub enum Scheme {
     Unsigned,
 }
 
-/// Tells the scheme from the parameters and headers present, before any of them is parsed.
-pub fn scheme(req: &S3Request<'_>) -> Result<Scheme, Denied> {
+/// The schemes a request claims: V4 query parameters, V2 ones, an Authorization header.
+fn claims<'h>(query: &Query<'_>, headers: &'h http::HeaderMap) -> (bool, bool, Option<&'h [u8]>) {
     // One pass over the query: every request comes through here before anything else.
     let (mut v4, mut v2) = (false, false);
-    for (k, _) in req.query.pairs() {
+    for (k, _) in query.pairs() {
         match form_decode(k).as_deref() {
             Some("X-Amz-Algorithm" | "X-Amz-Credential" | "X-Amz-Signature") => v4 = true,
             Some("AWSAccessKeyId" | "Signature") => v2 = true,
             _ => {}
         }
     }
-    let header = req
-        .headers
+    let header = headers
         .get(http::header::AUTHORIZATION)
         .map(|v| v.as_bytes());
+    (v4, v2, header)
+}
+
+/// The protocol the log and the metrics name an S3 request by, from the scheme it claims.
+pub fn kind(query: &Query<'_>, headers: &http::HeaderMap) -> Kind {
+    match claims(query, headers) {
+        (true, false, None) => Kind::S3V4,
+        (false, false, Some(h)) if h.starts_with(b"AWS4-HMAC-SHA256 ") => Kind::S3V4,
+        (false, true, None) => Kind::S3V2,
+        _ => Kind::S3,
+    }
+}
+
+/// Tells the scheme from the parameters and headers present, before any of them is parsed.
+pub fn scheme(req: &S3Request<'_>) -> Result<Scheme, Denied> {
+    let (v4, v2, header) = claims(&req.query, req.headers);
     let found = [v4, v2, header.is_some()].iter().filter(|&&b| b).count();
     if found > 1 {
         return Err(S3Error::invalid_argument("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified", "Authorization", "").into());
@@ -71,7 +87,11 @@ pub fn verify(
         Scheme::QueryV4 => sigv4::verify_query(cfg, req, now)?,
         Scheme::HeaderV4 => sigv4::verify_header(cfg, req, now)?,
         Scheme::QueryV2 => sigv2::verify_query(cfg, req, now)?,
-        Scheme::Unsigned => return Err(S3Error::access_denied("Access Denied").into()),
+        Scheme::Unsigned => {
+            return Err(S3Error::access_denied("Access Denied")
+                .because(Reason::Unsigned)
+                .into())
+        }
     };
     Ok(Grant {
         project: verified.project.id.clone(),

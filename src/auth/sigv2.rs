@@ -21,6 +21,7 @@ use crate::aws::error::S3Error;
 pub use crate::aws::sigv2::*;
 use crate::config::Config;
 use crate::expiry::format_iso8601;
+use crate::outcome::Reason;
 use crate::query::form_decode;
 
 /// A `Signature` parameter, already form-decoded: base64 whose `+` a form decoder may have
@@ -108,6 +109,7 @@ pub fn verify_query<'c>(
     };
     if now > expires {
         return Err(S3Error::access_denied("Request has expired")
+            .because(Reason::Expired)
             .with("Expires", format_iso8601(expires))
             .with("ServerTime", format_iso8601(now))
             .into());
@@ -118,6 +120,7 @@ pub fn verify_query<'c>(
             return Err(S3Error::query_parameters(format!(
                 "Expires must be at most {max} seconds from now on this server (max_link_lifetime)"
             ))
+            .because(Reason::TooLong)
             .into());
         }
     }

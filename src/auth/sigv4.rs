@@ -25,6 +25,7 @@ use crate::aws::error::S3Error;
 pub use crate::aws::sigv4::*;
 use crate::config::Config;
 use crate::expiry::{format_iso8601, parse_amz_date};
+use crate::outcome::Reason;
 use crate::query::{form_decode, Query};
 
 /// How far a client clock may run ahead (and, for header auth, behind) of ours.
@@ -316,6 +317,7 @@ pub fn verify_query<'c>(
     // The link's age is not limited beyond X-Amz-Expires; only a date from the future is.
     if date > now.saturating_add(MAX_SKEW) {
         return Err(S3Error::access_denied("Request is not yet valid")
+            .because(Reason::NotYetValid)
             .with("X-Amz-Date", amz_date.as_ref())
             .with("ServerTime", format_iso8601(now))
             .into());
@@ -323,6 +325,7 @@ pub fn verify_query<'c>(
     let expires_at = date.saturating_add(lifetime);
     if now > expires_at {
         return Err(S3Error::access_denied("Request has expired")
+            .because(Reason::Expired)
             .with("X-Amz-Expires", expires.as_ref())
             .with("Expires", format_iso8601(expires_at))
             .with("ServerTime", format_iso8601(now))
@@ -368,7 +371,8 @@ fn parse_expires(text: &str, cap: Option<u64>) -> Result<u64, S3Error> {
     match cap {
         Some(max) if n > max => Err(S3Error::query_parameters(format!(
             "X-Amz-Expires must be at most {max} seconds on this server (max_link_lifetime)"
-        ))),
+        ))
+        .because(Reason::TooLong)),
         _ => Ok(n),
     }
 }
@@ -414,6 +418,7 @@ pub fn verify_header<'c>(
         return Err(S3Error::access_denied(
             "AWS authentication requires a valid Date or x-amz-date header",
         )
+        .because(Reason::BadRequest)
         .into());
     };
     let Some(cred) = Credential::parse(credential) else {

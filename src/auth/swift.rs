@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 use crate::auth::{Denied, Disposition, Grant};
 use crate::config::{Config, Project};
 use crate::keys::{Secret, StoreKeys};
+use crate::outcome::Reason;
 use crate::query::{form_decode, Query};
 
 #[cfg(test)]
@@ -143,14 +144,14 @@ fn params<'q>(query: &Query<'q>) -> Result<Params<'q>, Denied> {
         };
         // Swift takes the last of repeated parameters; we refuse the ambiguity instead.
         if signed[slot].replace(v).is_some() {
-            return Err(Denied::Swift);
+            return Err(Denied::Swift(Reason::BadRequest));
         }
     }
     // A value that is not UTF-8 once decoded counts as absent.
     let [sig, expires, prefix, ip_range] = signed.map(|v| v.and_then(form_decode));
     Ok(Params {
-        sig: sig.ok_or(Denied::Swift)?,
-        expires: expires.ok_or(Denied::Swift)?,
+        sig: sig.ok_or(Denied::Swift(Reason::BadRequest))?,
+        expires: expires.ok_or(Denied::Swift(Reason::BadRequest))?,
         prefix,
         ip_range,
         inline,
@@ -238,7 +239,8 @@ fn dummy_key() -> &'static TempUrlKey {
     })
 }
 
-/// Checks a Swift Temporary URL. Every failure is the same `Denied::Swift`: the caller must
+/// Checks a Swift Temporary URL. Every failure is the same `Denied::Swift` response (its
+/// reason is for the log only): the caller must
 /// not learn which part was wrong, nor whether the object exists.
 pub fn verify(
     cfg: &Config,
@@ -271,13 +273,13 @@ pub fn verify_with(
         .and_then(|id| cfg.project(id));
     let p = params(query)?;
 
-    let expires = parse_expires(&p.expires).ok_or(Denied::Swift)?;
+    let expires = parse_expires(&p.expires).ok_or(Denied::Swift(Reason::BadRequest))?;
     if expires < now {
-        return Err(Denied::Swift);
+        return Err(Denied::Swift(Reason::Expired));
     }
     if let Some(max) = cfg.max_link_lifetime {
         if expires - now > max {
-            return Err(Denied::Swift);
+            return Err(Denied::Swift(Reason::TooLong));
         }
     }
 
@@ -286,7 +288,7 @@ pub fn verify_with(
     let scope = match &p.prefix {
         Some(prefix) => {
             if !req.object.starts_with(prefix.as_ref()) {
-                return Err(Denied::Swift);
+                return Err(Denied::Swift(Reason::OutsidePrefix));
             }
             prefix_path = format!("/v1/{}/{}/{}", req.account, req.container, prefix);
             Scope::Prefix(&prefix_path)
@@ -295,16 +297,18 @@ pub fn verify_with(
     };
 
     let clients = match &p.ip_range {
-        Some(range) => Some(crate::ip_range::parse(range).ok_or(Denied::Swift)?),
+        Some(range) => {
+            Some(crate::ip_range::parse(range).ok_or(Denied::Swift(Reason::BadRequest))?)
+        }
         None => None,
     };
 
-    let (digest, given) = decode_signature(&p.sig).ok_or(Denied::Swift)?;
+    let (digest, given) = decode_signature(&p.sig).ok_or(Denied::Swift(Reason::BadRequest))?;
     if !cfg.swift.allowed_digests.contains(&digest) {
-        return Err(Denied::Swift);
+        return Err(Denied::Swift(Reason::Digest));
     }
 
-    let methods = crate::auth::signed_methods(method).ok_or(Denied::Swift)?;
+    let methods = crate::auth::signed_methods(method).ok_or(Denied::Swift(Reason::WrongMethod))?;
     let none: &[TempUrlKey] = &[];
     let container_keys = project
         .and_then(|p| p.container(req.container))
@@ -340,7 +344,13 @@ pub fn verify_with(
         }
     }
     let Some(project) = project.filter(|_| matched) else {
-        return Err(Denied::Swift);
+        // Told apart after every MAC ran, so the time a refusal takes says nothing more.
+        let keyless = container_keys.is_empty() && account_keys.is_empty();
+        return Err(Denied::Swift(if keyless {
+            Reason::UnknownKey
+        } else {
+            Reason::BadSignature
+        }));
     };
 
     let (inline, filename) = (p.inline, p.filename.map(Cow::into_owned));
@@ -354,7 +364,7 @@ pub fn verify_with(
         clients,
     };
     if !grant.admits(client_ip) {
-        return Err(Denied::Swift);
+        return Err(Denied::Swift(Reason::IpRange));
     }
     Ok(grant)
 }
@@ -652,7 +662,7 @@ temp_url_keys = ["other", "mykey"]
                 EXPIRES + 1
             )
             .unwrap_err(),
-            Denied::Swift
+            Denied::Swift(Reason::Expired)
         );
     }
 
@@ -814,7 +824,11 @@ temp_url_keys = ["other", "mykey"]
             format!("temp_url_sig={SHA256}&temp_url_expires={EXPIRES}&temp_url_ip_range=not-an-ip"),
             format!("temp_url_sig=%FF&temp_url_expires={EXPIRES}"),
         ] {
-            assert_eq!(get(&q).unwrap_err(), Denied::Swift, "{q}");
+            assert_eq!(
+                get(&q).unwrap_err(),
+                Denied::Swift(Reason::BadRequest),
+                "{q}"
+            );
         }
     }
 

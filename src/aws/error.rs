@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::StatusCode;
 
+use crate::outcome::Reason;
+
 /// An S3 error: the status, AWS's code and message, and the extra elements AWS adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Error {
@@ -12,6 +14,22 @@ pub struct S3Error {
     pub code: &'static str,
     pub message: String,
     pub details: Vec<(&'static str, String)>,
+    /// For the log and the metrics only; never part of the XML.
+    pub reason: Reason,
+}
+
+/// The reason an AWS error code stands for.
+fn reason_of(code: &str) -> Reason {
+    match code {
+        "SignatureDoesNotMatch" => Reason::BadSignature,
+        "InvalidAccessKeyId" => Reason::UnknownKey,
+        "AccessDenied" => Reason::AccessDenied,
+        "RequestTimeTooSkewed" => Reason::ClockSkew,
+        "MethodNotAllowed" => Reason::WrongMethod,
+        "NoSuchKey" | "NoSuchBucket" => Reason::NotFound,
+        "ServiceUnavailable" => Reason::StoreFailed,
+        _ => Reason::BadRequest,
+    }
 }
 
 impl S3Error {
@@ -21,7 +39,14 @@ impl S3Error {
             code,
             message: message.into(),
             details: Vec::new(),
+            reason: reason_of(code),
         }
+    }
+
+    /// Names the reason where the code alone does not tell it (`AccessDenied`'s kinds).
+    pub fn because(mut self, reason: Reason) -> S3Error {
+        self.reason = reason;
+        self
     }
 
     pub fn with(mut self, name: &'static str, value: impl Into<String>) -> S3Error {

@@ -31,6 +31,8 @@ pub struct Config {
     /// there and passes the path on whole, so every route lives under it.
     pub mount: String,
     pub workers: Option<usize>,
+    /// How log lines are written (`--log-format` overrides it).
+    pub log_format: LogFormat,
     /// Longest lifetime of a link of any kind, in seconds (None: each protocol's own rule).
     pub max_link_lifetime: Option<u64>,
     pub swift: SwiftConfig,
@@ -47,6 +49,24 @@ pub struct Config {
     project_index: HashMap<String, usize, RandomState>,
     /// access key -> (project index, key index)
     s3_key_index: HashMap<String, (usize, usize), RandomState>,
+}
+
+/// `log_format`: lines for people, or one JSON object per line for a log pipeline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn parse(text: &str) -> Option<LogFormat> {
+        match text {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug)]

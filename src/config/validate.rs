@@ -86,6 +86,7 @@ struct RawConfig {
     listen: Option<String>,
     public_url: Option<String>,
     workers: Option<usize>,
+    log_format: Option<String>,
     max_link_lifetime: Option<u64>,
     #[serde(default)]
     swift: RawSwift,
@@ -398,6 +399,13 @@ impl RawConfig {
         if self.workers == Some(0) {
             return err("workers", "must be at least 1");
         }
+        let log_format = match self.log_format.as_deref() {
+            None => LogFormat::Text,
+            Some(f) => match LogFormat::parse(f) {
+                Some(f) => f,
+                None => return err("log_format", format!("{f:?} is not \"text\" or \"json\"")),
+            },
+        };
         if self.max_link_lifetime == Some(0) {
             return err("max_link_lifetime", "must be at least 1 second");
         }
@@ -424,6 +432,7 @@ impl RawConfig {
             public_url,
             mount,
             workers: self.workers,
+            log_format,
             max_link_lifetime: self.max_link_lifetime,
             swift,
             s3,

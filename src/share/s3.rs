@@ -134,7 +134,7 @@ impl S3Link<'_> {
                     e.message
                 ))
             }
-            Err(Denied::Swift) => Err("the overrides are refused".into()),
+            Err(Denied::Swift(_)) => Err("the overrides are refused".into()),
         }
     }
 }

@@ -234,20 +234,7 @@ pub fn signed_with(path: &str, key: &str) -> String {
 }
 
 fn signed_with_until(path: &str, key: &str, expires: u64) -> String {
-    keyhole::share::SwiftLink {
-        base_url: "",
-        path,
-        key,
-        method: "GET",
-        expires,
-        digest: keyhole::auth::swift::Digest::Sha256,
-        ip_range: None,
-        prefix: false,
-        iso8601: false,
-        inline: false,
-        filename: None,
-    }
-    .url()
+    swift_link(path, key, None, expires)
 }
 
 /// Percent-encodes a path for a request line (everything but unreserved and `/`).
@@ -315,7 +302,18 @@ pub const HEADLESS_CHROMIUM: &[&str] = &[
 /// The path and query of an S3 presigned GET of `c/<key>` (SigV4, or V2 with `v2`), path
 /// style, made now for an hour with the test key and `overrides` signed in.
 pub fn s3_target(srv: &TestServer, key: &str, v2: bool, overrides: &[(&str, &str)]) -> String {
-    let endpoint = format!("http://{}", srv.addr);
+    s3_path(srv.addr, key, v2, overrides, now(), 3600)
+}
+
+fn s3_path(
+    addr: SocketAddr,
+    key: &str,
+    v2: bool,
+    overrides: &[(&str, &str)],
+    signed_at: u64,
+    expires: u64,
+) -> String {
+    let endpoint = format!("http://{addr}");
     let url = keyhole::share::s3::S3Link {
         endpoint: &endpoint,
         bucket: "c",
@@ -323,8 +321,8 @@ pub fn s3_target(srv: &TestServer, key: &str, v2: bool, overrides: &[(&str, &str
         access_key: ACCESS_KEY,
         secret: SECRET_KEY,
         region: "us-east-1",
-        now: now(),
-        expires: 3600,
+        now: signed_at,
+        expires,
         style: keyhole::share::s3::Style::Path,
         v2,
         overrides,
@@ -696,4 +694,39 @@ pub fn keystone_swift(
         &[("SWIFT_AUTH", "keystone")],
         at_exit,
     ))
+}
+
+/// The path and query of an S3 presigned GET of `c/<key>` on the server at `addr`, signed at
+/// `signed_at` for `expires` seconds with the test key (SigV4, or V2 with `v2`).
+pub fn s3_target_at(addr: SocketAddr, key: &str, v2: bool, signed_at: u64, expires: u64) -> String {
+    s3_path(addr, key, v2, &[], signed_at, expires)
+}
+
+/// A Swift download link (sha256) for `path`, signed with `key` until `expires`, limited to
+/// clients in `ip_range` when given.
+pub fn swift_link(path: &str, key: &str, ip_range: Option<&str>, expires: u64) -> String {
+    keyhole::share::SwiftLink {
+        base_url: "",
+        path,
+        key,
+        method: "GET",
+        expires,
+        digest: keyhole::auth::swift::Digest::Sha256,
+        ip_range,
+        prefix: false,
+        iso8601: false,
+        inline: false,
+        filename: None,
+    }
+    .url()
+}
+
+/// A `Binary::start_with` tweak that puts `top` (top-level keys) before the config's tables.
+pub fn top_level(top: &'static str) -> impl FnOnce(&mut std::process::Command) {
+    move |cmd| {
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+        let at = args.iter().position(|a| a == "--config").expect("--config") + 1;
+        let text = std::fs::read_to_string(&args[at]).unwrap();
+        std::fs::write(&args[at], format!("{top}\n{text}")).unwrap();
+    }
 }
