@@ -149,6 +149,9 @@ impl Backend {
             BackendConfig::Fs { root, hard_links } => Ok(Backend::Fs(std::sync::Arc::new(
                 fs::FsBackend::new(root)?.allow_hard_links(*hard_links),
             ))),
+            BackendConfig::S3(_) => Err(io::Error::other(
+                "backend kind \"s3\" is not wired into this build yet",
+            )),
         }
     }
 

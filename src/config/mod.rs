@@ -15,7 +15,10 @@ use ipnet::IpNet;
 pub use crate::keys::Secret;
 use crate::keys::{Digest, TempUrlKey};
 
+pub mod template;
 mod validate;
+
+pub use template::{Placeholder, Template};
 
 /// A configuration that passed validation.
 #[derive(Debug)]
@@ -63,6 +66,35 @@ pub enum BackendConfig {
         /// Serve files with more than one name (hard links); off by default.
         hard_links: bool,
     },
+    /// Any S3-compatible store (DESIGN §3b), with Keyhole's own credentials.
+    S3(Box<S3Store>),
+}
+
+/// `[backend] kind = "s3"`: where the store is and how Keyhole names and signs for objects.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    /// `http(s)://host[:port]`, no path.
+    pub endpoint: http::Uri,
+    /// The region the store signs for.
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: Secret,
+    pub style: S3Style,
+    /// The upstream bucket: `{project}` and `{container}`.
+    pub bucket: Template,
+    /// The upstream key: `{project}`, `{container}` and `{object}`.
+    pub object: Template,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
+/// How a bucket is addressed at the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3Style {
+    /// `http://host/<bucket>/<key>`
+    Path,
+    /// `http://<bucket>.host/<key>`
+    Virtual,
 }
 
 #[derive(Debug)]
@@ -250,7 +282,9 @@ temp_url_keys = ["a", "b"]
             Some("https://share.example.com/files")
         );
         assert_eq!(c.listen.port(), 9000);
-        let BackendConfig::Fs { root, hard_links } = &c.backend;
+        let BackendConfig::Fs { root, hard_links } = &c.backend else {
+            panic!("an fs backend")
+        };
         assert!(!hard_links, "hard links are refused unless asked for");
         assert_eq!(root, Path::new("/etc/keyhole/data"));
         let (p, k) = c.s3_key("AK1").unwrap();
