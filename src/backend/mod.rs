@@ -2,6 +2,7 @@
 //! it returns; how a store names, finds and reads objects stays behind this seam.
 
 pub mod fs;
+pub mod s3;
 
 use std::io;
 use std::time::SystemTime;
