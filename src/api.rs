@@ -336,7 +336,7 @@ fn objects(target: &Target, listed: Option<&[String]>) -> Result<Vec<String>, Ap
 async fn readable(state: &State, target: &Target, object: &str) -> Result<(), ApiError> {
     match state
         .backend
-        .open(&target.project, &target.container, object)
+        .exists(&target.project, &target.container, object)
         .await
     {
         Ok(_) => Ok(()),
@@ -348,14 +348,23 @@ async fn readable(state: &State, target: &Target, object: &str) -> Result<(), Ap
             StatusCode::FORBIDDEN,
             format!("object {object:?} is not readable by the gateway"),
         )),
-        Err(BackendError::Io(e)) => Err(store_failed(&e, "making a link")),
+        Err(e) => Err(store_failed(&e, "making a link")),
     }
 }
 
-/// The store failed (not a missing or unreadable object): logged here, 503 to the caller.
-fn store_failed(e: &std::io::Error, doing: &str) -> ApiError {
+/// The store failed (not a missing or unreadable object): logged here; to the caller a 503
+/// for the filesystem, and as a gateway would for an upstream store: 504 when it timed out,
+/// else 502.
+fn store_failed(e: &BackendError, doing: &str) -> ApiError {
     tracing::error!(error = %e, "backend failed while {doing}");
-    fail(StatusCode::SERVICE_UNAVAILABLE, "the object store failed")
+    let status = match e {
+        BackendError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        BackendError::Unavailable { .. } | BackendError::Misconfigured { .. } => {
+            StatusCode::BAD_GATEWAY
+        }
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    fail(status, "the object store failed")
 }
 
 #[cfg(test)]

@@ -191,8 +191,12 @@ fn missing(
         Ok(b) => b,
         Err(e) => return Some(format!("the store cannot be read ({e})")),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().build().ok()?;
-    match runtime.block_on(backend.open(spec.project, spec.container, spec.object)) {
+    // An upstream store is asked over the network: the runtime needs its IO and timers.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    match runtime.block_on(backend.exists(spec.project, spec.container, spec.object)) {
         Ok(_) => None,
         Err(crate::backend::BackendError::NotFound) => Some(format!(
             "there is no object {:?} in {}/{}",
@@ -201,9 +205,7 @@ fn missing(
         Err(crate::backend::BackendError::Denied) => {
             Some("the object is there but not readable by the gateway".to_string())
         }
-        Err(crate::backend::BackendError::Io(e)) => {
-            Some(format!("the object could not be checked ({e})"))
-        }
+        Err(e) => Some(format!("the object could not be checked ({e})")),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::app::authorize::{authorize, Access, Link};
 use crate::app::denied::{s3_error, Denied};
 use crate::app::State;
 use crate::auth::s3::S3Error;
-use crate::backend::BackendError;
+use crate::backend::{Ask, BackendError};
 use crate::body::Body;
 use crate::forwarded::Origin;
 use crate::query::Query;
@@ -72,7 +72,7 @@ where
             )
             .await;
         }
-        _ => return answer(state, route, &req),
+        _ => return answer(state, route, &req).await,
     };
     match access {
         Ok(access) => serve(state, access, &req).await,
@@ -80,12 +80,12 @@ where
     }
 }
 
-/// The routes that are not an object behind a link, answered at once.
-fn answer<B>(state: &State, route: Route<'_>, req: &Request<B>) -> Response<Body> {
+/// The routes that are not an object behind a link.
+async fn answer<B>(state: &State, route: Route<'_>, req: &Request<B>) -> Response<Body> {
     let cfg = &state.config;
     match route {
         Route::Health => text(StatusCode::OK, "ok\n"),
-        Route::Ready => match state.backend.ready() {
+        Route::Ready => match state.backend.ready().await {
             Ok(()) => text(StatusCode::OK, "ready\n"),
             Err(e) => {
                 tracing::warn!(error = %e, "not ready");
@@ -178,16 +178,19 @@ async fn serve<B>(state: &State, access: Access, req: &Request<B>) -> Response<B
     // SECURITY: only the containers the config says exist are opened (`any_container`); a
     // folder the store holds beside them is no container, however the link was signed.
     let exists = project.is_some_and(|p| p.has_container(&grant.container));
-    let opened = if exists {
-        state
-            .backend
-            .open(&grant.project, &grant.container, &grant.object)
-            .await
+    let head = req.method() == http::Method::HEAD;
+    let fetched = if exists {
+        let ask = Ask {
+            head,
+            headers: req.headers(),
+        };
+        let (p, c, o) = (&grant.project, &grant.container, &grant.object);
+        state.backend.fetch(p, c, o, ask).await
     } else {
         Err(BackendError::NotFound)
     };
-    let mut resp = match opened {
-        Ok(object) => delivery::respond(&prepared, object, req.method(), req.headers(), now),
+    let mut resp = match fetched {
+        Ok(fetched) => delivery::respond(&prepared, fetched, head, now),
         Err(e) => Denied::store(protocol, &e, grant, exists).render(),
     };
     if let Some(c) = container {

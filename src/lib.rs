@@ -20,6 +20,7 @@ pub mod forwarded;
 pub mod grant;
 pub mod handler;
 pub mod host;
+pub mod http_rules;
 pub mod ip_range;
 pub mod keys;
 pub mod mac;

@@ -157,16 +157,12 @@ async fn service(
     let uri = req.uri().clone();
     let handled = crate::handler::handle(&state, req, peer);
     let mut resp = contained(&state.metrics, &method, uri.path(), handled).await;
-    if let Body::File(f) = resp.body_mut() {
-        f.charge(charge.account());
-        if http1 {
-            f.zero_copy(plan);
-        } else {
-            // SECURITY: an HTTP/2 client may leave up to `max_streams` streams per
-            // connection unread; each must not keep a descriptor while it waits.
-            f.release();
-        }
-    }
+    // HTTP/2 frames its own data; only HTTP/1 can take sendfile placeholders.
+    resp.body_mut().carried_by(crate::body::Carrier {
+        account: charge.account(),
+        zero_copy: http1.then_some(plan),
+        multiplexed: !http1,
+    });
     Ok(logged(method, uri.path(), start, resp, busy))
 }
 

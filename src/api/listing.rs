@@ -54,13 +54,11 @@ async fn projects(state: &State, allowed: &[String]) -> Result<Value, ApiError> 
             .map(|c| (c.name.clone(), c.public))
             .collect();
         if p.any_container {
-            let held = state.backend.containers(&p.id).await.map_err(|e| {
-                tracing::error!(project = %p.id, error = ?e, "listing containers failed");
-                fail(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the object store could not list the containers",
-                )
-            })?;
+            let held = state
+                .backend
+                .containers(&p.id)
+                .await
+                .map_err(|e| super::store_failed(&e, "listing containers"))?;
             for name in held {
                 if !containers.iter().any(|(n, _)| *n == name) {
                     containers.push((name, false));
@@ -174,7 +172,7 @@ pub async fn serve(
             StatusCode::FORBIDDEN,
             format!("container {container:?} is not readable by the gateway"),
         )),
-        Err(BackendError::Io(e)) => Err(super::store_failed(&e, "listing")),
+        Err(e) => Err(super::store_failed(&e, "listing")),
     }
 }
 

@@ -38,6 +38,11 @@ pub enum StoreFailure {
     Refused,
     /// The store failed (logged where it happened).
     Failed,
+    /// An upstream store could not be reached, broke the exchange or refused Keyhole's own
+    /// credentials (logged here): 502.
+    BadGateway,
+    /// An upstream store did not answer in time (logged here): 504.
+    GatewayTimeout,
 }
 
 impl Denied {
@@ -56,6 +61,18 @@ impl Denied {
             BackendError::Io(err) => {
                 tracing::error!(project = %grant.project, container = %grant.container, error = %err, "backend read failed");
                 StoreFailure::Failed
+            }
+            BackendError::Misconfigured { .. } => {
+                tracing::error!(project = %grant.project, container = %grant.container, error = %e, "the store refused keyhole's credentials");
+                StoreFailure::BadGateway
+            }
+            BackendError::Unavailable { .. } => {
+                tracing::warn!(project = %grant.project, container = %grant.container, error = %e, "store unavailable");
+                StoreFailure::BadGateway
+            }
+            BackendError::Timeout { .. } => {
+                tracing::warn!(project = %grant.project, container = %grant.container, error = %e, "store timed out");
+                StoreFailure::GatewayTimeout
             }
         };
         Denied::Store { protocol, failure }
@@ -84,6 +101,14 @@ impl Denied {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "503 Service Unavailable: the object store failed\n",
                 ),
+                StoreFailure::BadGateway => text(
+                    StatusCode::BAD_GATEWAY,
+                    "502 Bad Gateway: the object store failed\n",
+                ),
+                StoreFailure::GatewayTimeout => text(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "504 Gateway Timeout: the object store did not answer in time\n",
+                ),
             },
             Denied::Store {
                 protocol: Protocol::S3,
@@ -96,6 +121,16 @@ impl Denied {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ServiceUnavailable",
                     "The object store failed. Please try again.",
+                ),
+                StoreFailure::BadGateway => S3Error::new(
+                    StatusCode::BAD_GATEWAY,
+                    "BadGateway",
+                    "The object store failed. Please try again.",
+                ),
+                StoreFailure::GatewayTimeout => S3Error::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "GatewayTimeout",
+                    "The object store did not answer in time. Please try again.",
                 ),
             }),
         }

@@ -1,33 +1,97 @@
-//! Where object bytes come from. The request path sees only `Backend::open` and the `Object`
-//! it returns; how a store names, finds and reads objects stays behind this seam.
+//! Where object bytes come from. The request path makes one call per object request,
+//! `Backend::fetch`, and gets back the object's metadata, what the request selected of it
+//! (given its Range and preconditions) and the bytes; how a store names, finds and reads
+//! objects stays behind this seam.
 
 pub mod fs;
 pub mod s3;
+pub mod upstream;
 
 use std::io;
 use std::time::SystemTime;
 
-use crate::body::Body;
+use http::header::{HeaderMap, HeaderValue};
+
+use crate::body::{Body, Part};
 use crate::config::{BackendConfig, Config};
+pub use crate::http_rules::Selection;
+
+/// What a request asks of an object: GET or HEAD, and its headers, of which a backend reads
+/// only Range, If-Range and the preconditions.
+#[derive(Clone, Copy)]
+pub struct Ask<'a> {
+    pub head: bool,
+    pub headers: &'a HeaderMap,
+}
 
 /// What a response needs to know about an object before sending a byte.
 #[derive(Debug, Clone)]
 pub struct ObjectMeta {
+    /// The whole object's length.
     pub len: u64,
-    pub modified: SystemTime,
-    /// A strong validator, quoted, that changes whenever the content does.
-    pub etag: Etag,
+    pub modified: Option<SystemTime>,
+    /// A strong validator that changes whenever the content does.
+    pub etag: Option<Etag>,
+    /// The store's own type and codings, when it keeps them (they win over a guess from the
+    /// object's name; a link's `response-*` overrides win over them).
+    pub content_type: Option<HeaderValue>,
+    pub content_encoding: Option<HeaderValue>,
+    pub content_language: Option<HeaderValue>,
 }
 
-/// A strong validator for a file: `"<inode>-<mtime ns>-<length>"` in hex. Any write changes
-/// the mtime, and a replaced file has a new inode, so equal tags mean equal bytes. It is kept
-/// as its numbers, which compare in a few instructions, and spelled out only when a header
-/// or a precondition needs the text: most requests reuse the header value of the last.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Etag {
-    ino: u64,
-    mtime_ns: i128,
-    len: u64,
+impl ObjectMeta {
+    /// Metadata with only a length, the rest unknown.
+    pub fn of_len(len: u64) -> ObjectMeta {
+        ObjectMeta {
+            len,
+            modified: None,
+            etag: None,
+            content_type: None,
+            content_encoding: None,
+            content_language: None,
+        }
+    }
+}
+
+/// An object's answer to one request: its metadata, what was selected, and the bytes.
+pub struct Fetched {
+    pub meta: ObjectMeta,
+    pub selection: Selection,
+    pub contents: Contents,
+}
+
+/// The bytes of a fetched object.
+pub enum Contents {
+    /// Nothing to send (HEAD, 304, 412, 416).
+    None,
+    /// Bytes that can be read at any offset: the response asks for the parts it frames.
+    Seekable(Box<dyn Seekable>),
+    /// Exactly the selected bytes, in order, as the store sends them.
+    Stream(Body),
+}
+
+/// An object that can give any of its byte ranges.
+pub trait Seekable: Send {
+    /// A body sending `parts` in order: byte ranges of the object and literal bytes (the
+    /// framing of a multipart answer).
+    fn body(self: Box<Self>, parts: Vec<Part>) -> Body;
+}
+
+/// A strong validator, quoted: the fs backend's own (kept as numbers, spelled out only when a
+/// header or a precondition needs the text), or a store's, passed on as the store sent it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Etag(Tag);
+
+#[derive(Clone, PartialEq, Eq)]
+enum Tag {
+    /// `"<inode>-<mtime ns>-<length>"` in hex. Any write changes the mtime, and a replaced
+    /// file has a new inode, so equal tags mean equal bytes.
+    File {
+        ino: u64,
+        mtime_ns: i128,
+        len: u64,
+    },
+    Verbatim(HeaderValue),
 }
 
 /// An `Etag` spelled out, quoted, on the stack.
@@ -38,13 +102,54 @@ pub struct EtagText {
 
 impl Etag {
     pub fn of_file(ino: u64, mtime_ns: i128, len: u64) -> Etag {
-        Etag { ino, mtime_ns, len }
+        Etag(Tag::File { ino, mtime_ns, len })
     }
 
-    pub fn text(&self) -> EtagText {
+    /// A store's ETag, if it is one: visible ASCII in quotes, optionally `W/`-prefixed (a
+    /// weak tag never matches a strong comparison, so it is passed on but never satisfies
+    /// If-Match or If-Range). Swift sends its tags unquoted: they are quoted here.
+    pub fn verbatim(v: &HeaderValue) -> Option<Etag> {
+        let s = v.to_str().ok()?.trim();
+        let opaque = s.strip_prefix("W/").unwrap_or(s);
+        let quoted = opaque.len() >= 2 && opaque.starts_with('"') && opaque.ends_with('"');
+        let inner = if quoted {
+            &opaque[1..opaque.len() - 1]
+        } else {
+            opaque
+        };
+        if inner.is_empty() || inner.bytes().any(|b| b == b'"' || !b.is_ascii_graphic()) {
+            return None;
+        }
+        let v = match quoted {
+            true => HeaderValue::from_str(s).ok()?,
+            false => HeaderValue::from_str(&format!("\"{inner}\"")).ok()?,
+        };
+        Some(Etag(Tag::Verbatim(v)))
+    }
+
+    /// Calls `f` with the quoted text.
+    pub fn with_text<T>(&self, f: impl FnOnce(&str) -> T) -> T {
+        match &self.0 {
+            Tag::File { .. } => f(self.file_text().as_str()),
+            // Checked to be visible ASCII when it was made.
+            Tag::Verbatim(v) => f(v.to_str().unwrap_or("\"\"")),
+        }
+    }
+
+    pub fn header_value(&self) -> Option<HeaderValue> {
+        match &self.0 {
+            Tag::File { .. } => HeaderValue::from_str(self.file_text().as_str()).ok(),
+            Tag::Verbatim(v) => Some(v.clone()),
+        }
+    }
+
+    fn file_text(&self) -> EtagText {
         let mut t = EtagText {
             bytes: [0; EtagText::MAX],
             len: 0,
+        };
+        let Tag::File { ino, mtime_ns, len } = self.0 else {
+            return t;
         };
         let mut at = 0;
         let mut put = |b: u8| {
@@ -53,11 +158,7 @@ impl Etag {
         };
         put(b'"');
         // A negative mtime prints as its two's complement, as `{:x}` of an i128 does.
-        let numbers = [
-            u128::from(self.ino),
-            self.mtime_ns as u128,
-            u128::from(self.len),
-        ];
+        let numbers = [u128::from(ino), mtime_ns as u128, u128::from(len)];
         for (i, n) in numbers.into_iter().enumerate() {
             if i > 0 {
                 put(b'-');
@@ -85,63 +186,83 @@ impl EtagText {
 
 impl std::fmt::Debug for Etag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.text().as_str())
+        self.with_text(|t| f.write_str(t))
     }
 }
 
-/// An opened object: its metadata and a handle to read it from.
-pub struct Object {
-    pub meta: ObjectMeta,
-    content: Content,
-}
-
-enum Content {
-    /// The open file, and how to open it again once its body closed it.
-    File(std::fs::File, Box<dyn crate::body::Reopen>),
-}
-
-impl Object {
-    /// A body that sends `parts` in order: byte ranges of the object and literal bytes
-    /// (the framing of a multipart answer).
-    pub fn body(self, parts: Vec<crate::body::Part>) -> Body {
-        match self.content {
-            Content::File(file, reopen) => Body::file(file, parts).with_reopen(reopen),
-        }
-    }
-}
-
+/// Why a backend could not give an object. Each says what happened; the response follows
+/// from it (see `app::denied`), and none carries a store's URL, credentials or body.
 #[derive(Debug)]
 pub enum BackendError {
     /// No such object, a name that can never be one (it would leave the container), or a
     /// name the store holds something other than an object under (a folder, a socket).
     NotFound,
-    /// The object is there but the store may not read it: the operator's doing.
+    /// The object is there but the store may not read it: the operator's doing (fs).
     Denied,
+    /// The filesystem failed (fs).
     Io(io::Error),
+    /// The store could not be reached, cut the connection or answered nonsense (502).
+    Unavailable {
+        store: String,
+        detail: String,
+        /// The same request might succeed later.
+        retry: bool,
+    },
+    /// No connection or no answer within the store's time limits (504).
+    Timeout { store: String },
+    /// The store refused Keyhole's own credentials (502, and the operator must act).
+    Misconfigured {
+        store: String,
+        status: u16,
+        detail: String,
+    },
+}
+
+impl BackendError {
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BackendError::NotFound => "not_found",
+            BackendError::Denied => "denied",
+            BackendError::Io(_) => "io",
+            BackendError::Unavailable { .. } => "unavailable",
+            BackendError::Timeout { .. } => "timeout",
+            BackendError::Misconfigured { .. } => "misconfigured",
+        }
+    }
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendError::NotFound => f.write_str("no such object"),
+            BackendError::Denied => f.write_str("the store may not read the object"),
+            BackendError::Io(e) => write!(f, "{e}"),
+            BackendError::Unavailable { store, detail, .. } => {
+                write!(f, "store {store} unavailable: {detail}")
+            }
+            BackendError::Timeout { store } => write!(f, "store {store} timed out"),
+            BackendError::Misconfigured {
+                store,
+                status,
+                detail,
+            } => write!(
+                f,
+                "store {store} refused keyhole's credentials ({status}): {detail}"
+            ),
+        }
+    }
 }
 
 impl From<io::Error> for BackendError {
     fn from(e: io::Error) -> Self {
-        match e.raw_os_error() {
-            Some(
-                libc::ENOENT
-                | libc::ENOTDIR
-                | libc::ELOOP
-                | libc::EXDEV
-                | libc::ENAMETOOLONG
-                | libc::EISDIR
-                // A socket, or a device without a driver: not a regular file.
-                | libc::ENXIO
-                | libc::ENODEV,
-            ) => BackendError::NotFound,
-            Some(libc::EACCES | libc::EPERM) => BackendError::Denied,
-            _ => BackendError::Io(e),
-        }
+        fs::errno_meaning(e)
     }
 }
 
 pub enum Backend {
     Fs(std::sync::Arc<fs::FsBackend>),
+    S3(std::sync::Arc<s3::S3Backend>),
 }
 
 impl Backend {
@@ -150,29 +271,48 @@ impl Backend {
             BackendConfig::Fs { root, hard_links } => Ok(Backend::Fs(std::sync::Arc::new(
                 fs::FsBackend::new(root)?.allow_hard_links(*hard_links),
             ))),
-            BackendConfig::S3(_) => Err(io::Error::other(
-                "backend kind \"s3\" is not wired into this build yet",
-            )),
+            BackendConfig::S3(store) => s3::S3Backend::new(store)
+                .map(|b| Backend::S3(std::sync::Arc::new(b)))
+                .map_err(|e| io::Error::other(e.to_string())),
         }
     }
 
     /// Whether the store can serve now (for `/_keyhole/readyz`).
-    pub fn ready(&self) -> Result<(), String> {
+    pub async fn ready(&self) -> Result<(), String> {
         match self {
             Backend::Fs(fs) => fs.ready(),
+            Backend::S3(s3) => s3.ready().await,
         }
     }
 
-    pub async fn open(
+    /// The object's answer to a GET or HEAD with `ask`'s Range and preconditions.
+    pub async fn fetch(
         &self,
         project: &str,
         container: &str,
         object: &str,
-    ) -> Result<Object, BackendError> {
-        // Each backend checks names against its own store's rules (see `FsBackend::open`).
+        ask: Ask<'_>,
+    ) -> Result<Fetched, BackendError> {
+        // Each backend checks names against its own store's rules (see `FsBackend::fetch`).
         match self {
-            Backend::Fs(fs) => fs.open(project, container, object),
+            Backend::Fs(fs) => fs.fetch(project, container, object, ask),
+            Backend::S3(s3) => s3.fetch(project, container, object, ask).await,
         }
+    }
+
+    /// Whether the object exists and can be read (the share API links only to such).
+    pub async fn exists(
+        &self,
+        project: &str,
+        container: &str,
+        object: &str,
+    ) -> Result<(), BackendError> {
+        let none = HeaderMap::new();
+        let ask = Ask {
+            head: true,
+            headers: &none,
+        };
+        self.fetch(project, container, object, ask).await.map(drop)
     }
 }
 
@@ -204,6 +344,7 @@ impl Backend {
                 walk.await
                     .unwrap_or_else(|e| Err(BackendError::Io(io::Error::other(e.to_string()))))
             }
+            Backend::S3(s3) => s3.list(project, container, query).await,
         }
     }
 }
@@ -213,6 +354,7 @@ impl Backend {
     pub async fn containers(&self, project: &str) -> Result<Vec<String>, BackendError> {
         match self {
             Backend::Fs(fs) => fs.containers(project),
+            Backend::S3(s3) => s3.containers(project).await,
         }
     }
 }
@@ -277,29 +419,33 @@ fn names_itself(segment: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{valid_object_name, BackendError, Etag};
-
-    #[test]
-    fn errno_says_what_the_store_means() {
-        let of = |errno| BackendError::from(std::io::Error::from_raw_os_error(errno));
-        for errno in [libc::ENOENT, libc::ENXIO, libc::EISDIR, libc::ENOTDIR] {
-            assert!(matches!(of(errno), BackendError::NotFound), "{errno}");
-        }
-        for errno in [libc::EACCES, libc::EPERM] {
-            assert!(matches!(of(errno), BackendError::Denied), "{errno}");
-        }
-        assert!(matches!(of(libc::EIO), BackendError::Io(_)));
-    }
+    use super::{valid_object_name, Etag};
+    use http::HeaderValue;
 
     #[test]
     fn the_longest_file_etag_is_written_whole() {
-        let text = |ino, mtime, len| Etag::of_file(ino, mtime, len).text().as_str().to_string();
+        let text = |ino, mtime, len| Etag::of_file(ino, mtime, len).with_text(str::to_string);
         let expected = format!("\"{:x}-{:x}-{:x}\"", u64::MAX, i128::MIN, u64::MAX);
         assert_eq!(text(u64::MAX, i128::MIN, u64::MAX), expected);
         assert_eq!(text(1, 2, 3), "\"1-2-3\"");
         assert_eq!(text(0, 0x10, 0xabc), "\"0-10-abc\"");
         let e = text(0x98c204, 0x18ec0eaef27416cd, 4096);
         assert_eq!(e, "\"98c204-18ec0eaef27416cd-1000\"");
+    }
+
+    #[test]
+    fn a_stores_etag_is_kept_as_sent_and_swifts_bare_tag_is_quoted() {
+        let tag = |s: &str| Etag::verbatim(&HeaderValue::from_str(s).unwrap());
+        let text = |s: &str| tag(s).map(|t| t.with_text(str::to_string));
+        assert_eq!(text("\"abc-1\"").as_deref(), Some("\"abc-1\""));
+        assert_eq!(text("W/\"abc\"").as_deref(), Some("W/\"abc\""));
+        assert_eq!(
+            text("d41d8cd98f00b204").as_deref(),
+            Some("\"d41d8cd98f00b204\"")
+        );
+        for bad in ["", "\"\"", "\"a\"b\"", "a b", "\"a"] {
+            assert!(tag(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -15,12 +15,104 @@ use crate::aws::encoding::uri_encode_into;
 use crate::aws::sigv4::HeaderAuth;
 use crate::config::{Placeholder, S3Store, S3Style};
 
-use super::{ListQuery, ListedObject, Listing};
+use super::upstream::Upstream;
+use super::{Ask, BackendError, Fetched, ListQuery, ListedObject, Listing};
+use crate::upstream::client::Timeouts;
 
 /// Most bytes of a listing answer read (a page of 1000 keys of 1 KiB each, and the XML).
 pub const MAX_LIST_BODY: usize = 4 << 20;
 /// S3's own cap on `max-keys`.
 const MAX_KEYS: usize = 1000;
+
+/// An S3-compatible store: names mapped through the templates, requests signed, answers
+/// mapped by the shared `Upstream`.
+pub struct S3Backend {
+    names: S3Names,
+    upstream: Upstream,
+}
+
+impl S3Backend {
+    pub fn new(store: &S3Store) -> Result<S3Backend, BackendError> {
+        let timeouts = Timeouts {
+            connect: store.connect_timeout,
+            head: store.response_timeout,
+            // A store that sends no byte of a body for as long as it may take to answer.
+            body_idle: store.response_timeout,
+        };
+        Ok(S3Backend {
+            names: S3Names::new(store),
+            upstream: Upstream::new(&store_name(store), timeouts)?,
+        })
+    }
+
+    /// One signed GET or HEAD with the request's Range and preconditions. A name that can be
+    /// no bucket or key of this store is no object of it.
+    pub async fn fetch(
+        &self,
+        project: &str,
+        container: &str,
+        object: &str,
+        ask: Ask<'_>,
+    ) -> Result<Fetched, BackendError> {
+        let req = self
+            .names
+            .object_request(
+                ask.head,
+                project,
+                container,
+                object,
+                crate::clock::unix_now(),
+            )
+            .map_err(|NoSuchName| BackendError::NotFound)?;
+        self.upstream.fetch(req, &ask).await
+    }
+
+    /// One page of ListObjectsV2.
+    pub async fn list(
+        &self,
+        project: &str,
+        container: &str,
+        query: &ListQuery<'_>,
+    ) -> Result<Listing, BackendError> {
+        let (req, frame) = self
+            .names
+            .list_request(project, container, query, crate::clock::unix_now())
+            .map_err(|NoSuchName| BackendError::NotFound)?;
+        let (_, body) = self.upstream.send(req, MAX_LIST_BODY).await?;
+        frame
+            .read(&body)
+            .map_err(|e| self.bad_answer("ListObjectsV2", e))
+    }
+
+    /// The containers of `project` among the store's buckets (see `S3Names::containers_of`).
+    pub async fn containers(&self, project: &str) -> Result<Vec<String>, BackendError> {
+        let buckets = self.buckets().await?;
+        Ok(self.names.containers_of(project, &buckets))
+    }
+
+    /// Ready when a signed ListBuckets is answered: the store is up and takes Keyhole's
+    /// credentials.
+    pub async fn ready(&self) -> Result<(), String> {
+        self.buckets().await.map(drop).map_err(|e| e.to_string())
+    }
+
+    async fn buckets(&self) -> Result<Vec<String>, BackendError> {
+        let req = self
+            .names
+            .list_buckets_request(crate::clock::unix_now())
+            .map_err(|NoSuchName| self.bad_answer("ListBuckets", BadAnswer("no request".into())))?;
+        let (_, body) = self.upstream.send(req, MAX_LIST_BODY).await?;
+        read_buckets(&body).map_err(|e| self.bad_answer("ListBuckets", e))
+    }
+
+    fn bad_answer(&self, what: &str, e: BadAnswer) -> BackendError {
+        BackendError::Unavailable {
+            store: self.upstream.name().to_string(),
+            detail: format!("the store's {what} answer is unreadable: {}", e.0),
+            retry: false,
+        }
+    }
+}
 
 /// Where a store is and how to sign for it: everything a request is built from.
 #[derive(Debug, Clone)]

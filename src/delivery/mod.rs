@@ -1,22 +1,17 @@
 //! Turning a granted, opened object into the response: status, headers and body.
 
-pub mod conditional;
 pub mod cors;
 pub mod disposition;
+pub use crate::http_rules::{conditional, multipart, range};
 pub use crate::media_type;
-pub mod multipart;
-pub mod range;
 pub mod sandbox;
 
 use std::sync::Mutex;
 
-use conditional::Stop;
-use range::Ranges;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Response, StatusCode};
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Response, StatusCode};
-
-use crate::backend::{Etag, Object, ObjectMeta};
+use crate::backend::{Contents, Etag, Fetched, ObjectMeta, Selection};
 use crate::body::{Body, Part};
 use crate::clock;
 use crate::grant::Grant;
@@ -47,6 +42,8 @@ fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
 pub struct Prepared {
     pub grant: Grant,
     content_type: HeaderValue,
+    /// The link names the type (`response-content-type`): it wins over the store's.
+    type_overridden: bool,
     /// SECURITY: anything but a passive type must not run script on our origin.
     sandbox: bool,
     disposition: HeaderValue,
@@ -63,8 +60,8 @@ pub struct Prepared {
 /// download page) reuses them rather than formatting and allocating them anew.
 #[derive(Default)]
 struct Recent {
-    /// An ETag with its ETag and Last-Modified values (the tag covers the mtime).
-    version: Option<(Etag, Validators)>,
+    /// An ETag and date with their ETag and Last-Modified values.
+    version: Option<((Etag, Option<std::time::SystemTime>), Validators)>,
     /// A second with its `private, max-age=…` value.
     max_age: Option<(u64, Option<HeaderValue>)>,
 }
@@ -102,6 +99,7 @@ impl Prepared {
         };
         Prepared {
             sandbox: sandbox::needs_sandbox(content_type.as_bytes()),
+            type_overridden: o.content_type.is_some(),
             content_type,
             disposition,
             cache_control,
@@ -115,7 +113,7 @@ impl Prepared {
 
     /// `make()`, or the value kept from the last call for the same `key`. A busy lock is
     /// never waited on: the caller makes its own value instead.
-    fn remember<K: Copy + PartialEq, V: Clone>(
+    fn remember<K: Clone + PartialEq, V: Clone>(
         &self,
         slot: impl FnOnce(&mut Recent) -> &mut Option<(K, V)>,
         key: K,
@@ -135,14 +133,15 @@ impl Prepared {
     }
 
     fn validators(&self, meta: &ObjectMeta) -> Validators {
-        self.remember(
-            |r| &mut r.version,
-            meta.etag,
-            || Validators {
-                etag: HeaderValue::from_str(meta.etag.text().as_str()).ok(),
-                last_modified: http_date(clock::http_secs(meta.modified)),
-            },
-        )
+        let make = || Validators {
+            etag: meta.etag.as_ref().and_then(Etag::header_value),
+            last_modified: meta.modified.and_then(|m| http_date(clock::http_secs(m))),
+        };
+        match &meta.etag {
+            // The tag covers the date: the same tag, the same two values.
+            Some(etag) => self.remember(|r| &mut r.version, (etag.clone(), meta.modified), make),
+            None => make(),
+        }
     }
 
     /// `private, max-age=<seconds until the link expires>`.
@@ -162,16 +161,33 @@ fn http_date(unix: u64) -> Option<HeaderValue> {
     HeaderValue::try_from(clock::http_date(unix)).ok()
 }
 
+/// The type to send and whether it needs the sandbox: the link's override, else the store's
+/// own type, else the guess from the name made with the grant.
+fn media_type(p: &Prepared, meta: &ObjectMeta) -> (HeaderValue, bool) {
+    const UNKNOWN: HeaderValue = HeaderValue::from_static("application/octet-stream");
+    match &meta.content_type {
+        Some(t) if !p.type_overridden => {
+            let t = match media_type::MediaType::parse(t.as_bytes()) {
+                Some(_) => t.clone(),
+                None => UNKNOWN,
+            };
+            let sandbox = sandbox::needs_sandbox(t.as_bytes());
+            (t, sandbox)
+        }
+        _ => (p.content_type.clone(), p.sandbox),
+    }
+}
+
 /// The headers every representation of this object carries, whatever the status.
-fn representation_headers(p: &Prepared, object: &Object, now: u64, headers: &mut HeaderMap) {
-    let meta = &object.meta;
-    if p.sandbox {
+fn representation_headers(p: &Prepared, meta: &ObjectMeta, now: u64, headers: &mut HeaderMap) {
+    let (content_type, sandbox) = media_type(p, meta);
+    if sandbox {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("sandbox"),
         );
     }
-    headers.insert(header::CONTENT_TYPE, p.content_type.clone());
+    headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert(header::CONTENT_DISPOSITION, p.disposition.clone());
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     let v = p.validators(meta);
@@ -180,12 +196,22 @@ fn representation_headers(p: &Prepared, object: &Object, now: u64, headers: &mut
         None => p.max_age(now),
     };
     let optional = [
-        (header::ETAG, &v.etag),
-        (header::LAST_MODIFIED, &v.last_modified),
-        (header::CACHE_CONTROL, &cache_control),
-        (header::EXPIRES, &p.expires),
-        (header::CONTENT_LANGUAGE, &p.content_language),
-        (header::CONTENT_ENCODING, &p.content_encoding),
+        (header::ETAG, v.etag.as_ref()),
+        (header::LAST_MODIFIED, v.last_modified.as_ref()),
+        (header::CACHE_CONTROL, cache_control.as_ref()),
+        (header::EXPIRES, p.expires.as_ref()),
+        (
+            header::CONTENT_LANGUAGE,
+            p.content_language
+                .as_ref()
+                .or(meta.content_language.as_ref()),
+        ),
+        (
+            header::CONTENT_ENCODING,
+            p.content_encoding
+                .as_ref()
+                .or(meta.content_encoding.as_ref()),
+        ),
     ];
     for (name, value) in optional {
         if let Some(v) = value {
@@ -213,84 +239,37 @@ fn small(status: StatusCode, body: &'static str) -> Response<Body> {
     r
 }
 
-/// The answer when a precondition stops the request.
-fn stopped(stop: Stop, mut full: HeaderMap) -> Response<Body> {
-    match stop {
-        Stop::NotModified => {
-            let mut r = Response::new(Body::Empty);
-            *r.status_mut() = stop.status();
-            for name in NOT_MODIFIED_KEEPS {
-                if let Some(v) = full.remove(&name) {
-                    r.headers_mut().insert(name, v);
-                }
-            }
-            r
-        }
-        Stop::PreconditionFailed => small(stop.status(), "412 Precondition Failed\n"),
-    }
-}
-
-/// The request headers that can change the answer from a plain 200 with the whole object.
-const ASKING: [HeaderName; 6] = [
-    header::IF_MATCH,
-    header::IF_NONE_MATCH,
-    header::IF_MODIFIED_SINCE,
-    header::IF_UNMODIFIED_SINCE,
-    header::RANGE,
-    header::IF_RANGE,
-];
-
-/// The response to a GET or HEAD of an object the request may read: conditionals first,
-/// then Range, then the bytes. HEAD gets exactly GET's status and headers, without a body.
-pub fn respond(
-    prepared: &Prepared,
-    object: Object,
-    method: &Method,
-    request: &HeaderMap,
-    now: u64,
-) -> Response<Body> {
-    let meta = &object.meta;
+/// The answer to a GET or HEAD of an object the request may read, from what the backend
+/// selected. HEAD gets exactly GET's status and headers, without a body.
+pub fn respond(prepared: &Prepared, fetched: Fetched, head: bool, now: u64) -> Response<Body> {
+    let Fetched {
+        meta,
+        selection,
+        contents,
+    } = fetched;
     let len = meta.len;
-    // Last-Modified is sent in whole seconds, so conditions compare in whole seconds.
-    let modified_secs = clock::http_secs(meta.modified);
     let mut headers = HeaderMap::with_capacity(16);
-    representation_headers(prepared, &object, now, &mut headers);
-
-    // Most requests carry no precondition and no Range: one pass over the names they did
-    // send spares six lookups of names they did not.
-    let ranges = if request.keys().any(|k| ASKING.contains(k)) {
-        let etag = meta.etag.text();
-        let etag = etag.as_str();
-        if let Err(stop) = conditional::evaluate(method, request, etag, modified_secs) {
-            return stopped(stop, headers);
-        }
-        range::from_request(method, request, len, etag, modified_secs)
-    } else {
-        Ranges::Whole
-    };
-    let head = method == Method::HEAD;
-    let (status, parts, length) = match ranges {
-        Ranges::Whole => (
+    representation_headers(prepared, &meta, now, &mut headers);
+    let (status, parts, length) = match selection {
+        Selection::Whole => (
             StatusCode::OK,
             vec![Part::Range { start: 0, end: len }],
             len,
         ),
-        Ranges::Single(r) => {
+        Selection::Single(r) => {
             set(
                 &mut headers,
                 header::CONTENT_RANGE,
                 &range::content_range(&r, len),
             );
-            (
-                StatusCode::PARTIAL_CONTENT,
-                vec![Part::Range {
-                    start: r.start,
-                    end: r.end,
-                }],
-                r.end - r.start,
-            )
+            let length = r.end - r.start;
+            let part = Part::Range {
+                start: r.start,
+                end: r.end,
+            };
+            (StatusCode::PARTIAL_CONTENT, vec![part], length)
         }
-        Ranges::Multi(ranges) => {
+        Selection::Multi(ranges) => {
             let boundary = multipart::boundary();
             let part_type = headers
                 .get(header::CONTENT_TYPE)
@@ -308,7 +287,7 @@ pub fn respond(
             );
             (StatusCode::PARTIAL_CONTENT, parts, length)
         }
-        Ranges::Unsatisfiable => {
+        Selection::Unsatisfiable => {
             let mut r = small(
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 "416 Range Not Satisfiable\n",
@@ -322,21 +301,55 @@ pub fn respond(
                 .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
             return r;
         }
+        Selection::NotModified => {
+            let mut r = Response::new(Body::Empty);
+            *r.status_mut() = StatusCode::NOT_MODIFIED;
+            for name in NOT_MODIFIED_KEEPS {
+                if let Some(v) = headers.remove(&name) {
+                    r.headers_mut().insert(name, v);
+                }
+            }
+            return r;
+        }
+        Selection::PreconditionFailed => {
+            return small(StatusCode::PRECONDITION_FAILED, "412 Precondition Failed\n")
+        }
     };
     // hyper writes Content-Length from a body's exact size without formatting a header
     // value; a HEAD has no body to tell it.
     if head {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     }
-    let body = if head || length == 0 {
-        Body::Empty
-    } else {
-        object.body(parts)
+    let body = match contents {
+        _ if head || length == 0 => Body::Empty,
+        Contents::Seekable(object) => object.body(parts),
+        Contents::Stream(body) => body,
+        // A backend that selected bytes gives them; one that did not breaks its contract,
+        // and an empty body under a non-zero length is cut by the connection, never sent
+        // as a short success.
+        Contents::None => Body::stream(Missing(length)),
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
     resp
+}
+
+/// A body that fails at once: bytes were promised and there are none.
+struct Missing(u64);
+
+impl crate::body::Source for Missing {
+    fn poll_frame(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, crate::body::BoxError>>>
+    {
+        std::task::Poll::Ready(Some(Err("the backend gave no bytes".into())))
+    }
+
+    fn remaining(&self) -> u64 {
+        self.0
+    }
 }
 
 #[cfg(test)]
@@ -346,9 +359,9 @@ mod tests {
 
     fn meta(mtime: u64, len: u64) -> ObjectMeta {
         ObjectMeta {
-            len,
-            modified: UNIX_EPOCH + Duration::from_secs(mtime),
-            etag: Etag::of_file(7, i128::from(mtime) * 1_000_000_000, len),
+            modified: Some(UNIX_EPOCH + Duration::from_secs(mtime)),
+            etag: Some(Etag::of_file(7, i128::from(mtime) * 1_000_000_000, len)),
+            ..ObjectMeta::of_len(len)
         }
     }
 

@@ -121,7 +121,8 @@ pub fn select(value: &str, len: u64) -> Ranges {
 
 /// Does `If-Range` still name this representation? An entity-tag must match strongly, a date
 /// must equal Last-Modified exactly; anything else (weak tag, bad date) does not match.
-pub fn if_range_holds(value: &str, etag: &str, modified_secs: u64) -> bool {
+pub fn if_range_holds(value: &str, etag: &str, modified_secs: impl Into<Option<u64>>) -> bool {
+    let modified_secs = modified_secs.into();
     let value = value.trim();
     if value.starts_with("W/") {
         return false;
@@ -129,7 +130,8 @@ pub fn if_range_holds(value: &str, etag: &str, modified_secs: u64) -> bool {
     if value.starts_with('"') {
         return value == etag;
     }
-    httpdate::parse_http_date(value).is_ok_and(|t| crate::clock::http_secs(t) == modified_secs)
+    httpdate::parse_http_date(value)
+        .is_ok_and(|t| Some(crate::clock::http_secs(t)) == modified_secs)
 }
 
 /// What to send for a request's Range and If-Range headers (conditionals already passed).
@@ -140,8 +142,9 @@ pub fn from_request(
     headers: &HeaderMap,
     len: u64,
     etag: &str,
-    modified_secs: u64,
+    modified_secs: impl Into<Option<u64>>,
 ) -> Ranges {
+    let modified_secs = modified_secs.into();
     if method != Method::GET {
         return Ranges::Whole;
     }
@@ -161,6 +164,66 @@ pub fn from_request(
         }
     }
     select(range, len)
+}
+
+/// The request's Range as a store should see it: one range-spec, spelled out anew from what
+/// was parsed (never the client's own bytes); `None` when there is no Range to pass on (none,
+/// several headers, bad syntax, or several ranges, which an upstream answers whole).
+pub fn forwardable(headers: &HeaderMap) -> Option<String> {
+    let mut all = headers.get_all(header::RANGE).iter();
+    let (Some(range), None) = (all.next(), all.next()) else {
+        return None;
+    };
+    match parse(range.to_str().ok()?)?.as_slice() {
+        [Spec::From { first, last: None }] => Some(format!("bytes={first}-")),
+        [Spec::From {
+            first,
+            last: Some(last),
+        }] => Some(format!("bytes={first}-{last}")),
+        [Spec::Suffix(n)] => Some(format!("bytes=-{n}")),
+        _ => None,
+    }
+}
+
+/// A response's `Content-Range`: the bytes `[start, end)` sent, if any, and the whole length,
+/// if said (`bytes a-b/len`, `bytes */len`, `bytes a-b/*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentRange {
+    pub sent: Option<Range<u64>>,
+    pub len: Option<u64>,
+}
+
+pub fn parse_content_range(value: &str) -> Option<ContentRange> {
+    let rest = value.trim().strip_prefix("bytes ")?.trim_start();
+    let (sent, len) = rest.split_once('/')?;
+    let len = match len {
+        "*" => None,
+        n => Some(exact_number(n)?),
+    };
+    let sent = match sent {
+        "*" => None,
+        r => {
+            let (a, b) = r.split_once('-')?;
+            let (a, b) = (exact_number(a)?, exact_number(b)?);
+            let end = b.checked_add(1)?;
+            if a > b || len.is_some_and(|n| end > n) {
+                return None;
+            }
+            Some(a..end)
+        }
+    };
+    if sent.is_none() && len.is_none() {
+        return None;
+    }
+    Some(ContentRange { sent, len })
+}
+
+/// Decimal digits that fit a u64 (a length a store states is taken only exactly).
+fn exact_number(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 /// `Content-Range` of one part.
@@ -291,5 +354,67 @@ mod tests {
             from_request(&Method::HEAD, &h, 10, "\"e\"", 0),
             Ranges::Whole
         );
+    }
+
+    #[test]
+    fn only_one_range_is_passed_on_and_it_is_spelled_anew() {
+        let fwd = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::RANGE, v.parse().unwrap());
+            forwardable(&h)
+        };
+        assert_eq!(fwd("bytes=0-99").as_deref(), Some("bytes=0-99"));
+        assert_eq!(fwd("BYTES = 5-").as_deref(), Some("bytes=5-"));
+        assert_eq!(fwd("bytes=-7,").as_deref(), Some("bytes=-7"));
+        assert_eq!(
+            fwd("bytes=0-99999999999999999999999").as_deref(),
+            Some("bytes=0-18446744073709551615")
+        );
+        for none in [
+            "bytes=0-1,3-4",
+            "bytes=5-1",
+            "items=0-1",
+            "bytes=x",
+            "bytes=",
+        ] {
+            assert_eq!(fwd(none), None, "{none}");
+        }
+    }
+
+    #[test]
+    fn a_stores_content_range_is_read_exactly() {
+        let cr = |v| parse_content_range(v);
+        assert_eq!(
+            cr("bytes 0-9/100"),
+            Some(ContentRange {
+                sent: Some(0..10),
+                len: Some(100)
+            })
+        );
+        assert_eq!(
+            cr("bytes */100"),
+            Some(ContentRange {
+                sent: None,
+                len: Some(100)
+            })
+        );
+        assert_eq!(
+            cr("bytes 5-5/*"),
+            Some(ContentRange {
+                sent: Some(5..6),
+                len: None
+            })
+        );
+        for bad in [
+            "bytes 9-0/100",
+            "bytes 0-100/100",
+            "bytes */*",
+            "items 0-1/2",
+            "bytes 0-18446744073709551615/*",
+            "bytes 0-99999999999999999999/100",
+            "bytes -1-2/3",
+        ] {
+            assert_eq!(cr(bad), None, "{bad}");
+        }
     }
 }

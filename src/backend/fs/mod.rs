@@ -16,7 +16,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{BackendError, Content, Etag, ListQuery, ListedObject, Listing, Object, ObjectMeta};
+pub mod body;
+
+use super::{
+    Ask, BackendError, Contents, Etag, Fetched, ListQuery, ListedObject, Listing, ObjectMeta,
+    Seekable,
+};
+use crate::body::{Body, Part};
+use crate::http_rules;
 
 pub struct FsBackend {
     root: OwnedFd,
@@ -220,13 +227,53 @@ impl FsBackend {
         }
     }
 
-    /// Opens an object for reading: one open, one fstat.
-    pub fn open(
+    /// The object's answer to `ask`: one open, one fstat, and the request's preconditions and
+    /// Range decided here against the file's own validators.
+    pub fn fetch(
         self: &Arc<Self>,
         project: &str,
         container: &str,
         object: &str,
-    ) -> Result<Object, BackendError> {
+        ask: Ask<'_>,
+    ) -> Result<Fetched, BackendError> {
+        let opened = self.open(project, container, object)?;
+        let meta = &opened.meta;
+        let selection = if http_rules::asks_anything(ask.headers) {
+            let modified = meta.modified.map(crate::clock::http_secs);
+            let select =
+                |etag: &str| http_rules::select(ask.head, ask.headers, meta.len, etag, modified);
+            match &meta.etag {
+                Some(etag) => etag.with_text(select),
+                None => select(""),
+            }
+        } else {
+            http_rules::Selection::Whole
+        };
+        let sends = matches!(
+            selection,
+            http_rules::Selection::Whole
+                | http_rules::Selection::Single(_)
+                | http_rules::Selection::Multi(_)
+        );
+        let Opened { meta, file, reopen } = opened;
+        let contents = match sends && !ask.head {
+            true => Contents::Seekable(Box::new(FileContents { file, reopen })),
+            false => Contents::None,
+        };
+        Ok(Fetched {
+            meta,
+            selection,
+            contents,
+        })
+    }
+
+    /// Opens an object for reading: one open, one fstat.
+    fn open(
+        self: &Arc<Self>,
+        project: &str,
+        container: &str,
+        object: &str,
+    ) -> Result<Opened, BackendError> {
         // SECURITY: the kernel keeps the open under the root and off symlinks; only names
         // without `.`/`..` segments keep it inside the container, so this backend checks them
         // itself rather than trust every caller to.
@@ -269,9 +316,9 @@ impl FsBackend {
         // Any i64 can be a file's mtime (`utimensat`), far past what a clock can hold.
         let modified = crate::clock::from_unix(md.mtime(), md.mtime_nsec());
         let meta = ObjectMeta {
-            len: md.len(),
-            modified,
-            etag: Etag::of_file(md.ino(), mtime_ns, md.len()),
+            modified: Some(modified),
+            etag: Some(Etag::of_file(md.ino(), mtime_ns, md.len())),
+            ..ObjectMeta::of_len(md.len())
         };
         let reopen = Reopener {
             backend: self.clone(),
@@ -280,10 +327,44 @@ impl FsBackend {
             dev: md.dev(),
             ino: md.ino(),
         };
-        Ok(Object {
-            meta,
-            content: Content::File(file, Box::new(reopen)),
-        })
+        Ok(Opened { meta, file, reopen })
+    }
+}
+
+/// An opened object file, with its metadata and the way back to it.
+struct Opened {
+    meta: ObjectMeta,
+    file: File,
+    reopen: Reopener,
+}
+
+struct FileContents {
+    file: File,
+    reopen: Reopener,
+}
+
+impl Seekable for FileContents {
+    fn body(self: Box<Self>, parts: Vec<Part>) -> Body {
+        body::body(self.file, parts, Some(Box::new(self.reopen)))
+    }
+}
+
+/// What an errno means for an object: most say it is not there (or not a file we serve).
+pub(super) fn errno_meaning(e: io::Error) -> BackendError {
+    match e.raw_os_error() {
+        Some(
+            libc::ENOENT
+            | libc::ENOTDIR
+            | libc::ELOOP
+            | libc::EXDEV
+            | libc::ENAMETOOLONG
+            | libc::EISDIR
+            // A socket, or a device without a driver: not a regular file.
+            | libc::ENXIO
+            | libc::ENODEV,
+        ) => BackendError::NotFound,
+        Some(libc::EACCES | libc::EPERM) => BackendError::Denied,
+        _ => BackendError::Io(e),
     }
 }
 
@@ -589,7 +670,7 @@ impl std::fmt::Display for Replaced {
 
 impl std::error::Error for Replaced {}
 
-impl crate::body::Reopen for Reopener {
+impl body::Reopen for Reopener {
     fn reopen(&self) -> io::Result<File> {
         let (p, c) = self.ends;
         let (project, container, object) = (
@@ -610,6 +691,7 @@ impl crate::body::Reopen for Reopener {
 
 #[cfg(test)]
 mod tests {
+    use super::body::Reopen;
     use super::*;
     use std::os::unix::fs::symlink;
 
@@ -667,11 +749,22 @@ mod tests {
         ));
     }
 
-    fn read(o: Object) -> Vec<u8> {
-        let Content::File(f, _) = o.content;
+    fn read(o: Opened) -> Vec<u8> {
         let mut s = Vec::new();
-        std::io::Read::read_to_end(&mut &f, &mut s).unwrap();
+        std::io::Read::read_to_end(&mut &o.file, &mut s).unwrap();
         s
+    }
+
+    #[test]
+    fn errno_says_what_the_store_means() {
+        let of = |errno| BackendError::from(std::io::Error::from_raw_os_error(errno));
+        for errno in [libc::ENOENT, libc::ENXIO, libc::EISDIR, libc::ENOTDIR] {
+            assert!(matches!(of(errno), BackendError::NotFound), "{errno}");
+        }
+        for errno in [libc::EACCES, libc::EPERM] {
+            assert!(matches!(of(errno), BackendError::Denied), "{errno}");
+        }
+        assert!(matches!(of(libc::EIO), BackendError::Io(_)));
     }
 
     #[test]
@@ -697,8 +790,7 @@ mod tests {
         let (_d, b) = tree();
         let o = b.open("p", "c", "sub/o.txt").unwrap();
         assert_eq!(o.meta.len, 5);
-        let etag = o.meta.etag.text();
-        let etag = etag.as_str();
+        let etag = o.meta.etag.as_ref().unwrap().with_text(str::to_string);
         assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
         assert_eq!(read(o), b"hello");
     }
@@ -747,7 +839,7 @@ mod tests {
     #[test]
     fn reopening_finds_the_same_file_and_refuses_a_replaced_one() {
         let (d, b) = tree();
-        let Content::File(_, reopen) = b.open("p", "c", "sub/o.txt").unwrap().content;
+        let reopen = b.open("p", "c", "sub/o.txt").unwrap().reopen;
         let mut s = String::new();
         std::io::Read::read_to_string(&mut reopen.reopen().unwrap(), &mut s).unwrap();
         assert_eq!(s, "hello");

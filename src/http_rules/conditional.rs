@@ -110,13 +110,15 @@ fn date(headers: &HeaderMap, name: HeaderName) -> Option<u64> {
 }
 
 /// Evaluates the request's preconditions against the current `etag` (strong, quoted) and
-/// Last-Modified (`modified_secs`), in RFC 9110 §13.2.2 order. `Ok` means: go on to Range.
+/// Last-Modified (`modified_secs`, if the object has one: date conditions on an object
+/// without one are ignored), in RFC 9110 §13.2.2 order. `Ok` means: go on to Range.
 pub fn evaluate(
     method: &Method,
     headers: &HeaderMap,
     etag: &str,
-    modified_secs: u64,
+    modified_secs: impl Into<Option<u64>>,
 ) -> Result<(), Stop> {
+    let modified_secs = modified_secs.into();
     // Step 1 / 2: If-Match wins over If-Unmodified-Since.
     match list(headers, header::IF_MATCH) {
         Some(v) => {
@@ -125,7 +127,9 @@ pub fn evaluate(
             }
         }
         None => {
-            if date(headers, header::IF_UNMODIFIED_SINCE).is_some_and(|d| modified_secs > d) {
+            if date(headers, header::IF_UNMODIFIED_SINCE)
+                .is_some_and(|d| modified_secs.is_some_and(|m| m > d))
+            {
                 return Err(Stop::PreconditionFailed);
             }
         }
@@ -143,8 +147,8 @@ pub fn evaluate(
             }
         }
         None => {
-            if safe && date(headers, header::IF_MODIFIED_SINCE).is_some_and(|d| modified_secs <= d)
-            {
+            let unchanged_since = |d| modified_secs.is_some_and(|m| m <= d);
+            if safe && date(headers, header::IF_MODIFIED_SINCE).is_some_and(unchanged_since) {
                 return Err(Stop::NotModified);
             }
         }
