@@ -8,17 +8,24 @@
 mod common;
 
 use std::future::Future;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{require_tool, shared_store, stop_shared_store, Store};
+use common::{
+    request_as, require_tool, shared_store, signed, stop_shared_store, Binary, Response, Store,
+    TestServer, PROJECT,
+};
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use keyhole::backend::s3::{read_buckets, S3Names};
 use keyhole::backend::ListQuery;
 use keyhole::config::{Placeholder, S3Store, S3Style, Secret, Template};
 use keyhole::upstream::client::{Client, Timeouts};
+use sha2::{Digest as _, Sha256};
 
 static SEAWEED: OnceLock<Store> = OnceLock::new();
 extern "C" fn stop_seaweed() {
@@ -187,4 +194,327 @@ fn the_header_signer_is_accepted_by_rclone() {
         let (status, body) = send(get, Bytes::new()).await;
         assert_eq!((status, &body[..]), (StatusCode::OK, &b"rclone bytes"[..]));
     });
+}
+
+// ---- through Keyhole ----
+
+/// The bucket of container `c` of project `p1` under the test template.
+const BUCKET: &str = "kh-p1-c";
+
+/// The `[backend]` lines for `store`, signing with `secret`.
+fn backend_lines(store: &Store, secret: &str) -> String {
+    format!(
+        "kind = \"s3\"\nendpoint = \"{}\"\nregion = \"{}\"\naccess_key = \"{}\"\n\
+         secret_key = \"{secret}\"\nbucket = \"kh-{{project}}-{{container}}\"\n\
+         connect_timeout = 2\nresponse_timeout = 5\n",
+        store.var("S3_ENDPOINT"),
+        store.var("S3_REGION"),
+        store.var("S3_ACCESS_KEY"),
+    )
+}
+
+/// The test suite's usual config with its fs backend swapped for `store`.
+fn config_for(dir: &Path, store: &Store, secret: &str) -> String {
+    let text = common::base_config(dir, "");
+    let fs = format!("kind = \"fs\"\nroot = \"{}\"\n", dir.join("data").display());
+    assert!(text.contains(&fs), "base_config changed its [backend]");
+    text.replacen(&fs, &backend_lines(store, secret), 1)
+}
+
+fn keyhole(store: &Store) -> TestServer {
+    TestServer::from_text(|dir| config_for(dir, store, store.var("S3_SECRET_KEY")))
+}
+
+fn swift_target(object: &str) -> String {
+    signed(&format!("/v1/AUTH_{PROJECT}/c/{object}"))
+}
+
+/// A presigned S3 GET of `c/<object>` for a client that sends `Host: host`.
+fn s3_link(host: &str, object: &str) -> String {
+    common::s3_target_as(host, object, false, &[])
+}
+
+fn get(srv: &TestServer, target: &str, headers: &[(&str, &str)]) -> Response {
+    srv.request("GET", target, headers)
+}
+
+/// `n` bytes that differ at every offset a range could pick.
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 + i / 251) as u8).collect()
+}
+
+fn sha256(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// Headers a store adds that must never reach a client.
+fn assert_no_store_headers(r: &Response) {
+    for (name, value) in &r.headers {
+        let n = name.to_ascii_lowercase();
+        assert!(
+            !n.starts_with("x-amz-") && !n.starts_with("seaweed") && n != "server",
+            "{name}: {value} passed through"
+        );
+        assert!(!value.contains("SeaweedFS"), "{name}: {value}");
+    }
+}
+
+#[test]
+fn swift_and_s3_links_through_keyhole_serve_the_stores_bytes() {
+    let Some(store) = seaweed() else { return };
+    let bytes = pattern(1 << 20);
+    put(store, BUCKET, "big.bin", &bytes);
+    put(store, BUCKET, TRICKY_KEY, b"tricky");
+    let srv = keyhole(store);
+    let r = get(&srv, &swift_target("big.bin"), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(sha256(&r.body), sha256(&bytes));
+    assert_eq!(r.header("content-length"), Some("1048576"));
+    assert!(r.header("etag").is_some_and(|e| e.starts_with('"')));
+    assert_no_store_headers(&r);
+    let host = srv.addr.to_string();
+    let r = get(&srv, &s3_link(&host, "big.bin"), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(sha256(&r.body), sha256(&bytes));
+    assert_no_store_headers(&r);
+    let r = get(&srv, &swift_target(TRICKY_KEY), &[]);
+    assert_eq!(
+        (r.status, &r.body[..]),
+        (200, &b"tricky"[..]),
+        "{}",
+        r.text()
+    );
+    let r = get(&srv, &s3_link(&host, TRICKY_KEY), &[]);
+    assert_eq!(
+        (r.status, &r.body[..]),
+        (200, &b"tricky"[..]),
+        "{}",
+        r.text()
+    );
+}
+
+/// Ranges, If-None-Match, If-Range and HEAD, through Keyhole from `store`.
+fn ranges_and_preconditions(store: &Store) {
+    let bytes = pattern(16388);
+    put(store, BUCKET, "ranged.bin", &bytes);
+    let srv = keyhole(store);
+    let link = swift_target("ranged.bin");
+    let whole = get(&srv, &link, &[]);
+    assert_eq!(whole.status, 200, "{}", whole.text());
+    let etag = whole.header("etag").expect("an etag").to_string();
+
+    let r = get(&srv, &link, &[("Range", "bytes=2-5")]);
+    assert_eq!(r.status, 206, "{}", r.text());
+    assert_eq!(r.body, &bytes[2..6]);
+    assert_eq!(r.header("content-range"), Some("bytes 2-5/16388"));
+    let r = get(&srv, &link, &[("Range", "bytes=-3")]);
+    assert_eq!((r.status, &r.body[..]), (206, &bytes[16385..]));
+    assert_eq!(r.header("content-range"), Some("bytes 16385-16387/16388"));
+
+    let r = get(&srv, &link, &[("If-None-Match", &etag)]);
+    assert_eq!((r.status, r.body.len()), (304, 0));
+    // Stores answer 206 to a wrong If-Range validator; RFC 9110 wants the whole object.
+    let r = get(
+        &srv,
+        &link,
+        &[("Range", "bytes=2-5"), ("If-Range", "\"wrong\"")],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(sha256(&r.body), sha256(&bytes));
+    let r = get(&srv, &link, &[("Range", "bytes=2-5"), ("If-Range", &etag)]);
+    assert_eq!((r.status, &r.body[..]), (206, &bytes[2..6]));
+    let r = get(&srv, &link, &[("If-Match", "\"wrong\"")]);
+    assert_eq!(r.status, 412, "{}", r.text());
+
+    let head = srv.request("HEAD", &link, &[]);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    for name in [
+        "content-length",
+        "etag",
+        "last-modified",
+        "content-type",
+        "accept-ranges",
+    ] {
+        assert_eq!(head.header(name), whole.header(name), "{name}");
+    }
+}
+
+#[test]
+fn ranges_preconditions_and_head_follow_http_through_seaweedfs() {
+    let Some(store) = seaweed() else { return };
+    ranges_and_preconditions(store);
+}
+
+/// A missing object is Swift's plain 404 and S3's NoSuchKey.
+fn missing_object(store: &Store) {
+    put(store, BUCKET, "present", b"p");
+    let srv = keyhole(store);
+    let r = get(&srv, &swift_target("absent"), &[]);
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(!r.text().contains('<'), "{}", r.text());
+    let r = get(&srv, &s3_link(&srv.addr.to_string(), "absent"), &[]);
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.text().contains("<Code>NoSuchKey</Code>"), "{}", r.text());
+}
+
+#[test]
+fn a_missing_object_is_each_protocols_404_through_seaweedfs() {
+    let Some(store) = seaweed() else { return };
+    missing_object(store);
+}
+
+#[test]
+fn wrong_credentials_are_a_502_and_readyz_fails() {
+    let Some(store) = seaweed() else { return };
+    put(store, BUCKET, "guarded", b"g");
+    let good = keyhole(store);
+    assert_eq!(good.get("/_keyhole/readyz").status, 200);
+    let srv = TestServer::from_text(|dir| config_for(dir, store, "not-the-secret"));
+    let r = get(&srv, &swift_target("guarded"), &[]);
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(!r.text().contains("SignatureDoesNotMatch"), "{}", r.text());
+    let r = get(&srv, &s3_link(&srv.addr.to_string(), "guarded"), &[]);
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("<Error>"), "{}", r.text());
+    assert_eq!(srv.get("/_keyhole/readyz").status, 503);
+}
+
+#[test]
+fn two_replicas_serve_the_same_link() {
+    let Some(store) = seaweed() else { return };
+    let bytes = pattern(70_000);
+    put(store, BUCKET, "shared.bin", &bytes);
+    let (a, b) = (keyhole(store), keyhole(store));
+    // As behind one proxy: both see the same public Host.
+    let host = "share.example.com";
+    let s3 = s3_link(host, "shared.bin");
+    let swift = swift_target("shared.bin");
+    for srv in [&a, &b] {
+        for target in [&s3, &swift] {
+            let r = request_as(srv.addr, "GET", host, target, &[]);
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert_eq!(sha256(&r.body), sha256(&bytes));
+        }
+    }
+}
+
+#[test]
+fn the_store_stopped_mid_test_is_a_502_within_the_timeout_then_served_again() {
+    if !require_tool("weed") {
+        return;
+    }
+    let store = Store::start("seaweedfs.sh", &[]);
+    put(&store, BUCKET, "flaky", b"flaky bytes");
+    let srv = keyhole(&store);
+    let link = swift_target("flaky");
+    assert_eq!(get(&srv, &link, &[]).status, 200);
+    store.stop();
+    let start = Instant::now();
+    let r = get(&srv, &link, &[]);
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(
+        start.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(srv.get("/_keyhole/readyz").status, 503);
+    store.start_again();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = get(&srv, &link, &[]);
+        if r.status == 200 {
+            assert_eq!(r.body, b"flaky bytes");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not served again: {}", r.status);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(srv.get("/_keyhole/readyz").status, 200);
+}
+
+/// The real binary in front of `store`.
+fn binary(store: &Store) -> Binary {
+    Binary::start_on(
+        2,
+        |dir| config_for(dir, store, store.var("S3_SECRET_KEY")),
+        |_| {},
+    )
+}
+
+/// Sends a GET of `target` and reads the head; the stream is left at the body.
+fn open_get(addr: std::net::SocketAddr, target: &str) -> (TcpStream, Response) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let req = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let head = common::read_head(&mut s);
+    (s, head)
+}
+
+#[test]
+fn a_256_mib_object_streams_through_in_bounded_memory_and_a_client_may_leave_mid_body() {
+    let Some(store) = seaweed() else { return };
+    const LEN: usize = 256 << 20;
+    let bytes = pattern(LEN);
+    let want = sha256(&bytes);
+    put(store, BUCKET, "huge.bin", &bytes);
+    drop(bytes);
+    let bin = binary(store);
+    let target = swift_target("huge.bin");
+
+    // One client reads a little and leaves; Keyhole lets go of the store's answer.
+    let fds = bin.fds();
+    let (mut s, head) = open_get(bin.addr, &target);
+    assert_eq!(head.status, 200);
+    let mut some = vec![0u8; 1 << 20];
+    s.read_exact(&mut some).unwrap();
+    drop(s);
+
+    let (mut s, head) = open_get(bin.addr, &target);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some(&*LEN.to_string()));
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut got = 0usize;
+    loop {
+        match s.read(&mut buf).unwrap() {
+            0 => break,
+            n => {
+                hash.update(&buf[..n]);
+                got += n;
+            }
+        }
+    }
+    assert_eq!(got, LEN);
+    assert_eq!(hex::encode(hash.finalize()), want);
+    let rss = bin.peak_rss_kib();
+    eprintln!("keyhole peak RSS after 256 MiB: {rss} KiB");
+    assert!(rss < 64 * 1024, "keyhole's peak RSS was {rss} KiB");
+    // The connection of the client that left is not kept open (pooled connections to the
+    // store are allowed a few).
+    let after = bin.settle_fds(fds, 4);
+    assert!(after <= fds + 4, "descriptors: {fds} before, {after} after");
+}
+
+// ---- rclone serve s3: the same smoke cases and its quirks ----
+
+#[test]
+fn rclone_links_ranges_and_preconditions_through_keyhole() {
+    let Some(store) = rclone() else { return };
+    // rclone answers a Range with 200 plus Content-Range: Keyhole still answers 206.
+    ranges_and_preconditions(store);
+}
+
+#[test]
+fn rclone_missing_object_and_whole_get() {
+    let Some(store) = rclone() else { return };
+    missing_object(store);
+    let bytes = pattern(300_000);
+    put(store, BUCKET, "whole.bin", &bytes);
+    let srv = keyhole(store);
+    let r = get(&srv, &s3_link(&srv.addr.to_string(), "whole.bin"), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(sha256(&r.body), sha256(&bytes));
+    assert_no_store_headers(&r);
 }

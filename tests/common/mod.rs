@@ -313,7 +313,12 @@ pub const HEADLESS_CHROMIUM: &[&str] = &[
 /// The path and query of an S3 presigned GET of `c/<key>` (SigV4, or V2 with `v2`), path
 /// style, made now for an hour with the test key and `overrides` signed in.
 pub fn s3_target(srv: &TestServer, key: &str, v2: bool, overrides: &[(&str, &str)]) -> String {
-    let endpoint = format!("http://{}", srv.addr);
+    s3_target_as(&srv.addr.to_string(), key, v2, overrides)
+}
+
+/// `s3_target` for a client that sends `Host: host` (a proxy's public name).
+pub fn s3_target_as(host: &str, key: &str, v2: bool, overrides: &[(&str, &str)]) -> String {
+    let endpoint = format!("http://{host}");
     let url = keyhole::share::s3::S3Link {
         endpoint: &endpoint,
         bucket: "c",
@@ -519,12 +524,21 @@ impl Binary {
         extra: &str,
         tweak: impl FnOnce(&mut std::process::Command),
     ) -> Binary {
+        Binary::start_on(workers, |dir| base_config(dir, extra), tweak)
+    }
+
+    /// `start_with` on the config `text` makes for the binary's folder.
+    pub fn start_on(
+        workers: u32,
+        text: impl FnOnce(&Path) -> String,
+        tweak: impl FnOnce(&mut std::process::Command),
+    ) -> Binary {
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
         let dir = TempDir::new("binary");
         std::fs::create_dir_all(dir.0.join("data/p1/c")).unwrap();
         let cfg = dir.0.join("k.toml");
-        std::fs::write(&cfg, base_config(&dir.0, extra)).unwrap();
+        std::fs::write(&cfg, text(&dir.0)).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyhole"));
         cmd.args(["serve", "--workers", &workers.to_string()])
             .args(["--listen", "127.0.0.1:0", "--config"])
@@ -622,4 +636,30 @@ pub fn read_response(s: &mut TcpStream) -> (u16, Vec<u8>) {
     let mut body = vec![0; len];
     s.read_exact(&mut body).unwrap();
     (r.status, body)
+}
+
+impl Store {
+    /// Starts the store again after `stop`, in the same folder: same ports, keys and data.
+    pub fn start_again(&self) {
+        let st = std::process::Command::new("bash")
+            .arg(format!("tests/stores/{}", self.script))
+            .arg("start")
+            .arg(&self.dir.0)
+            .env("STORES_WATCH_PID", std::process::id().to_string())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{} start again failed", self.script);
+    }
+}
+
+impl Binary {
+    /// The peak resident set of the child (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
 }
