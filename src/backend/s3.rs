@@ -5,7 +5,7 @@
 //! config's templates. Each request is built here from those names alone: nothing of the
 //! client's request but the headers `Upstream` forwards reaches the store.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::header::{HeaderValue, HOST};
 use http::{Method, Request, Uri};
@@ -29,7 +29,13 @@ const MAX_KEYS: usize = 1000;
 pub struct S3Backend {
     names: S3Names,
     upstream: Upstream,
+    /// The last readiness answer and when it was found.
+    readiness: std::sync::Mutex<Option<(Instant, Result<(), String>)>>,
 }
+
+/// How long a readiness answer is reused: `/_keyhole/readyz` needs no signature, so a flood
+/// of probes costs the store at most one ListBuckets this often.
+const READY_FOR: Duration = Duration::from_secs(1);
 
 impl S3Backend {
     pub fn new(store: &S3Store) -> Result<S3Backend, BackendError> {
@@ -41,7 +47,8 @@ impl S3Backend {
         };
         Ok(S3Backend {
             names: S3Names::new(store),
-            upstream: Upstream::new(&store_name(store), timeouts)?,
+            upstream: Upstream::new(STORE_NAME, timeouts)?,
+            readiness: std::sync::Mutex::new(None),
         })
     }
 
@@ -93,7 +100,18 @@ impl S3Backend {
     /// Ready when a signed ListBuckets is answered: the store is up and takes Keyhole's
     /// credentials.
     pub async fn ready(&self) -> Result<(), String> {
-        self.buckets().await.map(drop).map_err(|e| e.to_string())
+        let cached = |r: &Option<(Instant, Result<(), String>)>| match r {
+            Some((at, answer)) if at.elapsed() < READY_FOR => Some(answer.clone()),
+            _ => None,
+        };
+        if let Some(answer) = self.readiness.lock().ok().and_then(|r| cached(&r)) {
+            return answer;
+        }
+        let answer = self.buckets().await.map(drop).map_err(|e| e.to_string());
+        if let Ok(mut r) = self.readiness.lock() {
+            *r = Some((Instant::now(), answer.clone()));
+        }
+        answer
     }
 
     async fn buckets(&self) -> Result<Vec<String>, BackendError> {
@@ -426,8 +444,13 @@ impl ListFrame {
             let Some(name) = p.prefix.strip_prefix(&self.before) else {
                 continue;
             };
-            // A prefix given last on the previous page comes back first on this one.
-            if name.is_empty() || name <= self.marker.as_str() || self.marker.starts_with(name) {
+            // A prefix given last on the previous page comes back first on this one; one
+            // that no object name could start with is the store's, not a folder.
+            let folder = name.strip_suffix('/').unwrap_or(name);
+            if !super::valid_object_name(folder)
+                || name <= self.marker.as_str()
+                || self.marker.starts_with(name)
+            {
                 continue;
             }
             items.push((name.to_string(), None));
@@ -471,10 +494,8 @@ fn parse_time(text: &str) -> Option<SystemTime> {
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
 }
 
-/// The store's name in log lines: its host, never a credential.
-pub fn store_name(store: &S3Store) -> String {
-    format!("s3 {}", host_of(&store.endpoint))
-}
+/// The store's name in log lines and errors: its kind, never its URL or a credential.
+const STORE_NAME: &str = "s3";
 
 #[cfg(test)]
 mod tests {
@@ -587,6 +608,8 @@ mod tests {
 <Contents><Key>c/e.txt</Key><LastModified>2024-01-02T03:04:05.000Z</LastModified><ETag>"x"</ETag><Size>7</Size></Contents>
 <Contents><Key>c/g &amp; h</Key><LastModified>2024-01-02T03:04:05Z</LastModified><Size>1</Size></Contents>
 <CommonPrefixes><Prefix>c/d/</Prefix></CommonPrefixes>
+<CommonPrefixes><Prefix>c/e//</Prefix></CommonPrefixes>
+<CommonPrefixes><Prefix>c/../</Prefix></CommonPrefixes>
 <CommonPrefixes><Prefix>c/f/</Prefix></CommonPrefixes>
 <IsTruncated>false</IsTruncated></ListBucketResult>"#;
         let page = frame.read(xml).unwrap();
