@@ -16,6 +16,8 @@ pub enum BadHost {
     Conflict,
     /// An authority with user information (`user@host`), which names no host of ours.
     UserInfo,
+    /// An HTTP/1.1 request with no Host line at all (RFC 9112 §3.2 requires one).
+    Missing,
 }
 
 impl BadHost {
@@ -25,6 +27,7 @@ impl BadHost {
             BadHost::Unreadable => "400 Bad Request: the Host header is not a host[:port]\n",
             BadHost::Conflict => "400 Bad Request: :authority and Host differ\n",
             BadHost::UserInfo => "400 Bad Request: the authority carries user information\n",
+            BadHost::Missing => "400 Bad Request: an HTTP/1.1 request needs a Host header\n",
         }
     }
 }
@@ -76,6 +79,10 @@ pub fn of<'a>(
         None => None,
     };
     let Some(authority) = uri.authority() else {
+        // An empty `Host:` is allowed (a target without a host); no line at all is not.
+        if version == Version::HTTP_11 && line.is_none() {
+            return Err(BadHost::Missing);
+        }
         return Ok(host_header);
     };
     let authority = checked(authority.as_str())?;
@@ -107,8 +114,18 @@ mod tests {
             host(Version::HTTP_11, "/b/k", &["b.s3.example:80"]),
             Ok(Some("b.s3.example:80".into()))
         );
-        assert_eq!(host(Version::HTTP_11, "/b/k", &[]), Ok(None));
         assert_eq!(host(Version::HTTP_11, "/b/k", &[""]), Ok(None));
+        // HTTP/1.0 had no Host requirement.
+        assert_eq!(host(Version::HTTP_10, "/b/k", &[]), Ok(None));
+    }
+
+    #[test]
+    fn an_http11_request_without_a_host_line_is_refused() {
+        assert_eq!(host(Version::HTTP_11, "/b/k", &[]), Err(BadHost::Missing));
+        assert_eq!(
+            host(Version::HTTP_11, "http://a.example/k", &[]),
+            Ok(Some("a.example".into()))
+        );
     }
 
     #[test]

@@ -292,3 +292,18 @@ fn files_and_folders_swapped_for_symlinks_mid_request_never_leak() {
     eprintln!("{served} served, {refused} refused during {swaps} swaps");
     still_serving(&s);
 }
+
+#[test]
+fn an_http11_request_without_host_is_refused_and_http10_is_served() {
+    let s = setup();
+    let target = signed("/v1/AUTH_p1/c/ok.txt");
+    let r = send(
+        &s,
+        format!("GET {target} HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("Host"), "{}", r.text());
+    let r = send(&s, format!("GET {target} HTTP/1.0\r\n\r\n").as_bytes());
+    assert_eq!((r.status, r.body.as_slice()), (200, b"fine".as_slice()));
+    still_serving(&s);
+}

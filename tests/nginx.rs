@@ -1,135 +1,17 @@
 //! A real nginx in front of Keyhole, proxying with the shipped `deploy/nginx/keyhole-proxy.conf`
-//! (the file `deploy/nginx.conf` includes): links made for the proxy's public URL open
+//! (the file `deploy/nginx/keyhole.conf` includes): links made for the proxy's public URL open
 //! through it, at the root and under a path prefix; `temp_url_ip_range` sees the real client;
 //! forwarded headers the client writes itself change nothing.
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
-
+use common::nginx::{free_port, snippet, Nginx};
 use common::*;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "api-token-nginx";
 const NAME: &str = "docs/Tiếng Việt a+b.txt";
 const BYTES: &[u8] = b"through the proxy";
-
-/// An nginx process started for one test, stopped (by its pid) when dropped.
-struct Nginx {
-    child: Child,
-    addr: SocketAddr,
-    dir: TempDir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // TERM to the master, which stops its workers; KILL only if it does not go.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn snippet() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nginx/keyhole-proxy.conf")
-}
-
-/// A port nothing listens on right now, for nginx to take.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("an ephemeral port")
-}
-
-impl Nginx {
-    /// nginx on `port`, passing `/` to `root` and `/files/` to `files` exactly as
-    /// `deploy/nginx.conf` does (upstream without a URI, then the shared snippet).
-    fn start(port: u16, root: SocketAddr, files: SocketAddr) -> Nginx {
-        let dir = TempDir::new("nginx");
-        let d = dir.0.display();
-        let include = snippet();
-        let include = include.display();
-        let conf = format!(
-            r#"worker_processes 1;
-error_log {d}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    upstream keyhole {{ server {root}; keepalive 4; }}
-    upstream keyhole_files {{ server {files}; keepalive 4; }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://keyhole;
-            include {include};
-        }}
-        location /files/ {{
-            proxy_pass http://keyhole_files;
-            include {include};
-        }}
-    }}
-}}
-"#
-        );
-        let file = dir.0.join("nginx.conf");
-        std::fs::write(&file, conf).unwrap();
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(&dir.0)
-            .arg("-c")
-            .arg(&file)
-            .arg("-e")
-            .arg(dir.0.join("error.log"))
-            .arg("-g")
-            .arg(format!("daemon off; pid {d}/nginx.pid;"))
-            .spawn()
-            .expect("nginx starts");
-        let mut n = Nginx {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(n.addr).is_err() {
-            let exited = n.child.try_wait().ok().flatten();
-            if exited.is_some() || Instant::now() > deadline {
-                panic!("nginx did not start ({exited:?}):\n{}", n.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        n
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.0.join("error.log")).unwrap_or_default()
-    }
-
-    fn host(&self) -> String {
-        self.addr.to_string()
-    }
-
-    fn get(&self, target: &str, headers: &[(&str, &str)]) -> Response {
-        request_as(self.addr, "GET", &self.host(), target, headers)
-    }
-}
 
 /// Keyhole behind nginx at `public_url`, trusting 127.0.0.1 (where nginx connects from).
 fn keyhole(public_url: &str) -> TestServer {
@@ -179,13 +61,13 @@ fn with_nginx(test: impl FnOnce(&Nginx)) {
     let port = free_port();
     let root = keyhole(&format!("http://127.0.0.1:{port}"));
     let files = keyhole(&format!("http://127.0.0.1:{port}/files"));
-    let n = Nginx::start(port, root.addr, files.addr);
+    let n = Nginx::start(port, &[("/", &[root.addr]), ("/files/", &[files.addr])]);
     test(&n);
 }
 
 #[test]
 fn the_shipped_config_proxies_as_the_test_does() {
-    let conf = std::fs::read_to_string(snippet().parent().unwrap().join("../nginx.conf")).unwrap();
+    let conf = std::fs::read_to_string(snippet().parent().unwrap().join("keyhole.conf")).unwrap();
     assert!(conf.contains("proxy_pass http://keyhole;"), "{conf}");
     assert!(
         conf.contains("include snippets/keyhole-proxy.conf;"),

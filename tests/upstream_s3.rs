@@ -215,7 +215,12 @@ fn backend_lines(store: &Store, secret: &str) -> String {
 
 /// The test suite's usual config with its fs backend swapped for `store`.
 fn config_for(dir: &Path, store: &Store, secret: &str) -> String {
-    let text = common::base_config(dir, "");
+    config_with(dir, store, secret, "")
+}
+
+/// `config_for` with `extra` appended (more projects, API tokens).
+fn config_with(dir: &Path, store: &Store, secret: &str, extra: &str) -> String {
+    let text = common::base_config(dir, extra);
     let fs = format!("kind = \"fs\"\nroot = \"{}\"\n", dir.join("data").display());
     assert!(text.contains(&fs), "base_config changed its [backend]");
     text.replacen(&fs, &backend_lines(store, secret), 1)
@@ -320,7 +325,13 @@ fn ranges_and_preconditions(store: &Store) {
         &[("Range", "bytes=2-5"), ("If-Range", "\"wrong\"")],
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(sha256(&r.body), sha256(&bytes));
+    assert_eq!(
+        sha256(&r.body),
+        sha256(&bytes),
+        "{:?} {} bytes",
+        r.headers,
+        r.body.len()
+    );
     let r = get(&srv, &link, &[("Range", "bytes=2-5"), ("If-Range", &etag)]);
     assert_eq!((r.status, &r.body[..]), (206, &bytes[2..6]));
     let r = get(&srv, &link, &[("If-Match", "\"wrong\"")]);
@@ -435,11 +446,9 @@ fn the_store_stopped_mid_test_is_a_502_within_the_timeout_then_served_again() {
 
 /// The real binary in front of `store`.
 fn binary(store: &Store) -> Binary {
-    Binary::start_on(
-        2,
-        |dir| config_for(dir, store, store.var("S3_SECRET_KEY")),
-        |_| {},
-    )
+    let dir = common::TempDir::new("binary");
+    let text = config_for(&dir.0, store, store.var("S3_SECRET_KEY"));
+    Binary::spawn(dir, &text, 2, |_| {})
 }
 
 /// Sends a GET of `target` and reads the head; the stream is left at the body.
@@ -495,6 +504,95 @@ fn a_256_mib_object_streams_through_in_bounded_memory_and_a_client_may_leave_mid
     // store are allowed a few).
     let after = bin.settle_fds(fds, 4);
     assert!(after <= fds + 4, "descriptors: {fds} before, {after} after");
+}
+
+const TOKEN: &str = "s3-listing-token";
+
+/// GETs an API path with the test token; the status and the envelope's `data`.
+fn api(srv: &TestServer, target: &str) -> (u16, serde_json::Value) {
+    let auth = format!("Bearer {TOKEN}");
+    let r = srv.request("GET", target, &[("Authorization", &auth)]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.text()));
+    (r.status, v["data"].clone())
+}
+
+#[test]
+fn the_listing_api_and_any_container_list_through_list_objects_and_list_buckets() {
+    let Some(store) = seaweed() else { return };
+    for name in [
+        "lst/top.txt",
+        "lst/docs/a.pdf",
+        "lst/docs/old/b.pdf",
+        "lst/pics/c.png",
+    ] {
+        put(store, BUCKET, name, b"x");
+    }
+    put(store, "kh-p3-photos", "x.jpg", b"x");
+    let extra = format!(
+        "[[project]]\nid = \"p3\"\nany_container = true\ntemp_url_keys = [\"k3\"]\n\
+         [[api_token]]\ntoken = \"{TOKEN}\"\nprojects = [\"p1\", \"p3\"]\n"
+    );
+    let srv =
+        TestServer::from_text(|dir| config_with(dir, store, store.var("S3_SECRET_KEY"), &extra));
+    let list = |query: &str| {
+        api(
+            &srv,
+            &format!("/api/v1/projects/p1/containers/c/objects?{query}"),
+        )
+    };
+    let names = |data: &serde_json::Value| -> Vec<String> {
+        data["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, data) = list("prefix=lst/&delimiter=/");
+    assert_eq!(status, 200, "{data}");
+    assert_eq!(names(&data), ["lst/top.txt"]);
+    assert_eq!(
+        data["prefixes"],
+        serde_json::json!(["lst/docs/", "lst/pics/"])
+    );
+    // Page by page, one name at a time, every object once and in order.
+    let mut seen = Vec::new();
+    let mut marker = String::new();
+    for _ in 0..10 {
+        let (status, data) = list(&format!("prefix=lst/&limit=1&marker={marker}"));
+        assert_eq!(status, 200, "{data}");
+        seen.extend(names(&data));
+        match data["nextMarker"].as_str() {
+            Some(m) => marker = common::encode_path(m),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "lst/docs/a.pdf",
+            "lst/docs/old/b.pdf",
+            "lst/pics/c.png",
+            "lst/top.txt"
+        ]
+    );
+    let (status, data) = api(&srv, "/api/v1/projects");
+    assert_eq!(status, 200, "{data}");
+    let p3 = data
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "p3")
+        .unwrap()
+        .clone();
+    let containers: Vec<&str> = p3["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(containers, ["photos"], "{p3}");
 }
 
 // ---- rclone serve s3: the same smoke cases and its quirks ----

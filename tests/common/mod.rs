@@ -10,6 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use keyhole::config::Config;
 
+pub mod nginx;
+
 pub const PROJECT: &str = "p1";
 pub const ACCOUNT_KEY: &str = "account-key-1";
 pub const ACCOUNT_KEY_2: &str = "account-key-2";
@@ -524,21 +526,23 @@ impl Binary {
         extra: &str,
         tweak: impl FnOnce(&mut std::process::Command),
     ) -> Binary {
-        Binary::start_on(workers, |dir| base_config(dir, extra), tweak)
+        let dir = TempDir::new("binary");
+        std::fs::create_dir_all(dir.0.join("data/p1/c")).unwrap();
+        let text = base_config(&dir.0, extra);
+        Binary::spawn(dir, &text, workers, tweak)
     }
 
-    /// `start_with` on the config `text` makes for the binary's folder.
-    pub fn start_on(
+    /// The binary with the config `text` (written into `dir`, which it keeps).
+    pub fn spawn(
+        dir: TempDir,
+        text: &str,
         workers: u32,
-        text: impl FnOnce(&Path) -> String,
         tweak: impl FnOnce(&mut std::process::Command),
     ) -> Binary {
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
-        let dir = TempDir::new("binary");
-        std::fs::create_dir_all(dir.0.join("data/p1/c")).unwrap();
         let cfg = dir.0.join("k.toml");
-        std::fs::write(&cfg, text(&dir.0)).unwrap();
+        std::fs::write(&cfg, text).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyhole"));
         cmd.args(["serve", "--workers", &workers.to_string()])
             .args(["--listen", "127.0.0.1:0", "--config"])
