@@ -616,3 +616,55 @@ fn rclone_missing_object_and_whole_get() {
     assert_eq!(sha256(&r.body), sha256(&bytes));
     assert_no_store_headers(&r);
 }
+
+// ---- the documented configs ----
+
+/// The TOML of the README's S3 example (the block after its `upstream-example` marker).
+fn readme_s3_example() -> String {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let at = readme
+        .find("<!-- upstream-example")
+        .expect("README marks its S3 example");
+    let block = &readme[at..];
+    let start = block.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + block[start..].find("```").unwrap();
+    block[start..end].to_string()
+}
+
+/// The `keyhole.toml` of the Kubernetes ConfigMap (a `|` block indented by four spaces).
+fn configmap_config() -> String {
+    let yaml = std::fs::read_to_string("deploy/kubernetes/configmap.yaml").unwrap();
+    let (_, body) = yaml.split_once("keyhole.toml: |\n").expect("keyhole.toml");
+    body.lines()
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_readme_and_kubernetes_s3_configs_are_valid_and_mean_what_they_say() {
+    use keyhole::config::{BackendConfig, Config};
+    let dir = common::TempDir::new("docs");
+    std::env::set_var("KEYHOLE_STORE_SECRET", "store-secret");
+    std::env::set_var("KEYHOLE_TEAM_S3_SECRET", "team-secret");
+    std::env::set_var("KEYHOLE_API_TOKEN", "api-token");
+    // The Secret's files, where the Deployment mounts them, moved into a folder of the test.
+    let secrets = dir.0.join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    for f in ["store-secret-key", "link-secret-key"] {
+        std::fs::write(secrets.join(f), format!("{f}\n")).unwrap();
+    }
+    let configmap =
+        configmap_config().replace("/run/secrets/keyhole", &secrets.display().to_string());
+    for (what, text) in [("README", readme_s3_example()), ("ConfigMap", configmap)] {
+        let cfg = Config::parse(&text, &dir.0).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let BackendConfig::S3(s3) = &cfg.backend else {
+            panic!("{what}: not an s3 backend")
+        };
+        assert_eq!(s3.style, S3Style::Path, "{what}");
+        assert_eq!(s3.bucket.render("p", "photos", "o"), "photos", "{what}");
+        assert_eq!(s3.object.render("p", "c", "a/b"), "a/b", "{what}");
+        assert!(!s3.secret_key.expose().is_empty(), "{what}");
+    }
+}
