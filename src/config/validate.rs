@@ -407,6 +407,9 @@ impl RawConfig {
             project_index,
             s3_key_index,
         } = projects(self.project, base)?;
+        if let BackendConfig::S3(store) = &backend {
+            projects_kept_apart(store, &projects)?;
+        }
         let api_tokens = api_tokens(self.api_token, &project_index, base)?;
         let proxy = self.proxy.validate(&KeyPath::new("proxy"))?;
         Ok(Config {
@@ -715,6 +718,52 @@ impl RawS3Backend {
             response_timeout: timeout("response_timeout", self.response_timeout, 30)?,
         })
     }
+}
+
+/// With `{project}` in the templates, no project's buckets and keys may be another's: the
+/// fixed text up to the first container or object name must not be a prefix of another
+/// project's. Otherwise `kh-{project}-{container}` would give project `a`, container `b-x`
+/// the bucket of project `a-b`, container `x`, and an `any_container` link of `a` would
+/// open it. (Without `{project}` the projects share the store's names by design.)
+// SECURITY: a link is signed with its own project's keys; this keeps it inside that
+// project's part of the store.
+fn projects_kept_apart(store: &S3Store, projects: &[Project]) -> Result<(), ConfigError> {
+    if store.bucket.count(Placeholder::Project) + store.object.count(Placeholder::Project) == 0 {
+        return Ok(());
+    }
+    // NUL ends the fixed text: no project id, bucket or key text can hold one. Two projects
+    // are apart when their buckets or their keys begin differently.
+    // A head is the whole name when no container or object name follows it (`open` false).
+    let head = |t: &Template, p: &str| {
+        let whole = t.render(p, "\0", "\0");
+        match whole.split_once('\0') {
+            Some((fixed, _)) => (fixed.to_string(), true),
+            None => (whole, false),
+        }
+    };
+    let heads: Vec<_> = projects
+        .iter()
+        .map(|p| (head(&store.bucket, &p.id), head(&store.object, &p.id)))
+        .collect();
+    let meet = |(a, a_open): &(String, bool), (b, b_open): &(String, bool)| {
+        (*b_open && a.starts_with(b.as_str())) || (*a_open && b.starts_with(a.as_str())) || a == b
+    };
+    for (i, a) in heads.iter().enumerate() {
+        for (j, b) in heads.iter().enumerate().skip(i + 1) {
+            if meet(&a.0, &b.0) && meet(&a.1, &b.1) {
+                return err(
+                    "backend.bucket",
+                    format!(
+                        "projects {:?} and {:?} could name the same bucket and key: put a \
+                         separator no project id holds ('/' in `object`, or a fixed end) after \
+                         {{project}}",
+                        projects[i].id, projects[j].id
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn template(key: &KeyPath, text: &str, allowed: &[Placeholder]) -> Result<Template, ConfigError> {
@@ -1078,6 +1127,37 @@ mod s3_backend_tests {
                 .0;
             assert!(e.starts_with("backend.access_key:"), "{ak:?}: {e}");
         }
+    }
+
+    #[test]
+    fn projects_whose_buckets_or_keys_could_meet_are_refused() {
+        let two = |bucket: &str, object: &str, ids: [&str; 2]| {
+            let text = format!(
+                "[backend]\nkind = \"s3\"\nendpoint = \"http://h:1\"\naccess_key = \"AK\"\n\
+                 secret_key = \"SK\"\nbucket = \"{bucket}\"\nobject = \"{object}\"\n\
+                 [[project]]\nid = \"{}\"\n[[project]]\nid = \"{}\"\n",
+                ids[0], ids[1]
+            );
+            parse(&text, Path::new("/")).map(drop).map_err(|e| e.0)
+        };
+        // Project a, container b-x and project a-b, container x: one bucket.
+        let e = two("kh-{project}-{container}", "{object}", ["a", "a-b"]).unwrap_err();
+        assert!(
+            e.starts_with("backend.bucket: projects \"a\" and \"a-b\""),
+            "{e}"
+        );
+        let e = two("media", "{project}{container}/{object}", ["a-b", "a"]).unwrap_err();
+        assert!(e.contains("could name the same bucket and key"), "{e}");
+        let e = two("{container}-{project}", "{object}", ["a", "b"]).unwrap_err();
+        assert!(e.contains("could name the same"), "{e}");
+        let e = two("{container}", "{project}{object}", ["a-b", "a"]).unwrap_err();
+        assert!(e.contains("could name the same"), "{e}");
+        // A separator no id holds, or no {project} at all (shared by design), is fine.
+        two("media", "{project}/{container}/{object}", ["a", "a-b"]).unwrap();
+        two("{container}", "{project}/{object}", ["a", "a-b"]).unwrap();
+        two("kh-{project}", "{container}/{object}", ["a", "a-b"]).unwrap();
+        two("kh-{project}-{container}", "{object}", ["a", "b"]).unwrap();
+        two("{container}", "{object}", ["a", "a-b"]).unwrap();
     }
 
     #[test]
