@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::State;
+use crate::app::{Live, State};
 use crate::config::Config;
 use crate::demo;
 use crate::first_run;
@@ -95,11 +95,20 @@ pub fn serve(
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let state = Arc::new(State::new(cfg).map_err(|e| e.to_string())?);
+        let scheme = cfg.scheme();
+        let state = State::new(cfg).map_err(|e| e.to_string())?;
+        let live = Arc::new(Live::new(state));
+        let state = live.load();
+        let reload = Reload {
+            live: live.clone(),
+            path: path.clone(),
+            listen,
+        };
         // Installed before the listening line, so no signal sent after it meets the default
         // (fatal) disposition.
-        let shutdown = shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
-        banner(&format!("keyhole listening on http://{addr}"));
+        let shutdown =
+            shutdown_signal(reload).map_err(|e| format!("cannot handle signals: {e}"))?;
+        banner(&format!("keyhole listening on {scheme}://{addr}"));
         let (base, warning) = first_run::base_url(&state.config, addr);
         if let Some(w) = warning {
             eprintln!("keyhole: warning: {w}");
@@ -112,7 +121,8 @@ pub fn serve(
             banner(&line);
         }
         let grace = state.config.limits.shutdown_grace;
-        server::serve(state, listener, shutdown, grace).await;
+        drop(state);
+        server::serve(live, listener, shutdown, grace).await;
         Ok::<(), String>(())
     })?;
     // A blocking read still running must not hold the exit past the grace.
@@ -120,10 +130,61 @@ pub fn serve(
     Ok(())
 }
 
-/// Resolves at SIGTERM or SIGINT. SIGHUP and SIGUSR1 are answered with a warning and
-/// otherwise ignored: their default would end the process and cut every download.
+/// What SIGHUP reloads: the file the server started with, and its `--listen`.
+struct Reload {
+    live: Arc<Live>,
+    path: PathBuf,
+    listen: Option<SocketAddr>,
+}
+
+impl Reload {
+    /// Reads and validates the file as at start and swaps it in, or says why not and keeps
+    /// the config being served. Messages name keys and paths, never a secret.
+    async fn run(&self) {
+        let path = self.path.clone();
+        // Secret and certificate files are read too: off the runtime's threads.
+        let loaded = tokio::task::spawn_blocking(move || Config::load(&path)).await;
+        let mut cfg = match loaded {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                self.live.refuse();
+                return tracing::error!("SIGHUP: config refused, the old one stays: {e}");
+            }
+            Err(e) => {
+                self.live.refuse();
+                return tracing::error!("SIGHUP: reading the config failed: {e}");
+            }
+        };
+        if let Some(l) = self.listen {
+            cfg.listen = l;
+        }
+        match self.live.reload(cfg) {
+            Ok(done) => {
+                for key in &done.ignored {
+                    tracing::warn!("SIGHUP: {key} changed; the new value takes effect at restart");
+                }
+                let changed = if done.counts.is_empty() {
+                    "no count changed".to_string()
+                } else {
+                    done.counts
+                };
+                let (ok, refused) = self.live.reloads();
+                tracing::info!(
+                    reloads = ok,
+                    refused,
+                    "SIGHUP: config reloaded from {} ({changed})",
+                    self.path.display()
+                );
+            }
+            Err(e) => tracing::error!("SIGHUP: config refused, the old one stays: {e}"),
+        }
+    }
+}
+
+/// Resolves at SIGTERM or SIGINT. SIGHUP reloads the config (`reload`); SIGUSR1 is answered
+/// with a warning and otherwise ignored: its default would end the process.
 #[cfg(unix)]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+fn shutdown_signal(reload: Reload) -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -132,9 +193,8 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                Some(()) = hup.recv() => tracing::warn!(
-                    "SIGHUP: live reload is not supported yet; restart to apply a new config"
-                ),
+                // One reload at a time, in the order the signals came.
+                Some(()) = hup.recv() => reload.run().await,
                 Some(()) = usr1.recv() => tracing::warn!("SIGUSR1: not used by Keyhole; ignored"),
                 else => break,
             }
@@ -157,7 +217,7 @@ fn banner(line: &str) {
 }
 
 #[cfg(not(unix))]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+fn shutdown_signal(_reload: Reload) -> std::io::Result<impl std::future::Future<Output = ()>> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");

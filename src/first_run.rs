@@ -39,7 +39,14 @@ pub fn local_base(addr: SocketAddr) -> (String, Option<String>) {
 pub fn base_url(cfg: &Config, addr: SocketAddr) -> (String, Option<String>) {
     match &cfg.public_url {
         Some(u) => (u.clone(), None),
-        None => local_base(addr),
+        None => {
+            let (base, warning) = local_base(addr);
+            let base = match base.strip_prefix("http://") {
+                Some(rest) if cfg.tls.is_some() => format!("https://{rest}"),
+                _ => base,
+            };
+            (base, warning)
+        }
     }
 }
 

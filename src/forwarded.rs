@@ -238,12 +238,25 @@ impl<'a> Origin<'a> {
         host: Option<&'a str>,
         headers: &'a HeaderMap,
     ) -> Origin<'a> {
+        Origin::on_connection(trusted_proxies, family, peer, host, headers, "http")
+    }
+
+    /// As `from_request`, for a connection that speaks `scheme` (`https` over Keyhole's own
+    /// TLS): the scheme of a client that no trusted proxy speaks for.
+    pub fn on_connection(
+        trusted_proxies: &[IpNet],
+        family: Family,
+        peer: SocketAddr,
+        host: Option<&'a str>,
+        headers: &'a HeaderMap,
+        scheme: &'static str,
+    ) -> Origin<'a> {
         let peer_ip = canonical(peer.ip());
         let host = host.map(Cow::Borrowed);
         if !trusted(trusted_proxies, peer_ip) {
             return Origin {
                 client_ip: peer_ip,
-                scheme: "http",
+                scheme,
                 host,
             };
         }

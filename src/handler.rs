@@ -45,12 +45,13 @@ where
         Ok(h) => h,
         Err(bad) => return text(StatusCode::BAD_REQUEST, bad.message()),
     };
-    let origin = Origin::from_request(
+    let origin = Origin::on_connection(
         &cfg.proxy.trusted,
         cfg.proxy.headers,
         peer,
         host,
         req.headers(),
+        cfg.scheme(),
     );
     let query = Query::new(req.uri().query().unwrap_or(""));
     let route = router::route_request(cfg, req.method(), req.uri().path(), origin.host.as_deref());
@@ -161,7 +162,7 @@ pub fn public_base_url(cfg: &crate::config::Config, origin: &Origin<'_>) -> Stri
         {
             format!("{}://{}", origin.scheme, host)
         }
-        (None, _) => format!("http://{}", cfg.listen),
+        (None, _) => format!("{}://{}", cfg.scheme(), cfg.listen),
     }
 }
 

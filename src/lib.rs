@@ -32,6 +32,7 @@ pub mod reply;
 pub mod router;
 pub mod server;
 pub mod share;
+pub mod tls;
 pub mod ui;
 pub mod upstream;
 pub mod watchdog;

@@ -15,12 +15,12 @@ use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
-pub use crate::app::State;
+pub use crate::app::{Live, State};
 use crate::body::{Body, BoxError};
 use crate::budget::Charge;
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::metrics::{Limit, Metrics};
 use crate::reply::text;
 use crate::watchdog::{Activity, Busy, Quiet};
@@ -139,16 +139,18 @@ impl<F: Future> Future for CatchUnwind<F> {
 }
 
 async fn service(
-    state: Arc<State>,
+    live: Arc<Live>,
     req: Request<Incoming>,
     peer: SocketAddr,
-    plan: Arc<Plan>,
+    plan: Option<Arc<Plan>>,
     charge: Charge,
     activity: Arc<Activity>,
 ) -> Result<Response<Logged>, Infallible> {
     // The clock is read only for the access log.
     let start =
         tracing::enabled!(target: "keyhole::access", tracing::Level::INFO).then(Instant::now);
+    // The request keeps this snapshot to its end, whatever a reload stores meanwhile.
+    let state = live.load();
     let method = req.method().clone();
     // HTTP/2 frames its own data; only HTTP/1 can take placeholders.
     let http1 = req.version() <= http::Version::HTTP_11;
@@ -157,10 +159,11 @@ async fn service(
     let uri = req.uri().clone();
     let handled = crate::handler::handle(&state, req, peer);
     let mut resp = contained(&state.metrics, &method, uri.path(), handled).await;
-    // HTTP/2 frames its own data; only HTTP/1 can take sendfile placeholders.
+    // HTTP/2 frames its own data; only plain HTTP/1 can take sendfile placeholders (over
+    // TLS there is no plan: the bytes must pass through the cipher, copied).
     resp.body_mut().carried_by(crate::body::Carrier {
         account: charge.account(),
-        zero_copy: http1.then_some(plan),
+        zero_copy: plan.filter(|_| http1),
         multiplexed: !http1,
     });
     Ok(logged(method, uri.path(), start, resp, busy))
@@ -191,13 +194,16 @@ async fn contained(
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then lets open
-/// connections finish for up to `grace`.
+/// connections finish for up to `grace`. Each connection takes its timeouts and TLS
+/// certificate from the snapshot current at its accept; each request, its config.
 pub async fn serve(
-    state: Arc<State>,
+    live: Arc<Live>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
+    let first = live.load();
+    let metrics = first.metrics.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A stalled client then holds at most one body frame (see `body::CHUNK`), and request
     // heads are capped at 64 KiB.
@@ -209,17 +215,17 @@ pub async fn serve(
     // defence against rapid-reset floods.
     builder
         .http2()
-        .max_concurrent_streams(state.config.limits.max_streams)
+        .max_concurrent_streams(first.config.limits.max_streams)
         .max_header_list_size(H2_MAX_HEADER_LIST)
         .max_send_buf_size(crate::body::CHUNK)
         .max_pending_accept_reset_streams(20)
         .max_local_error_reset_streams(1024);
     let builder = Arc::new(builder);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let limits = state.config.limits;
     // One permit per open connection, held by its task: at the cap the loop waits for one to
     // close rather than accept (the kernel's backlog holds the rest).
-    let max = limits.max_connections as usize;
+    let max = first.config.limits.max_connections as usize;
+    drop(first);
     let slots = Arc::new(tokio::sync::Semaphore::new(max));
     let mut full = Quiet::new(Duration::from_secs(60));
     let mut failing = Quiet::new(Duration::from_secs(60));
@@ -229,7 +235,7 @@ pub async fn serve(
         let permit = match slots.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                state.metrics.limit_hits(Limit::MaxConnections, 1);
+                metrics.limit_hits(Limit::MaxConnections, 1);
                 if let Some(unsaid) = full.event(Instant::now()) {
                     tracing::warn!(
                         max_connections = max,
@@ -253,7 +259,7 @@ pub async fn serve(
                     // Out of descriptors, or a connection reset before accept: one line per
                     // burst, and a growing pause (the failing connection stays queued, so
                     // retrying at once would spin).
-                    state.metrics.accept_error();
+                    metrics.accept_error();
                     failed += 1;
                     if let Some(unsaid) = failing.event(Instant::now()) {
                         tracing::warn!(error = %e, earlier = unsaid, "accept failed; backing off");
@@ -273,58 +279,16 @@ pub async fn serve(
         }
         // Small responses must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
-        state.metrics.connection();
-        let conn_state = state.clone();
-        let svc_state = state.clone();
-        let plan = Arc::new(Plan::default());
-        let svc_plan = plan.clone();
-        let activity = Arc::new(Activity::default());
-        let svc_activity = activity.clone();
-        // The connection's share of the body budget, so one client's streams cannot take it all.
-        let charge = state.buffers.connection();
-        let svc = hyper::service::service_fn(move |req| {
-            service(
-                svc_state.clone(),
-                req,
-                peer,
-                svc_plan.clone(),
-                charge.clone(),
-                svc_activity.clone(),
-            )
-        });
-        let conn = builder
-            .serve_connection(
-                Conn::new(
-                    stream,
-                    plan,
-                    state.metrics.zero_copy_bytes.clone(),
-                    activity.clone(),
-                ),
-                svc,
-            )
-            .into_owned();
-        let conn = graceful.watch(conn);
+        metrics.connection();
+        let conn = Accepted {
+            live: live.clone(),
+            builder: builder.clone(),
+            graceful: graceful.watcher(),
+            peer,
+        };
         tokio::spawn(async move {
             let _slot = permit;
-            tokio::select! {
-                ended = CatchUnwind(conn) => match ended {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
-                    Err(()) => {
-                        conn_state
-                            .metrics
-                            .panics
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        tracing::error!(%peer, "a connection panicked while sending a body; it was closed");
-                    }
-                },
-                // Dropping the connection closes its socket; a response cut short says so in
-                // the access log (`complete=false`).
-                limit = crate::watchdog::watch(&activity, &limits) => {
-                    conn_state.metrics.limit_hits(limit, 1);
-                    tracing::debug!(%peer, limit = limit.key(), "connection closed by a limit");
-                }
-            }
+            conn.run(stream).await;
         });
     }
     drop(listener);
@@ -333,7 +297,7 @@ pub async fn serve(
         _ = tokio::time::sleep(grace) => {
             // Each connection task returns its permit when it ends.
             let open = max.saturating_sub(slots.available_permits());
-            state.metrics.limit_hits(Limit::ShutdownGrace, open as u64);
+            metrics.limit_hits(Limit::ShutdownGrace, open as u64);
             tracing::warn!(
                 "shutdown: {open} connection(s) still open after the {}s grace, closed",
                 grace.as_secs()
@@ -342,11 +306,107 @@ pub async fn serve(
     }
 }
 
+/// One accepted connection, on its own task.
+struct Accepted {
+    live: Arc<Live>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    graceful: hyper_util::server::graceful::Watcher,
+    peer: SocketAddr,
+}
+
+impl Accepted {
+    async fn run(self, stream: TcpStream) {
+        let state = self.live.load();
+        let limits = state.config.limits;
+        let metrics = state.metrics.clone();
+        let activity = Arc::new(Activity::default());
+        // The connection's share of the body budget, so one client's streams cannot take it all.
+        let charge = state.buffers.connection();
+        let Some(tls) = &state.config.tls else {
+            let plan = Arc::new(Plan::default());
+            let io = Conn::new(
+                stream,
+                plan.clone(),
+                metrics.zero_copy_bytes.clone(),
+                activity.clone(),
+            );
+            drop(state);
+            return self
+                .serve(io, Some(plan), charge, activity, limits, metrics)
+                .await;
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
+        // The snapshot's other parts are not this connection's to keep.
+        drop(state);
+        // The handshake is part of the first request's head: a client that stalls in it is cut
+        // at the same timeout.
+        let peer = self.peer;
+        let io =
+            match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => crate::tls::TlsConn::new(s, activity.clone()),
+                Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => {
+                    metrics.limit_hits(Limit::HeaderReadTimeout, 1);
+                    return tracing::debug!(%peer, "TLS handshake timed out");
+                }
+            };
+        self.serve(io, None, charge, activity, limits, metrics)
+            .await
+    }
+
+    async fn serve<I>(
+        self,
+        io: I,
+        plan: Option<Arc<Plan>>,
+        charge: Charge,
+        activity: Arc<Activity>,
+        limits: Limits,
+        metrics: Arc<Metrics>,
+    ) where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let Accepted {
+            live,
+            builder,
+            graceful,
+            peer,
+        } = self;
+        let svc_activity = activity.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            service(
+                live.clone(),
+                req,
+                peer,
+                plan.clone(),
+                charge.clone(),
+                svc_activity.clone(),
+            )
+        });
+        let conn = graceful.watch(builder.serve_connection(io, svc).into_owned());
+        tokio::select! {
+            ended = CatchUnwind(conn) => match ended {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
+                Err(()) => {
+                    metrics.panics.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(%peer, "a connection panicked while sending a body; it was closed");
+                }
+            },
+            // Dropping the connection closes its socket; a response cut short says so in
+            // the access log (`complete=false`).
+            limit = crate::watchdog::watch(&activity, &limits) => {
+                metrics.limit_hits(limit, 1);
+                tracing::debug!(%peer, limit = limit.key(), "connection closed by a limit");
+            }
+        }
+    }
+}
+
 /// Starts a server on its own thread and runtime, for tests and embedding: returns the
 /// bound address. The server lives as long as the process.
 pub fn spawn_background(config: Config) -> std::io::Result<SocketAddr> {
-    let state = Arc::new(State::new(config)?);
-    let std_listener = std::net::TcpListener::bind(state.config.listen)?;
+    let live = Arc::new(Live::new(State::new(config)?));
+    let std_listener = std::net::TcpListener::bind(live.load().config.listen)?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -356,9 +416,7 @@ pub fn spawn_background(config: Config) -> std::io::Result<SocketAddr> {
     std::thread::spawn(move || {
         runtime.block_on(async move {
             match TcpListener::from_std(std_listener) {
-                Ok(listener) => {
-                    serve(state, listener, std::future::pending(), Duration::ZERO).await
-                }
+                Ok(listener) => serve(live, listener, std::future::pending(), Duration::ZERO).await,
                 Err(e) => tracing::error!(error = %e, "cannot listen"),
             }
         })

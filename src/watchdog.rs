@@ -99,6 +99,15 @@ impl Activity {
         }
     }
 
+    /// What a write's result says: bytes moved, or a wait for the client.
+    pub fn wrote_poll(&self, r: &std::task::Poll<std::io::Result<usize>>) {
+        match r {
+            std::task::Poll::Ready(Ok(n)) if *n > 0 => self.wrote(true),
+            std::task::Poll::Pending => self.wrote(false),
+            _ => {}
+        }
+    }
+
     /// The limit `now` is past, or when to look again. Looking again no later than the
     /// shortest timeout from now catches a rule that starts applying in between.
     pub fn check(&self, limits: &Limits, now: Instant) -> Result<Instant, Limit> {

@@ -226,11 +226,7 @@ impl Conn {
 
     /// Tells the watchdog whether a write moved bytes or waits for the client.
     fn noted(&self, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
-        match &r {
-            Poll::Ready(Ok(n)) if *n > 0 => self.activity.wrote(true),
-            Poll::Pending => self.activity.wrote(false),
-            _ => {}
-        }
+        self.activity.wrote_poll(&r);
         r
     }
 

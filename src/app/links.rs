@@ -2,8 +2,10 @@
 //! with one Range request after another, a page reloads, a download resumes — and every
 //! fetch would otherwise redo the same HMACs (several microseconds on a CPU without SHA
 //! instructions). The answer for identical inputs cannot change while the link lives: the
-//! keys are fixed for the life of the process, and time only moves a link closer to its
-//! expiry, which is checked again on every hit. So a hit returns the grant at once.
+//! keys are fixed for the life of a config snapshot (a reload starts with an empty cache, see
+//! `app::state`, so a removed key's link is verified again and refused), and time only moves
+//! a link closer to its expiry, which is checked again on every hit. So a hit returns the
+//! grant at once.
 //!
 //! SECURITY: the key is every input the verification read — method, host, the raw path and
 //! the raw query — compared in full, never by hash alone. The one other input, the client's

@@ -8,4 +8,4 @@ pub mod denied;
 pub mod links;
 pub mod state;
 
-pub use state::State;
+pub use state::{Live, State};

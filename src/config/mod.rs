@@ -40,6 +40,8 @@ pub struct Config {
     pub api_tokens: Vec<ApiToken>,
     pub proxy: ProxyConfig,
     pub limits: Limits,
+    /// `[tls]`: when set, the listener speaks only TLS.
+    pub tls: Option<crate::tls::Tls>,
     // foldhash, not SipHash: these maps are built from the config alone, so a request can
     // only look names up, never add colliding ones.
     project_index: HashMap<String, usize, RandomState>,
@@ -191,6 +193,15 @@ impl Config {
     /// Parses and validates config text; `base` resolves relative paths.
     pub fn parse(text: &str, base: &Path) -> Result<Config, ConfigError> {
         validate::parse(text, base)
+    }
+
+    /// The scheme the listener speaks: `https` with `[tls]`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     pub fn project(&self, id: &str) -> Option<&Project> {

@@ -101,6 +101,14 @@ struct RawConfig {
     /// Read key by key (see `limits`), so an unknown one is named with its table.
     #[serde(default)]
     limits: toml::Table,
+    tls: Option<RawTls>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -425,10 +433,25 @@ impl RawConfig {
             api_tokens,
             proxy,
             limits: limits(self.limits)?,
+            tls: tls(self.tls, base)?,
             project_index,
             s3_key_index,
         })
     }
+}
+
+/// `[tls]`: both files are read and checked now, so a bad one fails the start or the reload.
+fn tls(raw: Option<RawTls>, base: &Path) -> Result<Option<crate::tls::Tls>, ConfigError> {
+    let Some(t) = raw else { return Ok(None) };
+    let cert = t
+        .cert
+        .ok_or_else(|| ConfigError("tls.cert: missing (the PEM certificate chain)".into()))?;
+    let key = t
+        .key
+        .ok_or_else(|| ConfigError("tls.key: missing (the PEM private key)".into()))?;
+    crate::tls::load(base.join(cert), base.join(key))
+        .map(Some)
+        .map_err(ConfigError)
 }
 
 fn listen(text: Option<String>) -> Result<SocketAddr, ConfigError> {

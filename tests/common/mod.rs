@@ -566,7 +566,7 @@ impl Binary {
             .unwrap();
         let addr = line
             .trim()
-            .rsplit("http://")
+            .rsplit("://")
             .next()
             .unwrap()
             .parse()
@@ -665,5 +665,41 @@ impl Binary {
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("VmHWM in /proc/PID/status")
+    }
+}
+
+impl Binary {
+    /// The config file the binary was started with (rewrite it, then `reload`).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.0.join("k.toml")
+    }
+
+    /// Sends SIGHUP and waits (bounded) for the line that says how the reload went
+    /// (`config reloaded`, logged at info, or `config refused`); returns it.
+    pub fn reload(&self) -> String {
+        let said = |log: &Vec<String>| {
+            log.iter()
+                .filter(|l| l.contains("SIGHUP: config"))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let before = said(&self.log.lock().unwrap()).len();
+        let sent = std::process::Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -HUP");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(line) = said(&self.log.lock().unwrap()).get(before) {
+                return line.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no reload line after SIGHUP: {:?}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
