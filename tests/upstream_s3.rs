@@ -595,6 +595,33 @@ fn the_listing_api_and_any_container_list_through_list_objects_and_list_buckets(
     assert_eq!(containers, ["photos"], "{p3}");
 }
 
+#[test]
+fn a_reload_with_the_right_secret_serves_what_the_wrong_one_could_not() {
+    let Some(store) = seaweed() else { return };
+    put(store, BUCKET, "reloaded", b"after the reload");
+    let dir = common::TempDir::new("binary");
+    let text = config_for(&dir.0, store, "not-the-secret");
+    let bin = Binary::spawn(dir, &text, 1, |c| {
+        c.env("RUST_LOG", "info");
+    });
+    let target = swift_target("reloaded");
+    let status = |bin: &Binary| {
+        let (s, head) = open_get(bin.addr, &target);
+        drop(s);
+        head.status
+    };
+    assert_eq!(status(&bin), 502);
+    let right = text.replace("not-the-secret", store.var("S3_SECRET_KEY"));
+    std::fs::write(bin.config_path(), right).unwrap();
+    let said = bin.reload();
+    assert!(said.contains("config reloaded"), "{said}");
+    let (mut s, head) = open_get(bin.addr, &target);
+    assert_eq!(head.status, 200);
+    let mut body = Vec::new();
+    s.read_to_end(&mut body).unwrap();
+    assert_eq!(body, b"after the reload");
+}
+
 // ---- rclone serve s3: the same smoke cases and its quirks ----
 
 #[test]
