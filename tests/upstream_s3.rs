@@ -117,11 +117,22 @@ fn put(store: &Store, bucket: &str, key: &str, bytes: &[u8]) {
             status.is_success() || status == StatusCode::CONFLICT,
             "create bucket {bucket}: {status} {body:?}"
         );
-        let req = n
-            .request(Method::PUT, Some(bucket), key, "", now())
-            .unwrap();
-        let (status, body) = send(req, Bytes::copy_from_slice(bytes)).await;
-        assert!(status.is_success(), "put {bucket}/{key}: {status} {body:?}");
+        // SeaweedFS may answer 500 ("please try again") while a new bucket's volume is
+        // still being set up on a busy machine: a few tries, as its clients make.
+        let mut tries = 0;
+        loop {
+            let req = n
+                .request(Method::PUT, Some(bucket), key, "", now())
+                .unwrap();
+            let (status, body) = send(req, Bytes::copy_from_slice(bytes)).await;
+            tries += 1;
+            if status.is_server_error() && tries < 5 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            assert!(status.is_success(), "put {bucket}/{key}: {status} {body:?}");
+            break;
+        }
     });
 }
 
