@@ -4,6 +4,7 @@
 //! objects stays behind this seam.
 
 pub mod fs;
+pub mod s3;
 pub mod swift;
 pub mod upstream;
 
@@ -263,6 +264,7 @@ impl From<io::Error> for BackendError {
 pub enum Backend {
     Fs(std::sync::Arc<fs::FsBackend>),
     Swift(std::sync::Arc<swift::SwiftBackend>),
+    S3(std::sync::Arc<s3::S3Backend>),
 }
 
 impl Backend {
@@ -274,6 +276,9 @@ impl Backend {
             BackendConfig::Swift(s) => swift::SwiftBackend::new(s)
                 .map(|b| Backend::Swift(std::sync::Arc::new(b)))
                 .map_err(|e| io::Error::other(e.to_string())),
+            BackendConfig::S3(store) => s3::S3Backend::new(store)
+                .map(|b| Backend::S3(std::sync::Arc::new(b)))
+                .map_err(|e| io::Error::other(e.to_string())),
         }
     }
 
@@ -282,6 +287,7 @@ impl Backend {
         match self {
             Backend::Fs(fs) => fs.ready(),
             Backend::Swift(s) => s.ready().await,
+            Backend::S3(s3) => s3.ready().await,
         }
     }
 
@@ -297,6 +303,7 @@ impl Backend {
         match self {
             Backend::Fs(fs) => fs.fetch(project, container, object, ask),
             Backend::Swift(s) => s.fetch(project, container, object, ask).await,
+            Backend::S3(s3) => s3.fetch(project, container, object, ask).await,
         }
     }
 
@@ -345,6 +352,7 @@ impl Backend {
                     .unwrap_or_else(|e| Err(BackendError::Io(io::Error::other(e.to_string()))))
             }
             Backend::Swift(s) => s.list(project, container, query).await,
+            Backend::S3(s3) => s3.list(project, container, query).await,
         }
     }
 }
@@ -359,7 +367,7 @@ impl Backend {
         now: u64,
     ) -> Option<Result<crate::keys::StoreKeys, BackendError>> {
         match self {
-            Backend::Fs(_) => None,
+            Backend::Fs(_) | Backend::S3(_) => None,
             Backend::Swift(s) => Some(s.store_keys(project, container, now).await),
         }
     }
@@ -371,6 +379,7 @@ impl Backend {
         match self {
             Backend::Fs(fs) => fs.containers(project),
             Backend::Swift(s) => s.containers(project).await,
+            Backend::S3(s3) => s3.containers(project).await,
         }
     }
 }

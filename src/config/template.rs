@@ -1,6 +1,7 @@
-//! The name templates of an upstream backend (`account = "AUTH_{project}"`,
-//! `object = "{object}"`): literal text and placeholders, checked once when the config is
-//! read and filled in per request.
+//! Name templates of an upstream backend (`bucket = "{container}"`, `account =
+//! "AUTH_{project}"`, `object = "{object}"`): literal text and the placeholders `{project}`,
+//! `{container}` and `{object}`, checked once when the config is read and filled in per
+//! request.
 
 use std::fmt;
 
@@ -13,11 +14,17 @@ pub enum Placeholder {
 }
 
 impl Placeholder {
-    fn name(self) -> &'static str {
+    const ALL: [Placeholder; 3] = [
+        Placeholder::Project,
+        Placeholder::Container,
+        Placeholder::Object,
+    ];
+
+    pub fn name(self) -> &'static str {
         match self {
-            Placeholder::Project => "project",
-            Placeholder::Container => "container",
-            Placeholder::Object => "object",
+            Placeholder::Project => "{project}",
+            Placeholder::Container => "{container}",
+            Placeholder::Object => "{object}",
         }
     }
 }
@@ -25,19 +32,25 @@ impl Placeholder {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Text(String),
-    Slot(Placeholder),
+    Value(Placeholder),
 }
 
 /// A parsed template.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Template {
-    source: String,
     pieces: Vec<Piece>,
 }
 
 impl fmt::Debug for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Template({:?})", self.source)
+        let mut s = String::new();
+        for p in &self.pieces {
+            match p {
+                Piece::Text(t) => s.push_str(t),
+                Piece::Value(v) => s.push_str(v.name()),
+            }
+        }
+        write!(f, "Template({s:?})")
     }
 }
 
@@ -50,78 +63,153 @@ pub struct Names<'a> {
 }
 
 impl Template {
-    /// Parses `text`, which may use only the placeholders in `allowed`. The message says
-    /// what is wrong; the caller adds the key.
+    /// Parses `text`, accepting only the placeholders in `allowed`. A `{` or `}` that is not
+    /// part of one of them is an error (there is no escape: no store name needs a brace).
     pub fn parse(text: &str, allowed: &[Placeholder]) -> Result<Template, String> {
         let mut pieces = Vec::new();
         let mut rest = text;
         while !rest.is_empty() {
-            match rest.find(['{', '}']) {
-                Some(i) if rest.as_bytes()[i] == b'}' => {
-                    return Err(format!("{text:?}: a '}}' without its '{{'"));
-                }
-                Some(i) => {
-                    if i > 0 {
-                        pieces.push(Piece::Text(rest[..i].to_string()));
-                    }
-                    let after = &rest[i + 1..];
-                    let end = after
-                        .find('}')
-                        .ok_or_else(|| format!("{text:?}: a '{{' without its '}}'"))?;
-                    let name = &after[..end];
-                    let slot = allowed
-                        .iter()
-                        .copied()
-                        .find(|p| p.name() == name)
-                        .ok_or_else(|| {
-                            let names: Vec<String> = allowed
-                                .iter()
-                                .map(|p| format!("{{{}}}", p.name()))
-                                .collect();
-                            format!(
-                                "{text:?}: {{{name}}} is not a placeholder here (only {})",
-                                names.join(" ")
-                            )
-                        })?;
-                    pieces.push(Piece::Slot(slot));
-                    rest = &after[end + 1..];
-                }
-                None => {
-                    pieces.push(Piece::Text(rest.to_string()));
-                    rest = "";
-                }
+            let brace = rest.find(['{', '}']).unwrap_or(rest.len());
+            if brace > 0 {
+                pieces.push(Piece::Text(rest[..brace].to_string()));
+                rest = &rest[brace..];
+                continue;
             }
+            let Some(p) = Placeholder::ALL
+                .into_iter()
+                .find(|p| rest.starts_with(p.name()))
+            else {
+                let shown: String = rest.chars().take(20).collect();
+                return Err(format!(
+                    "unknown placeholder at {shown:?} (use {})",
+                    names(allowed)
+                ));
+            };
+            if !allowed.contains(&p) {
+                return Err(format!(
+                    "{} cannot be used here (use {})",
+                    p.name(),
+                    names(allowed)
+                ));
+            }
+            pieces.push(Piece::Value(p));
+            rest = &rest[p.name().len()..];
         }
         if pieces.is_empty() {
             return Err("must not be empty".to_string());
         }
-        Ok(Template {
-            source: text.to_string(),
-            pieces,
-        })
+        Ok(Template { pieces })
     }
 
     pub fn uses(&self, p: Placeholder) -> bool {
-        self.pieces.contains(&Piece::Slot(p))
+        self.count(p) > 0
     }
 
     /// The template with its placeholders filled in.
     pub fn fill(&self, names: &Names<'_>) -> String {
-        let mut out = String::new();
-        for piece in &self.pieces {
-            match piece {
-                Piece::Text(t) => out.push_str(t),
-                Piece::Slot(Placeholder::Project) => out.push_str(names.project),
-                Piece::Slot(Placeholder::Container) => out.push_str(names.container),
-                Piece::Slot(Placeholder::Object) => out.push_str(names.object),
-            }
+        self.render(names.project, names.container, names.object)
+    }
+
+    /// How many times `p` occurs.
+    pub fn count(&self, p: Placeholder) -> usize {
+        self.pieces
+            .iter()
+            .filter(|x| **x == Piece::Value(p))
+            .count()
+    }
+
+    /// The literal text, placeholders left out.
+    pub fn literals(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Text(t) => Some(t.as_str()),
+            Piece::Value(_) => None,
+        })
+    }
+
+    /// The template with the values put in.
+    pub fn render(&self, project: &str, container: &str, object: &str) -> String {
+        let mut out = String::with_capacity(32 + object.len());
+        for p in &self.pieces {
+            out.push_str(match p {
+                Piece::Text(t) => t,
+                Piece::Value(Placeholder::Project) => project,
+                Piece::Value(Placeholder::Container) => container,
+                Piece::Value(Placeholder::Object) => object,
+            });
         }
         out
     }
+
+    /// The container that `rendered` stands for, for `project`: the inverse of `render` for
+    /// a template with exactly one `{container}` and no `{object}`. None when `rendered` is
+    /// not of that shape or the container would be empty.
+    pub fn container_of(&self, project: &str, rendered: &str) -> Option<String> {
+        if self.count(Placeholder::Container) != 1 || self.count(Placeholder::Object) != 0 {
+            return None;
+        }
+        let at = self
+            .pieces
+            .iter()
+            .position(|p| *p == Piece::Value(Placeholder::Container))?;
+        let fixed = |pieces: &[Piece]| Template {
+            pieces: pieces.to_vec(),
+        };
+        let before = fixed(&self.pieces[..at]).render(project, "", "");
+        let after = fixed(&self.pieces[at + 1..]).render(project, "", "");
+        let middle = rendered.strip_prefix(&before)?.strip_suffix(&after)?;
+        (!middle.is_empty()).then(|| middle.to_string())
+    }
+}
+
+fn names(allowed: &[Placeholder]) -> String {
+    let v: Vec<&str> = allowed.iter().map(|p| p.name()).collect();
+    v.join(" ")
 }
 
 #[cfg(test)]
 mod tests {
+    use super::Placeholder::{Container, Object, Project};
+    use super::*;
+
+    #[test]
+    fn placeholders_are_replaced_and_text_kept() {
+        let t = Template::parse(
+            "{project}/{container}/x-{object}",
+            &[Project, Container, Object],
+        )
+        .unwrap();
+        assert_eq!(t.render("p", "c", "a/b c"), "p/c/x-a/b c");
+        assert_eq!(t.count(Container), 1);
+        assert_eq!(t.literals().collect::<String>(), "//x-");
+    }
+
+    #[test]
+    fn an_unknown_or_unallowed_placeholder_or_a_stray_brace_is_refused() {
+        for bad in ["{bucket}", "a{", "}", "{Object}", "{container"] {
+            let e = Template::parse(bad, &[Project, Container, Object]).unwrap_err();
+            assert!(e.contains("unknown placeholder"), "{bad}: {e}");
+        }
+        let e = Template::parse("{object}", &[Project, Container]).unwrap_err();
+        assert!(e.contains("{object} cannot be used here"), "{e}");
+    }
+
+    #[test]
+    fn a_bucket_name_is_read_back_as_its_container_only_when_it_fits() {
+        let t = Template::parse("kh-{project}-{container}", &[Project, Container]).unwrap();
+        assert_eq!(
+            t.container_of("p1", "kh-p1-photos").as_deref(),
+            Some("photos")
+        );
+        assert_eq!(t.container_of("p2", "kh-p1-photos"), None);
+        assert_eq!(t.container_of("p1", "kh-p1-"), None);
+        assert_eq!(t.container_of("p1", "other"), None);
+        let fixed = Template::parse("media", &[Project, Container]).unwrap();
+        assert_eq!(fixed.container_of("p1", "media"), None);
+    }
+}
+
+#[cfg(test)]
+mod fill_tests {
     use super::*;
     use Placeholder::*;
 

@@ -126,14 +126,26 @@ struct RawS3 {
     domain: Option<String>,
 }
 
+/// `[backend]`: its `kind`, and the rest read by that kind's own strict struct, so a key of
+/// another kind (`endpoint` with `kind = "fs"`) is named as unknown.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawBackend {
     kind: String,
+    #[serde(flatten)]
+    rest: toml::Table,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFsBackend {
     root: Option<PathBuf>,
     #[serde(default)]
     hard_links: bool,
-    // swift
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSwiftBackend {
     auth_url: Option<String>,
     user: Option<String>,
     key: Option<String>,
@@ -147,6 +159,22 @@ struct RawBackend {
     container: Option<String>,
     object: Option<String>,
     key_cache: Option<toml::Value>,
+    connect_timeout: Option<toml::Value>,
+    response_timeout: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawS3Backend {
+    endpoint: Option<String>,
+    region: Option<String>,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    secret_key_env: Option<String>,
+    secret_key_file: Option<PathBuf>,
+    style: Option<String>,
+    bucket: Option<String>,
+    object: Option<String>,
     connect_timeout: Option<toml::Value>,
     response_timeout: Option<toml::Value>,
 }
@@ -425,6 +453,9 @@ impl RawConfig {
                 );
             }
         }
+        if let BackendConfig::S3(store) = &backend {
+            projects_kept_apart(store, &projects)?;
+        }
         let api_tokens = api_tokens(self.api_token, &project_index, base)?;
         let proxy = self.proxy.validate(&KeyPath::new("proxy"))?;
         Ok(Config {
@@ -552,22 +583,26 @@ fn backend(raw: Option<RawBackend>, base: &Path) -> Result<BackendConfig, Config
             "missing section ([backend] kind = \"fs\", root = ...)",
         );
     };
+    let key = KeyPath::new("backend");
     match b.kind.as_str() {
         "fs" => {
-            only_for_kind(&b, "fs")?;
-            fs_backend(b, base)
+            let fs: RawFsBackend = kind_table(&key, b.rest)?;
+            match fs.root {
+                Some(root) => Ok(BackendConfig::Fs {
+                    root: base.join(root),
+                    hard_links: fs.hard_links,
+                }),
+                None => err(
+                    "backend.root",
+                    "missing (the folder that holds <project>/<container>/<object>)",
+                ),
+            }
         }
-        "swift" => {
-            only_for_kind(&b, "swift")?;
-            swift_backend(b, base).map(|s| BackendConfig::Swift(Box::new(s)))
-        }
-        "s3" => err(
-            "backend.kind",
-            format!(
-                "{:?} is not supported by this build yet; use \"fs\" or \"swift\"",
-                b.kind
-            ),
-        ),
+        "s3" => Ok(BackendConfig::S3(Box::new(
+            kind_table::<RawS3Backend>(&key, b.rest)?.validate(&key, base)?,
+        ))),
+        "swift" => swift_backend(kind_table(&key, b.rest)?, base)
+            .map(|s| BackendConfig::Swift(Box::new(s))),
         other => err(
             "backend.kind",
             format!("{other:?} is not one of \"fs\", \"s3\", \"swift\""),
@@ -575,55 +610,8 @@ fn backend(raw: Option<RawBackend>, base: &Path) -> Result<BackendConfig, Config
     }
 }
 
-/// Refuses a key that belongs to another kind of backend than `kind`: it would be ignored,
-/// and the operator who wrote it meant something by it.
-fn only_for_kind(b: &RawBackend, kind: &str) -> Result<(), ConfigError> {
-    let fs_keys = [("root", b.root.is_some()), ("hard_links", b.hard_links)];
-    let swift_keys = [
-        ("auth_url", b.auth_url.is_some()),
-        ("user", b.user.is_some()),
-        ("key", b.key.is_some()),
-        ("key_env", b.key_env.is_some()),
-        ("key_file", b.key_file.is_some()),
-        ("user_domain", b.user_domain.is_some()),
-        ("project", b.project.is_some()),
-        ("project_domain", b.project_domain.is_some()),
-        ("region", b.region.is_some()),
-        ("account", b.account.is_some()),
-        ("container", b.container.is_some()),
-        ("object", b.object.is_some()),
-        ("key_cache", b.key_cache.is_some()),
-        ("connect_timeout", b.connect_timeout.is_some()),
-        ("response_timeout", b.response_timeout.is_some()),
-    ];
-    let foreign: &[(&str, bool)] = match kind {
-        "fs" => &swift_keys,
-        _ => &fs_keys,
-    };
-    match foreign.iter().find(|(_, given)| *given) {
-        Some((name, _)) => err(
-            KeyPath::new("backend").key(name),
-            format!("is not a key of the {kind:?} backend"),
-        ),
-        None => Ok(()),
-    }
-}
-
-fn fs_backend(b: RawBackend, base: &Path) -> Result<BackendConfig, ConfigError> {
-    match b.root {
-        Some(root) => Ok(BackendConfig::Fs {
-            root: base.join(root),
-            hard_links: b.hard_links,
-        }),
-        None => err(
-            "backend.root",
-            "missing (the folder that holds <project>/<container>/<object>)",
-        ),
-    }
-}
-
 /// `[backend] kind = "swift"` (DESIGN §3b): v1 tempauth unless `auth_url` ends in `/v3`.
-fn swift_backend(b: RawBackend, base: &Path) -> Result<SwiftStore, ConfigError> {
+fn swift_backend(b: RawSwiftBackend, base: &Path) -> Result<SwiftStore, ConfigError> {
     use crate::upstream::swift_auth::Login;
     use template::Placeholder::{Container, Object, Project};
     let key = KeyPath::new("backend");
@@ -716,6 +704,224 @@ fn swift_backend(b: RawBackend, base: &Path) -> Result<SwiftStore, ConfigError> 
         connect_timeout: secs("connect_timeout", b.connect_timeout, 5)?,
         response_timeout: secs("response_timeout", b.response_timeout, 30)?,
     })
+}
+
+/// The keys of `[backend]` besides `kind`, read as one kind's struct. An unknown key is named
+/// with its table; a value of the wrong type is named by its key but never printed (it may be
+/// a secret).
+fn kind_table<T: serde::de::DeserializeOwned>(
+    key: &KeyPath,
+    rest: toml::Table,
+) -> Result<T, ConfigError> {
+    T::deserialize(toml::Value::Table(rest.clone())).or_else(|e| {
+        let msg = e.message().to_string();
+        if let Some(field) = msg
+            .strip_prefix("unknown field `")
+            .and_then(|m| m.split('`').next())
+        {
+            return err(key.key(field), "unknown key");
+        }
+        // serde names no key for a wrong type: find the one whose value has that type.
+        let named = rest
+            .iter()
+            .find(|(_, v)| msg.contains(&format!("invalid type: {}", v.type_str())))
+            .map_or_else(|| key.clone(), |(k, _)| key.key(k));
+        err(named, without_quoted(&msg))
+    })
+}
+
+/// A URL of the store: `http(s)://host[:port]` and nothing else.
+fn store_url(key: &KeyPath, text: &str) -> Result<http::Uri, ConfigError> {
+    let bad = |why: &str| {
+        err(
+            key,
+            format!("{text:?} {why}: give http(s)://host[:port], e.g. http://127.0.0.1:8333"),
+        )
+    };
+    let Ok(uri) = text.parse::<http::Uri>() else {
+        return bad("is not a URL");
+    };
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return bad("must start with http:// or https://");
+    }
+    let Some(authority) = uri.authority() else {
+        return bad("names no host");
+    };
+    if authority.host().is_empty() || authority.as_str().contains('@') {
+        return bad("must name a host (and no user)");
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return bad("has a path or query");
+    }
+    Ok(uri)
+}
+
+impl RawS3Backend {
+    fn validate(self, key: &KeyPath, base: &Path) -> Result<S3Store, ConfigError> {
+        let required = |name: &str, v: Option<String>| match v {
+            Some(v) => non_empty(&key.key(name), &v).map(|()| v),
+            None => err(key.key(name), "missing"),
+        };
+        let endpoint_text = required("endpoint", self.endpoint)?;
+        let endpoint = store_url(&key.key("endpoint"), &endpoint_text)?;
+        let region = self.region.unwrap_or_else(|| "us-east-1".to_string());
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return err(
+                key.key("region"),
+                format!("{region:?} is not a region name"),
+            );
+        }
+        let access_key = required("access_key", self.access_key)?;
+        // It is written into the Credential of every request's Authorization header.
+        if !access_key
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"/,=".contains(&b))
+        {
+            return err(
+                key.key("access_key"),
+                "must be printable ASCII without spaces, '/', ',' or '='",
+            );
+        }
+        let secret_key = secret_from(
+            &key.key("secret_key"),
+            self.secret_key,
+            self.secret_key_env,
+            self.secret_key_file,
+            base,
+        )?;
+        let style = match self.style.as_deref() {
+            None | Some("path") => S3Style::Path,
+            Some("virtual") => S3Style::Virtual,
+            Some(other) => {
+                return err(
+                    key.key("style"),
+                    format!("{other:?} is not \"path\" or \"virtual\""),
+                )
+            }
+        };
+        if style == S3Style::Virtual {
+            let host = endpoint.host().unwrap_or_default();
+            if host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
+                return err(
+                    key.key("style"),
+                    "\"virtual\" needs an endpoint with a host name (<bucket>.<host>), not an IP address",
+                );
+            }
+        }
+        let bucket = template(
+            &key.key("bucket"),
+            self.bucket.as_deref().unwrap_or("{container}"),
+            &[Placeholder::Project, Placeholder::Container],
+        )?;
+        // A bucket is a DNS label or a path segment: its fixed text must keep it one.
+        let bucket_char =
+            |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-';
+        if !bucket.literals().all(|t| t.bytes().all(bucket_char)) {
+            return err(
+                key.key("bucket"),
+                "its text may hold only lowercase letters, digits, '.' and '-'",
+            );
+        }
+        if bucket.count(Placeholder::Container) > 1 {
+            return err(key.key("bucket"), "{container} may appear only once");
+        }
+        let object = template(
+            &key.key("object"),
+            self.object.as_deref().unwrap_or("{object}"),
+            &[
+                Placeholder::Project,
+                Placeholder::Container,
+                Placeholder::Object,
+            ],
+        )?;
+        if object.count(Placeholder::Object) == 0 {
+            return err(
+                key.key("object"),
+                "must hold {object}, or every link would fetch the same key",
+            );
+        }
+        // The key of a plain object name must itself be a plain name: no leading '/', no
+        // empty, '.' or '..' segment that a store could normalise into another key.
+        if !crate::backend::valid_object_name(&object.render("p", "c", "o")) {
+            return err(
+                key.key("object"),
+                "must make a key without a leading '/', '//', or '.' and '..' segments",
+            );
+        }
+        let timeout = |name: &str, v: Option<toml::Value>, default: i64| {
+            seconds(
+                &key.key(name),
+                &v.unwrap_or(toml::Value::Integer(default)),
+                1,
+            )
+        };
+        Ok(S3Store {
+            endpoint,
+            region,
+            access_key,
+            secret_key,
+            style,
+            bucket,
+            object,
+            connect_timeout: timeout("connect_timeout", self.connect_timeout, 5)?,
+            response_timeout: timeout("response_timeout", self.response_timeout, 30)?,
+        })
+    }
+}
+
+/// With `{project}` in the templates, no project's buckets and keys may be another's: the
+/// fixed text up to the first container or object name must not be a prefix of another
+/// project's. Otherwise `kh-{project}-{container}` would give project `a`, container `b-x`
+/// the bucket of project `a-b`, container `x`, and an `any_container` link of `a` would
+/// open it. (Without `{project}` the projects share the store's names by design.)
+// SECURITY: a link is signed with its own project's keys; this keeps it inside that
+// project's part of the store.
+fn projects_kept_apart(store: &S3Store, projects: &[Project]) -> Result<(), ConfigError> {
+    if store.bucket.count(Placeholder::Project) + store.object.count(Placeholder::Project) == 0 {
+        return Ok(());
+    }
+    // NUL ends the fixed text: no project id, bucket or key text can hold one. Two projects
+    // are apart when their buckets or their keys begin differently.
+    // A head is the whole name when no container or object name follows it (`open` false).
+    let head = |t: &Template, p: &str| {
+        let whole = t.render(p, "\0", "\0");
+        match whole.split_once('\0') {
+            Some((fixed, _)) => (fixed.to_string(), true),
+            None => (whole, false),
+        }
+    };
+    let heads: Vec<_> = projects
+        .iter()
+        .map(|p| (head(&store.bucket, &p.id), head(&store.object, &p.id)))
+        .collect();
+    let meet = |(a, a_open): &(String, bool), (b, b_open): &(String, bool)| {
+        (*b_open && a.starts_with(b.as_str())) || (*a_open && b.starts_with(a.as_str())) || a == b
+    };
+    for (i, a) in heads.iter().enumerate() {
+        for (j, b) in heads.iter().enumerate().skip(i + 1) {
+            if meet(&a.0, &b.0) && meet(&a.1, &b.1) {
+                return err(
+                    "backend.bucket",
+                    format!(
+                        "projects {:?} and {:?} could name the same bucket and key: put a \
+                         separator no project id holds ('/' in `object`, or a fixed end) after \
+                         {{project}}",
+                        projects[i].id, projects[j].id
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn template(key: &KeyPath, text: &str, allowed: &[Placeholder]) -> Result<Template, ConfigError> {
+    non_empty(key, text)?;
+    Template::parse(text, allowed).or_else(|e| err(key, e))
 }
 
 /// The projects and the indexes that find them (by id, and by S3 access key).
@@ -868,5 +1074,251 @@ impl RawProxy {
             })?,
         };
         Ok(ProxyConfig { trusted, headers })
+    }
+}
+
+#[cfg(test)]
+mod s3_backend_tests {
+    use super::*;
+
+    const PROJECTS: &str = "[[project]]\nid = \"p1\"\ntemp_url_keys = [\"k\"]\n";
+
+    fn with_backend(lines: &str) -> Result<Config, ConfigError> {
+        let text = format!(
+            "[backend]\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:8333\"\n\
+             access_key = \"AK\"\nsecret_key = \"SK\"\n{lines}\n{PROJECTS}"
+        );
+        parse(&text, Path::new("/etc/keyhole"))
+    }
+
+    fn store(lines: &str) -> S3Store {
+        match with_backend(lines) {
+            Ok(Config {
+                backend: BackendConfig::S3(s),
+                ..
+            }) => *s,
+            Ok(_) => panic!("not an s3 backend"),
+            Err(e) => panic!("refused: {e}"),
+        }
+    }
+
+    fn error_of(lines: &str) -> String {
+        match with_backend(lines) {
+            Ok(_) => panic!("accepted: {lines}"),
+            Err(e) => e.0,
+        }
+    }
+
+    #[test]
+    fn an_s3_backend_defaults_to_path_style_and_names_as_given() {
+        let s = store("");
+        assert_eq!(s.endpoint.to_string(), "http://127.0.0.1:8333/");
+        assert_eq!(s.region, "us-east-1");
+        assert_eq!(s.style, S3Style::Path);
+        assert_eq!(s.access_key, "AK");
+        assert_eq!(s.secret_key.expose(), "SK");
+        assert_eq!(s.bucket.render("p", "c", "o"), "c");
+        assert_eq!(s.object.render("p", "c", "a/b"), "a/b");
+        assert_eq!(s.connect_timeout, Duration::from_secs(5));
+        assert_eq!(s.response_timeout, Duration::from_secs(30));
+        let s = store(
+            "region = \"eu-west-3\"\nbucket = \"kh-{project}\"\nobject = \"{container}/{object}\"\n\
+             connect_timeout = 2\nresponse_timeout = 9\n",
+        );
+        assert_eq!(s.region, "eu-west-3");
+        assert_eq!(s.bucket.render("p1", "c", "o"), "kh-p1");
+        assert_eq!(s.object.render("p1", "c", "a/b"), "c/a/b");
+        assert_eq!(
+            (s.connect_timeout, s.response_timeout),
+            (Duration::from_secs(2), Duration::from_secs(9))
+        );
+    }
+
+    #[test]
+    fn the_secret_comes_from_the_environment_or_a_file_like_the_project_keys() {
+        std::env::set_var("KEYHOLE_TEST_S3_BACKEND_SECRET", "env-secret");
+        let text = "secret_key_env = \"KEYHOLE_TEST_S3_BACKEND_SECRET\"";
+        let e = error_of(text);
+        assert!(e.contains("backend.secret_key: give exactly one"), "{e}");
+        let cfg = format!(
+            "[backend]\nkind = \"s3\"\nendpoint = \"https://s3.example.com\"\naccess_key = \"AK\"\n\
+             {text}\n{PROJECTS}"
+        );
+        let c = parse(&cfg, Path::new("/")).unwrap();
+        let BackendConfig::S3(s) = c.backend else {
+            panic!("s3")
+        };
+        assert_eq!(s.secret_key.expose(), "env-secret");
+        let missing = cfg.replace("KEYHOLE_TEST_S3_BACKEND_SECRET", "KEYHOLE_TEST_S3_UNSET");
+        let e = parse(&missing, Path::new("/")).unwrap_err().0;
+        assert!(e.starts_with("backend.secret_key_env:"), "{e}");
+        let file = cfg.replace(text, "secret_key_file = \"/nonexistent/keyhole-secret\"");
+        let e = parse(&file, Path::new("/")).unwrap_err().0;
+        assert!(e.starts_with("backend.secret_key_file:"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_or_mistyped_secret_is_named_and_never_printed() {
+        let cfg = |secret: &str| {
+            format!(
+                "[backend]\nkind = \"s3\"\nendpoint = \"http://h:1\"\naccess_key = \"AK\"\n\
+                 secret_key = {secret}\n{PROJECTS}"
+            )
+        };
+        let e = parse(&cfg("\"\""), Path::new("/")).unwrap_err().0;
+        assert!(
+            e.starts_with("backend.secret_key: the secret is empty"),
+            "{e}"
+        );
+        let e = parse(&cfg("73219846"), Path::new("/")).unwrap_err().0;
+        assert!(
+            e.starts_with("backend.secret_key:") && !e.contains("73219846"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_endpoint_is_refused_by_its_key() {
+        for bad in [
+            "127.0.0.1:8333",
+            "ftp://h",
+            "http://",
+            "http://user:pw@h",
+            "http://h/prefix",
+            "http://h/?a=b",
+            "http://h h",
+        ] {
+            let text = format!(
+                "[backend]\nkind = \"s3\"\nendpoint = {bad:?}\naccess_key = \"AK\"\n\
+                 secret_key = \"SK\"\n{PROJECTS}"
+            );
+            let e = parse(&text, Path::new("/")).unwrap_err().0;
+            assert!(e.starts_with("backend.endpoint:"), "{bad}: {e}");
+        }
+        let e = parse(
+            &format!(
+                "[backend]\nkind = \"s3\"\naccess_key = \"AK\"\nsecret_key = \"SK\"\n{PROJECTS}"
+            ),
+            Path::new("/"),
+        )
+        .unwrap_err()
+        .0;
+        assert_eq!(e, "backend.endpoint: missing");
+    }
+
+    #[test]
+    fn templates_take_only_their_placeholders_and_make_plain_names() {
+        for (lines, want) in [
+            (
+                "bucket = \"{object}\"",
+                "backend.bucket: {object} cannot be used here",
+            ),
+            (
+                "bucket = \"{tenant}\"",
+                "backend.bucket: unknown placeholder",
+            ),
+            (
+                "bucket = \"Media_{container}\"",
+                "backend.bucket: its text may hold only",
+            ),
+            (
+                "bucket = \"{container}{container}\"",
+                "backend.bucket: {container} may appear",
+            ),
+            ("bucket = \"\"", "backend.bucket: must not be empty"),
+            (
+                "object = \"{container}\"",
+                "backend.object: must hold {object}",
+            ),
+            (
+                "object = \"{objects}\"",
+                "backend.object: unknown placeholder",
+            ),
+            ("object = \"/{object}\"", "backend.object: must make a key"),
+            (
+                "object = \"{project}//{object}\"",
+                "backend.object: must make a key",
+            ),
+            (
+                "object = \"../{object}\"",
+                "backend.object: must make a key",
+            ),
+        ] {
+            let e = error_of(lines);
+            assert!(e.starts_with(want), "{lines}: {e}");
+        }
+    }
+
+    #[test]
+    fn style_region_access_key_and_timeouts_are_checked_by_their_key() {
+        for (lines, want) in [
+            ("style = \"Virtual\"", "backend.style:"),
+            ("region = \"us east\"", "backend.region:"),
+            ("region = \"\"", "backend.region:"),
+            ("connect_timeout = 0", "backend.connect_timeout: must be"),
+            ("response_timeout = \"30s\"", "backend.response_timeout"),
+            ("root = \"/data\"", "backend.root: unknown key"),
+            ("auth_url = \"http://x\"", "backend.auth_url: unknown key"),
+        ] {
+            let e = error_of(lines);
+            assert!(e.starts_with(want), "{lines}: {e}");
+        }
+        let cfg = |endpoint: &str, ak: &str| {
+            format!(
+                "[backend]\nkind = \"s3\"\nendpoint = {endpoint:?}\naccess_key = {ak:?}\n\
+                 secret_key = \"SK\"\nstyle = \"virtual\"\n{PROJECTS}"
+            )
+        };
+        let c = parse(&cfg("http://s3.local:9000", "AK"), Path::new("/")).unwrap();
+        assert!(matches!(c.backend, BackendConfig::S3(s) if s.style == S3Style::Virtual));
+        for ip in ["http://127.0.0.1:9000", "http://[::1]:9000"] {
+            let e = parse(&cfg(ip, "AK"), Path::new("/")).unwrap_err().0;
+            assert!(e.starts_with("backend.style:"), "{e}");
+        }
+        for ak in ["", "a/b", "a b", "a,b"] {
+            let e = parse(&cfg("http://s3.local", ak), Path::new("/"))
+                .unwrap_err()
+                .0;
+            assert!(e.starts_with("backend.access_key:"), "{ak:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn projects_whose_buckets_or_keys_could_meet_are_refused() {
+        let two = |bucket: &str, object: &str, ids: [&str; 2]| {
+            let text = format!(
+                "[backend]\nkind = \"s3\"\nendpoint = \"http://h:1\"\naccess_key = \"AK\"\n\
+                 secret_key = \"SK\"\nbucket = \"{bucket}\"\nobject = \"{object}\"\n\
+                 [[project]]\nid = \"{}\"\n[[project]]\nid = \"{}\"\n",
+                ids[0], ids[1]
+            );
+            parse(&text, Path::new("/")).map(drop).map_err(|e| e.0)
+        };
+        // Project a, container b-x and project a-b, container x: one bucket.
+        let e = two("kh-{project}-{container}", "{object}", ["a", "a-b"]).unwrap_err();
+        assert!(
+            e.starts_with("backend.bucket: projects \"a\" and \"a-b\""),
+            "{e}"
+        );
+        let e = two("media", "{project}{container}/{object}", ["a-b", "a"]).unwrap_err();
+        assert!(e.contains("could name the same bucket and key"), "{e}");
+        let e = two("{container}-{project}", "{object}", ["a", "b"]).unwrap_err();
+        assert!(e.contains("could name the same"), "{e}");
+        let e = two("{container}", "{project}{object}", ["a-b", "a"]).unwrap_err();
+        assert!(e.contains("could name the same"), "{e}");
+        // A separator no id holds, or no {project} at all (shared by design), is fine.
+        two("media", "{project}/{container}/{object}", ["a", "a-b"]).unwrap();
+        two("{container}", "{project}/{object}", ["a", "a-b"]).unwrap();
+        two("kh-{project}", "{container}/{object}", ["a", "a-b"]).unwrap();
+        two("kh-{project}-{container}", "{object}", ["a", "b"]).unwrap();
+        two("{container}", "{object}", ["a", "a-b"]).unwrap();
+    }
+
+    #[test]
+    fn an_fs_backend_names_a_key_of_another_kind_as_unknown() {
+        let text =
+            format!("[backend]\nkind = \"fs\"\nroot = \"d\"\nendpoint = \"http://h\"\n{PROJECTS}");
+        let e = parse(&text, Path::new("/")).unwrap_err().0;
+        assert_eq!(e, "backend.endpoint: unknown key");
     }
 }

@@ -302,18 +302,23 @@ pub const HEADLESS_CHROMIUM: &[&str] = &[
 /// The path and query of an S3 presigned GET of `c/<key>` (SigV4, or V2 with `v2`), path
 /// style, made now for an hour with the test key and `overrides` signed in.
 pub fn s3_target(srv: &TestServer, key: &str, v2: bool, overrides: &[(&str, &str)]) -> String {
-    s3_path(srv.addr, key, v2, overrides, now(), 3600)
+    s3_path(&srv.addr.to_string(), key, v2, overrides, now(), 3600)
+}
+
+/// `s3_target` for a client that sends `Host: host` (a proxy's public name).
+pub fn s3_target_as(host: &str, key: &str, v2: bool, overrides: &[(&str, &str)]) -> String {
+    s3_path(host, key, v2, overrides, now(), 3600)
 }
 
 fn s3_path(
-    addr: SocketAddr,
+    host: &str,
     key: &str,
     v2: bool,
     overrides: &[(&str, &str)],
     signed_at: u64,
     expires: u64,
 ) -> String {
-    let endpoint = format!("http://{addr}");
+    let endpoint = format!("http://{host}");
     let url = keyhole::share::s3::S3Link {
         endpoint: &endpoint,
         bucket: "c",
@@ -635,6 +640,32 @@ pub fn read_response(s: &mut TcpStream) -> (u16, Vec<u8>) {
     (r.status, body)
 }
 
+impl Store {
+    /// Starts the store again after `stop`, in the same folder: same ports, keys and data.
+    pub fn start_again(&self) {
+        let st = std::process::Command::new("bash")
+            .arg(format!("tests/stores/{}", self.script))
+            .arg("start")
+            .arg(&self.dir.0)
+            .env("STORES_WATCH_PID", std::process::id().to_string())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{} start again failed", self.script);
+    }
+}
+
+impl Binary {
+    /// The peak resident set of the child (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+}
+
 impl Binary {
     /// The config file the binary was started with (rewrite it, then `reload`).
     pub fn config_path(&self) -> PathBuf {
@@ -699,7 +730,7 @@ pub fn keystone_swift(
 /// The path and query of an S3 presigned GET of `c/<key>` on the server at `addr`, signed at
 /// `signed_at` for `expires` seconds with the test key (SigV4, or V2 with `v2`).
 pub fn s3_target_at(addr: SocketAddr, key: &str, v2: bool, signed_at: u64, expires: u64) -> String {
-    s3_path(addr, key, v2, &[], signed_at, expires)
+    s3_path(&addr.to_string(), key, v2, &[], signed_at, expires)
 }
 
 /// A Swift download link (sha256) for `path`, signed with `key` until `expires`, limited to

@@ -62,9 +62,12 @@ S3_SECRET_KEY=$sk
 ENV
 
 # The unix sockets default to /tmp/seaweedfs-*-<port>.sock: keep them in DIR.
+# -volume.max is fixed: its default (0) allows only free disk / volumeSizeLimitMB volumes,
+# and each new bucket is a collection that wants several, so on a disk with a few GiB free
+# the third bucket's writes fail with 500 InternalError. Volumes are not preallocated.
 spawn "$dir" weed "$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" \
   -master.port="$master" -master.port.grpc="$master_g" -master.telemetry=false -master.resumeState=false \
-  -master.volumeSizeLimitMB=1024 -volume.max=0 -volume.preStopSeconds=0 \
+  -master.volumeSizeLimitMB=1024 -volume.max=64 -volume.preStopSeconds=0 \
   -volume.port="$volume" -volume.port.grpc="$volume_g" \
   -filer -filer.port="$filer" -filer.port.grpc="$filer_g" -filer.localSocket="$dir/filer.sock" \
   -s3 -s3.port="$s3" -s3.port.grpc="$s3_g" -s3.config="$dir/s3.json" -s3.localSocket="$dir/s3.sock" \
