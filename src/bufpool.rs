@@ -8,11 +8,13 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::io::IoSliceMut;
 use std::ptr::NonNull;
 use std::sync::Mutex;
 
 use bytes::Bytes;
+use rustix::io::{Errno, ReadWriteFlags};
+use rustix::mm::{MapFlags, ProtFlags};
 
 use crate::budget::Held;
 
@@ -33,20 +35,15 @@ unsafe impl Sync for Region {}
 
 impl Region {
     fn new() -> io::Result<Region> {
-        // SAFETY: an anonymous private mapping with no address hint; checked for failure.
+        // SAFETY: a fresh anonymous private mapping with no address hint: it aliases nothing.
         let p = unsafe {
-            libc::mmap(
+            rustix::mm::mmap_anonymous(
                 std::ptr::null_mut(),
                 REGION,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE,
             )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        }?;
         NonNull::new(p.cast())
             .map(Region)
             .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))
@@ -66,8 +63,9 @@ impl Region {
 
 impl Drop for Region {
     fn drop(&mut self) {
-        // SAFETY: the pointer came from mmap of REGION bytes and is unmapped exactly once.
-        unsafe { libc::munmap(self.0.as_ptr().cast(), REGION) };
+        // SAFETY: the pointer came from mmap of REGION bytes and is unmapped exactly once;
+        // no reference into it outlives `self`.
+        let _ = unsafe { rustix::mm::munmap(self.0.as_ptr().cast(), REGION) };
     }
 }
 
@@ -140,45 +138,41 @@ impl ReadBuf {
         }
     }
 
-    /// Reads up to `len` bytes of `file` at `offset`, into memory nothing initialised first:
-    /// zeroing a buffer only for the kernel to overwrite it cost as much as the rest of a
-    /// small request's user-space work. Non-zero `flags` go to `preadv2`; without flags it is
-    /// a plain `pread`, which every kernel and seccomp profile allows, because that read is
-    /// the fallback when `preadv2(RWF_NOWAIT)` fails for any reason.
-    pub fn pread(&mut self, file: &File, offset: u64, len: usize, flags: i32) -> io::Result<usize> {
-        let (ptr, room) = match self {
+    /// Reads up to `len` bytes of `file` at `offset`. Non-empty `flags` go to `preadv2`;
+    /// without flags it is a plain `pread`, which every kernel and seccomp profile allows,
+    /// because that read is the fallback when `preadv2(RWF_NOWAIT)` fails for any reason.
+    pub fn pread(
+        &mut self,
+        file: &File,
+        offset: u64,
+        len: usize,
+        flags: ReadWriteFlags,
+    ) -> io::Result<usize> {
+        let buf = match self {
             ReadBuf::Heap(v) => {
+                // Zero-filled: the kernel writes only initialised memory through a safe
+                // slice. A heap buffer is at most `SMALL` bytes.
+                let room = len.min(v.capacity());
                 v.clear();
-                (v.as_mut_ptr(), len.min(v.capacity()))
+                v.resize(room, 0);
+                &mut v[..]
             }
-            ReadBuf::Pooled(r) => (r.as_mut_slice().as_mut_ptr(), len.min(REGION)),
+            ReadBuf::Pooled(r) => &mut r.as_mut_slice()[..len.min(REGION)],
         };
-        let iov = libc::iovec {
-            iov_base: ptr.cast(),
-            iov_len: room,
-        };
-        let (fd, at) = (file.as_raw_fd(), offset as libc::off_t);
         let n = loop {
-            // SAFETY: the iovec (and `ptr`, `room`) cover `room` writable bytes that this
-            // buffer owns for the whole call; the kernel only writes to them.
-            let n = unsafe {
-                if flags == 0 {
-                    libc::pread(fd, ptr.cast(), room, at)
-                } else {
-                    libc::preadv2(fd, &iov, 1, at, flags)
-                }
+            let read = if flags.is_empty() {
+                rustix::io::pread(file, &mut *buf, offset)
+            } else {
+                rustix::io::preadv2(file, &mut [IoSliceMut::new(buf)], offset, flags)
             };
-            if n >= 0 {
-                break n as usize;
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
+            match read {
+                Ok(n) => break n,
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
             }
         };
         if let ReadBuf::Heap(v) = self {
-            // SAFETY: the kernel wrote the first `n` bytes, and n <= room <= capacity.
-            unsafe { v.set_len(n) };
+            v.truncate(n);
         }
         Ok(n)
     }
@@ -237,7 +231,11 @@ mod tests {
     #[test]
     fn pooled_bytes_hold_what_was_read_and_the_region_returns() {
         let mut b = ReadBuf::new(REGION).unwrap();
-        assert_eq!(b.pread(&file(b"hello"), 0, REGION, 0).unwrap(), 5);
+        assert_eq!(
+            b.pread(&file(b"hello"), 0, REGION, ReadWriteFlags::empty())
+                .unwrap(),
+            5
+        );
         let bytes = b.freeze(5);
         assert_eq!(&bytes[..], b"hello");
         let clone = bytes.slice(1..3);
@@ -253,14 +251,32 @@ mod tests {
         let mut b = ReadBuf::new(10).unwrap();
         assert!(matches!(b, ReadBuf::Heap(_)));
         // Never more than the buffer holds, whatever is asked.
-        assert_eq!(b.pread(&f, 2, 100, 0).unwrap(), 10);
+        assert_eq!(b.pread(&f, 2, 100, ReadWriteFlags::empty()).unwrap(), 10);
         assert_eq!(&b.freeze(10)[..], b"23456789ab");
         let mut b = ReadBuf::new(10).unwrap();
         assert_eq!(
-            b.pread(&f, 12, 10, 0).unwrap(),
+            b.pread(&f, 12, 10, ReadWriteFlags::empty()).unwrap(),
             4,
             "a short read at the end"
         );
         assert_eq!(&b.freeze(4)[..], b"cdef");
+    }
+
+    #[test]
+    fn a_nowait_read_of_cached_bytes_reads_them_into_either_buffer() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let f = file(&data);
+        // Just written, so in the page cache: RWF_NOWAIT has no reason to refuse.
+        for len in [10, REGION] {
+            let mut b = ReadBuf::new(len).unwrap();
+            let n = match b.pread(&f, 7, len, ReadWriteFlags::NOWAIT) {
+                Ok(n) => n,
+                // A filesystem without RWF_NOWAIT (the body then turns it off).
+                Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => return,
+                Err(e) => panic!("{e}"),
+            };
+            assert_eq!(n, len.min(data.len() - 7));
+            assert!(b.freeze(n)[..] == data[7..7 + n]);
+        }
     }
 }

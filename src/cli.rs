@@ -41,16 +41,20 @@ fn init_logging(format: LogFormat) {
 /// Raises the soft limit on open files to the hard limit: every connection and every
 /// object being sent holds a descriptor, and the usual soft default (1024) is far too low.
 fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let lim = getrlimit(Resource::Nofile);
+    // `None` is unlimited.
+    let below = match (lim.current, lim.maximum) {
+        (Some(cur), Some(max)) => cur < max,
+        (Some(_), None) => true,
+        (None, _) => false,
     };
-    // SAFETY: getrlimit/setrlimit read and write the one struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
+    if below {
+        let raised = Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        };
+        let _ = setrlimit(Resource::Nofile, raised);
     }
 }
 
@@ -350,4 +354,28 @@ pub fn share(config: &Path, targets: &[String], o: &ShareOptions) -> Result<(), 
         println!("{l}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+
+    #[test]
+    fn the_open_files_soft_limit_is_raised_to_the_hard_limit() {
+        // The usual default soft limit, as a service manager would start keyhole.
+        let hard = getrlimit(Resource::Nofile).maximum;
+        if !matches!(hard, Some(h) if h <= 1024) {
+            let usual = Rlimit {
+                current: Some(1024),
+                maximum: hard,
+            };
+            setrlimit(Resource::Nofile, usual).unwrap();
+        }
+        super::raise_fd_limit();
+        let lim = getrlimit(Resource::Nofile);
+        // An unlimited hard limit cannot be the soft one (Linux caps it at nr_open).
+        if lim.maximum.is_some() {
+            assert_eq!(lim.current, lim.maximum);
+        }
+    }
 }

@@ -25,6 +25,9 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
+use rustix::io::Errno;
+use rustix::mm::{MapFlags, ProtFlags};
+use rustix::net::{SendAncillaryBuffer, SendFlags};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
@@ -52,18 +55,16 @@ impl std::error::Error for Truncated {}
 fn marker() -> Option<&'static [u8]> {
     static MARKER: OnceLock<Option<usize>> = OnceLock::new();
     let base = (*MARKER.get_or_init(|| {
-        // SAFETY: a fresh anonymous mapping; nothing else refers to it.
+        // SAFETY: a fresh anonymous mapping with no address hint; nothing else refers to it.
         let p = unsafe {
-            libc::mmap(
+            rustix::mm::mmap_anonymous(
                 std::ptr::null_mut(),
                 CHUNK,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
+                ProtFlags::READ,
+                MapFlags::PRIVATE | MapFlags::NORESERVE,
             )
         };
-        (p != libc::MAP_FAILED).then_some(p as usize)
+        p.ok().map(|p| p as usize)
     }))?;
     // SAFETY: the mapping is readable, `CHUNK` long and never unmapped.
     Some(unsafe { std::slice::from_raw_parts(base as *const u8, CHUNK) })
@@ -196,12 +197,7 @@ fn in_page_cache(file: &File, offset: u64, len: usize) -> bool {
 }
 
 fn page_size() -> u64 {
-    static PAGE: OnceLock<u64> = OnceLock::new();
-    // SAFETY: sysconf has no preconditions.
-    *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        n if n > 0 => n as u64,
-        _ => 4096,
-    })
+    rustix::param::page_size() as u64
 }
 
 /// A client connection: hyper's I/O over the TCP stream, sending placeholders from their
@@ -254,11 +250,8 @@ impl Conn {
             poll_copy(tcp, cx, &front.file, front.offset, buf.len())
         } else {
             poll_syscall(tcp, cx, || {
-                let mut off = front.offset as libc::off_t;
-                // SAFETY: both descriptors are open for the call; `off` is a local.
-                unsafe {
-                    libc::sendfile(tcp.as_raw_fd(), front.file.as_raw_fd(), &mut off, buf.len())
-                }
+                let mut off = front.offset;
+                rustix::fs::sendfile(tcp, &*front.file, Some(&mut off), buf.len())
             })
         };
         let n = match ready!(sent) {
@@ -306,9 +299,8 @@ fn poll_copy(
     if n == 0 {
         return Poll::Ready(Ok(0));
     }
-    // SAFETY: `buf` holds `n` initialised bytes for the whole call.
-    poll_syscall(tcp, cx, || unsafe {
-        libc::send(tcp.as_raw_fd(), buf.as_ptr().cast(), n, libc::MSG_NOSIGNAL)
+    poll_syscall(tcp, cx, || {
+        rustix::net::send(tcp, &buf[..n], SendFlags::NOSIGNAL)
     })
 }
 
@@ -319,30 +311,28 @@ fn poll_send_more(
     cx: &mut Context<'_>,
     bufs: &[IoSlice<'_>],
 ) -> Poll<io::Result<usize>> {
+    let bufs = &bufs[..bufs.len().min(libc::UIO_MAXIOV as usize)];
     poll_syscall(tcp, cx, || {
-        // SAFETY: an all-zero msghdr is valid (no name, no control data).
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        // IoSlice is ABI-compatible with iovec on Unix; the kernel only reads them.
-        msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-        msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
-        // SAFETY: `msg` points at `bufs`, which outlive the call.
-        unsafe { libc::sendmsg(tcp.as_raw_fd(), &msg, libc::MSG_MORE | libc::MSG_NOSIGNAL) }
+        let mut no_control = SendAncillaryBuffer::default();
+        rustix::net::sendmsg(
+            tcp,
+            bufs,
+            &mut no_control,
+            SendFlags::MORE | SendFlags::NOSIGNAL,
+        )
     })
 }
 
-/// Runs a nonblocking socket write `f` (a libc call returning -1 and errno on failure) once
-/// the socket is writable, retrying after spurious wake-ups.
+/// Runs a nonblocking socket write `f` once the socket is writable, retrying after spurious
+/// wake-ups (EAGAIN clears tokio's readiness, so the next poll waits for the socket).
 fn poll_syscall(
     tcp: &TcpStream,
     cx: &mut Context<'_>,
-    mut f: impl FnMut() -> isize,
+    mut f: impl FnMut() -> Result<usize, Errno>,
 ) -> Poll<io::Result<usize>> {
     loop {
         ready!(tcp.poll_write_ready(cx))?;
-        let res = tcp.try_io(Interest::WRITABLE, || match f() {
-            n if n >= 0 => Ok(n as usize),
-            _ => Err(io::Error::last_os_error()),
-        });
+        let res = tcp.try_io(Interest::WRITABLE, || Ok(f()?));
         match res {
             Err(e)
                 if matches!(

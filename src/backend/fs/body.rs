@@ -15,6 +15,7 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http_body::Frame;
+use rustix::io::ReadWriteFlags;
 use tokio::task::JoinHandle;
 
 use crate::body::{Body, BoxError, Carrier, Part, Source, CHUNK};
@@ -95,7 +96,7 @@ pub struct FileBody {
 /// Reads up to `len` bytes at `offset` only if no disk wait is needed.
 fn read_nowait(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
     let mut buf = ReadBuf::new(len)?;
-    let n = buf.pread(file, offset, len, libc::RWF_NOWAIT)?;
+    let n = buf.pread(file, offset, len, ReadWriteFlags::NOWAIT)?;
     Ok(buf.freeze(n))
 }
 
@@ -197,7 +198,7 @@ impl FileBody {
                 Err(e) => return Poll::Ready(Some(Err(e.into()))),
             };
             if self.nowait {
-                match buf.pread(&file, start, len, libc::RWF_NOWAIT) {
+                match buf.pread(&file, start, len, ReadWriteFlags::NOWAIT) {
                     Ok(n) => return Poll::Ready(Some(self.take(buf.freeze_held(n, held)))),
                     Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
                     Err(e)
@@ -216,7 +217,7 @@ impl FileBody {
                 self.file = None;
             }
             self.pending = Some(tokio::task::spawn_blocking(move || {
-                let n = buf.pread(&file, start, len, 0)?;
+                let n = buf.pread(&file, start, len, ReadWriteFlags::empty())?;
                 Ok(buf.freeze_held(n, held))
             }));
         }

@@ -9,12 +9,15 @@
 use std::ffi::CStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 
 pub mod body;
 
@@ -60,17 +63,6 @@ impl Reported {
     }
 }
 
-/// `struct open_how` of linux/openat2.h (libc's is non-exhaustive, so it cannot be built).
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-const RESOLVE_BENEATH: u64 = 0x08;
-
 /// Calls `f` with `parts` joined and NUL-terminated: on the stack when short, as almost
 /// every object path is, so opening allocates nothing.
 fn with_c_path<T>(parts: &[&str], f: impl FnOnce(&CStr) -> io::Result<T>) -> io::Result<T> {
@@ -94,49 +86,21 @@ fn with_c_path<T>(parts: &[&str], f: impl FnOnce(&CStr) -> io::Result<T>) -> io:
     f(path)
 }
 
-fn openat2(dir: RawFd, path: &CStr, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve,
-    };
+fn openat2(dir: BorrowedFd<'_>, path: &CStr, flags: OFlags) -> io::Result<OwnedFd> {
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS;
     loop {
-        // SAFETY: `path` is NUL-terminated and `how` is a valid open_how of the size passed.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir,
-                path.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: the kernel just returned this descriptor to us and nobody else owns it.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EAGAIN) && e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
+        match rustix::fs::openat2(dir, path, flags | OFlags::CLOEXEC, Mode::empty(), resolve) {
+            // EAGAIN: a rename raced the lookup; the kernel asks for another try.
+            Err(Errno::AGAIN | Errno::INTR) => continue,
+            other => return other.map_err(io::Error::from),
         }
     }
 }
 
-fn openat(dir: RawFd, name: &str, flags: i32) -> io::Result<OwnedFd> {
+fn openat(dir: BorrowedFd<'_>, name: &str, flags: OFlags) -> io::Result<OwnedFd> {
     with_c_path(&[name], |name| {
-        // SAFETY: `name` is NUL-terminated; openat does not keep the pointer.
-        let fd = unsafe {
-            libc::openat(
-                dir,
-                name.as_ptr(),
-                flags | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor that nobody else owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        Ok(rustix::fs::openat(dir, name, flags, Mode::empty())?)
     })
 }
 
@@ -169,11 +133,10 @@ impl FsBackend {
     /// way: one `openat2` in the kernel, so nothing can be swapped in between checks.
     fn open_file(&self, project: &str, container: &str, object: &str) -> io::Result<OwnedFd> {
         // O_NONBLOCK: opening a FIFO must not hang the worker; it is refused below as not a file.
-        let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK;
+        let flags = OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK;
         if !self.no_openat2.load(Ordering::Relaxed) {
             let opened = with_c_path(&[project, "/", container, "/", object], |path| {
-                let resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
-                openat2(self.root.as_raw_fd(), path, flags, resolve)
+                openat2(self.root.as_fd(), path, flags)
             });
             match opened {
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
@@ -189,20 +152,18 @@ impl FsBackend {
             .chain(object.split('/'))
             .peekable();
         while let Some(seg) = segments.next() {
-            let at = dir
-                .as_ref()
-                .map_or(self.root.as_raw_fd(), |d| d.as_raw_fd());
+            let at = dir.as_ref().map_or(self.root.as_fd(), |d| d.as_fd());
             if segments.peek().is_none() {
                 return openat(at, seg, flags);
             }
-            dir = Some(openat(at, seg, libc::O_PATH | libc::O_DIRECTORY)?);
+            dir = Some(openat(at, seg, OFlags::PATH | OFlags::DIRECTORY)?);
         }
         Err(io::Error::from_raw_os_error(libc::ENOENT))
     }
 
     /// The root is still a directory we can reach (not unmounted or deleted under us).
     pub fn ready(&self) -> Result<(), String> {
-        let probe = openat(self.root.as_raw_fd(), ".", libc::O_PATH | libc::O_DIRECTORY)
+        let probe = openat(self.root.as_fd(), ".", OFlags::PATH | OFlags::DIRECTORY)
             .map_err(|e| e.to_string())?;
         let md = File::from(probe).metadata().map_err(|e| e.to_string())?;
         if md.nlink() == 0 {
@@ -386,57 +347,23 @@ enum EntryKind {
 /// unless hard links are allowed, as `open` would serve them) and directories, with UTF-8
 /// names. Symlinks, FIFOs, sockets and devices are left out: `open` never serves them.
 fn read_dir(dir: &OwnedFd, hard_links: bool) -> io::Result<Vec<DirEntry>> {
-    // SAFETY: dup returns a new descriptor, which fdopendir then owns and closedir closes.
-    let dup = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
-    if dup < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `dup` is an open directory descriptor that nobody else uses.
-    let stream = unsafe { libc::fdopendir(dup) };
-    if stream.is_null() {
-        let e = io::Error::last_os_error();
-        // SAFETY: fdopendir failed, so `dup` is still ours to close.
-        unsafe { libc::close(dup) };
-        return Err(e);
-    }
+    // A duplicate, so the stream owns (and closes) its own descriptor.
+    let stream = rustix::io::fcntl_dupfd_cloexec(dir, 0)?;
     let mut entries = Vec::new();
-    let result = loop {
-        // SAFETY: errno is thread-local; clearing it tells end of stream from an error.
-        unsafe { *libc::__errno_location() = 0 };
-        // SAFETY: `stream` is a valid DIR* until closedir below.
-        let ent = unsafe { libc::readdir(stream) };
-        if ent.is_null() {
-            let e = io::Error::last_os_error();
-            break if e.raw_os_error().unwrap_or(0) == 0 {
-                Ok(())
-            } else {
-                Err(e)
-            };
-        }
-        // SAFETY: readdir returned an entry whose d_name is NUL-terminated.
-        let cname = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
+    for ent in rustix::fs::Dir::new(stream)? {
+        let ent = ent?;
+        let cname = ent.file_name();
         let Ok(name) = cname.to_str() else { continue };
         if name == "." || name == ".." {
             continue;
         }
-        // SAFETY: an all-zero stat is a valid value to be overwritten.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: `cname` is NUL-terminated and `st` is a valid out pointer.
-        let rc = unsafe {
-            libc::fstatat(
-                dir.as_raw_fd(),
-                cname.as_ptr(),
-                &mut st,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
         // Gone since readdir: not listed.
-        if rc != 0 {
+        let Ok(st) = rustix::fs::statat(dir, cname, AtFlags::SYMLINK_NOFOLLOW) else {
             continue;
-        }
-        let kind = match st.st_mode & libc::S_IFMT {
-            libc::S_IFDIR => EntryKind::Dir,
-            libc::S_IFREG if st.st_nlink <= 1 || hard_links => EntryKind::File {
+        };
+        let kind = match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => EntryKind::Dir,
+            FileType::RegularFile if st.st_nlink <= 1 || hard_links => EntryKind::File {
                 len: st.st_size as u64,
                 modified: if st.st_mtime >= 0 {
                     UNIX_EPOCH + Duration::new(st.st_mtime as u64, st.st_mtime_nsec as u32)
@@ -455,10 +382,8 @@ fn read_dir(dir: &OwnedFd, hard_links: bool) -> io::Result<Vec<DirEntry>> {
             sort_key,
             kind,
         });
-    };
-    // SAFETY: `stream` came from fdopendir and is closed once.
-    unsafe { libc::closedir(stream) };
-    result.map(|()| entries)
+    }
+    Ok(entries)
 }
 
 /// A walk of one container for one `ListQuery`, in name order, stopping once the page is full.
@@ -542,7 +467,7 @@ impl Walk<'_> {
                 }
                 // SECURITY: one component, opened with O_NOFOLLOW: a directory swapped for a
                 // symlink since readdir is refused, so the walk never leaves the container.
-                let Ok(sub) = openat(dir.as_raw_fd(), &e.name, libc::O_RDONLY | libc::O_DIRECTORY)
+                let Ok(sub) = openat(dir.as_fd(), &e.name, OFlags::RDONLY | OFlags::DIRECTORY)
                 else {
                     return Ok(Flow::More);
                 };
@@ -573,8 +498,8 @@ impl Walk<'_> {
             match e.kind {
                 EntryKind::File { .. } => return Ok(true),
                 EntryKind::Dir => {
-                    let flags = libc::O_RDONLY | libc::O_DIRECTORY;
-                    if let Ok(sub) = openat(dir.as_raw_fd(), &e.name, flags) {
+                    let flags = OFlags::RDONLY | OFlags::DIRECTORY;
+                    if let Ok(sub) = openat(dir.as_fd(), &e.name, flags) {
                         if self.holds_an_object(&sub, len)? {
                             return Ok(true);
                         }
@@ -600,15 +525,11 @@ impl FsBackend {
         if !super::valid_segment(project) || !super::valid_segment(container) {
             return Err(BackendError::NotFound);
         }
-        let project_dir = openat(
-            self.root.as_raw_fd(),
-            project,
-            libc::O_PATH | libc::O_DIRECTORY,
-        )?;
+        let project_dir = openat(self.root.as_fd(), project, OFlags::PATH | OFlags::DIRECTORY)?;
         let dir = openat(
-            project_dir.as_raw_fd(),
+            project_dir.as_fd(),
             container,
-            libc::O_RDONLY | libc::O_DIRECTORY,
+            OFlags::RDONLY | OFlags::DIRECTORY,
         )?;
         let mut walk = Walk {
             query,
@@ -630,9 +551,9 @@ impl FsBackend {
             return Ok(Vec::new());
         }
         let dir = match openat(
-            self.root.as_raw_fd(),
+            self.root.as_fd(),
             project,
-            libc::O_RDONLY | libc::O_DIRECTORY,
+            OFlags::RDONLY | OFlags::DIRECTORY,
         ) {
             Ok(d) => d,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
