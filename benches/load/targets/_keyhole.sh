@@ -49,3 +49,13 @@ c = '0' if u[i] != '0' else '1'
 print(u[:i] + c + u[i + 1:])
 PY
 }
+
+# keyhole_variant NAME PORT: NAME-base (a symlink to the same script) runs $KEYHOLE_BASE_BIN on
+# PORT + 10, so another build is measured in the same pass; any other NAME runs $KEYHOLE_BIN.
+keyhole_variant() {
+  PORT=$2
+  if [[ $1 == *-base ]]; then
+    KEYHOLE_BIN=${KEYHOLE_BASE_BIN:?set KEYHOLE_BASE_BIN to the baseline keyhole binary}
+    PORT=$(($2 + 10))
+  fi
+}
