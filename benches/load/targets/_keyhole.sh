@@ -19,6 +19,8 @@ root = "$(dirname "$PERF_DATA")"
 [[project]]
 id = "$PROJECT"
 temp_url_keys = ["bench-temp-url-key"]
+  [[project.container]]
+  name = "bench"
   [[project.s3_key]]
   access_key = "KEYHOLEBENCHKEY"
   secret_key = "keyhole-bench-secret"
