@@ -58,8 +58,35 @@ pub fn parse_now(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is neither unix seconds nor YYYYMMDDTHHMMSSZ"))
 }
 
-/// `YYYYMMDDTHHMMSSZ` to unix seconds.
+/// `YYYYMMDDTHHMMSSZ` to unix seconds. Every SigV4 request carries one, so the fixed
+/// positions are read as digits here and `time` checks the calendar (month lengths, leap
+/// years) and the clock, rather than interpreting a format description per request.
 pub fn parse_amz_date(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    if b.len() != 16 {
+        // Only a signed year (`+20130524T000000Z`, which `--now` takes) is longer; no SigV4
+        // date is, as the verifiers require exactly 16 bytes.
+        return parse_amz_date_by_format(text);
+    }
+    if b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let digits = |at: usize, n: usize| -> Option<u16> {
+        b.get(at..at + n)?.iter().try_fold(0u16, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u16::from(c - b'0'))
+        })
+    };
+    let two = |at: usize| digits(at, 2).and_then(|v| u8::try_from(v).ok());
+    let month = time::Month::try_from(two(4)?).ok()?;
+    let date = time::Date::from_calendar_date(i32::from(digits(0, 4)?), month, two(6)?).ok()?;
+    let clock = time::Time::from_hms(two(9)?, two(11)?, two(13)?).ok()?;
+    let t = time::PrimitiveDateTime::new(date, clock);
+    u64::try_from(t.assume_utc().unix_timestamp()).ok()
+}
+
+/// `parse_amz_date` by `time`'s format description, for the forms the fixed positions do not
+/// cover.
+fn parse_amz_date_by_format(text: &str) -> Option<u64> {
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let t = time::PrimitiveDateTime::parse(text, format).ok()?;
     u64::try_from(t.assume_utc().unix_timestamp()).ok()
@@ -89,6 +116,35 @@ pub fn format_iso8601(unix: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The fixed-position reader accepts exactly what `time`'s format description does,
+        /// with the same result: near-dates, impossible days and hours, signs and stray bytes.
+        #[test]
+        fn the_fixed_position_amz_date_parser_agrees_with_the_format_description(
+            text in "[+-]?(19[6-9][0-9]|20[0-9]{2}|[0-9+ -]{4})(0[0-9]|1[0-3]|[0-9 ]{2})([0-3][0-9]|[0-9 ]{2})[T ]([0-2][0-9]|[0-9 ]{2})[0-6][0-9][0-6][0-9]Z?[0-9]?"
+        ) {
+            proptest::prop_assert_eq!(parse_amz_date(&text), parse_amz_date_by_format(&text));
+        }
+    }
+
+    #[test]
+    fn amz_dates_are_checked_against_the_calendar() {
+        assert_eq!(parse_amz_date("20240229T235959Z"), Some(1_709_251_199));
+        for bad in [
+            "20230229T000000Z",
+            "20130524T240000Z",
+            "20130524T000060Z",
+            "20131324T000000Z",
+            "20130500T000000Z",
+            "2013052T0000000Z",
+            "20130524T000000z",
+            "\u{e1}0130524T00000Z",
+        ] {
+            assert_eq!(parse_amz_date(bad), None, "{bad}");
+            assert_eq!(parse_amz_date_by_format(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn lifetimes_in_days_hours_minutes_and_seconds() {

@@ -6,6 +6,7 @@
 #   benches/load/run.sh                       # nginx-static nginx-securelink keyhole-swift keyhole-s3
 #   benches/load/run.sh nginx-securelink keyhole-swift nginx-securelink keyhole-swift
 #   DURATION=5 REPS=1 benches/load/run.sh     # a quick pass
+#   KEYHOLE_BASE_BIN=/path/to/old/keyhole benches/load/run.sh keyhole-s3-base keyhole-s3
 #
 # The harness is copied to a temporary folder with Keyhole's targets added; its results stay
 # there (printed at the end). Run on an otherwise idle machine.
@@ -24,8 +25,14 @@ cp "$repo"/benches/load/targets/*.sh "$work/targets/"
 sed -i 's/if \[\[ \$code2 == 403 \]\]/if [[ $code2 == "${NOSIG_EXPECT:-403}" ]]/; s/(expected 403) FAIL/(expected ${NOSIG_EXPECT:-403}) FAIL/' "$work/run.sh"
 rm -rf "$work/results"; mkdir -p "$work/results"
 
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
-export KEYHOLE_BIN=$repo/target/release/keyhole KEYHOLE_REPO=$repo
+# KEYHOLE_BIN picks the binary to measure (default: this tree, built here); the targets
+# keyhole-swift-base and keyhole-s3-base run KEYHOLE_BASE_BIN (another commit's build) in the
+# same pass, so two builds are compared within one run.
+if [[ -z ${KEYHOLE_BIN:-} ]]; then
+  cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
+  KEYHOLE_BIN=${CARGO_TARGET_DIR:-$repo/target}/release/keyhole
+fi
+export KEYHOLE_BIN KEYHOLE_BASE_BIN=${KEYHOLE_BASE_BIN:-} KEYHOLE_REPO=$repo
 SKIP_RUST=1 "$work/setup.sh"
 rc=0
 "$work/run-all.sh" "${targets[@]}" || rc=$?

@@ -151,22 +151,30 @@ pub use crate::grant::OVERRIDE_NAMES as OVERRIDES;
 /// `400 InvalidArgument`. Names are matched decoded, as `sigv2::canonical_resource` signs them.
 pub fn overrides(query: &Query<'_>) -> Result<Overrides, Denied> {
     let mut o = Overrides::default();
-    for name in OVERRIDES {
-        let value = match query.unique_form(name) {
-            Ok(v) => v,
-            Err(_) => {
-                return Err(S3Error::invalid_argument(
-                    "A response-* parameter may appear only once",
-                    name,
-                    "",
-                )
-                .into())
-            }
-        };
+    // One pass over the query for all six (this is on every S3 request's path): how often
+    // each name appears, and its first raw value.
+    let mut found: [(usize, Option<&str>); OVERRIDES.len()] = [(0, None); OVERRIDES.len()];
+    for (k, v) in query.pairs() {
+        let Some(k) = form_decode(k) else { continue };
+        if let Some(i) = OVERRIDES.iter().position(|&n| n == k) {
+            let (count, first) = &mut found[i];
+            *count += 1;
+            first.get_or_insert(v);
+        }
+    }
+    for (name, (count, raw)) in OVERRIDES.into_iter().zip(found) {
+        if count > 1 {
+            return Err(S3Error::invalid_argument(
+                "A response-* parameter may appear only once",
+                name,
+                "",
+            )
+            .into());
+        }
         // An undecodable value is not "absent" here: the client asked for something.
-        let value = match value {
+        let value = match raw.and_then(form_decode) {
             Some(v) => Some(v),
-            None if query.has(name) => {
+            None if count > 0 => {
                 return Err(
                     S3Error::invalid_argument("The value is not valid UTF-8", name, "").into(),
                 );

@@ -12,7 +12,6 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use subtle::ConstantTimeEq;
 
 use crate::auth::s3_request::{S3Request, Verified};
 use crate::auth::Denied;
@@ -160,7 +159,7 @@ pub fn verify_query<'c>(
             }
             .text();
             let expected = signature(key.secret_key.expose(), &sts);
-            if given.is_some_and(|g| bool::from(expected.ct_eq(&g))) {
+            if given.is_some_and(|g| crate::mac::tags_equal(&expected, &g)) {
                 return Ok(Verified {
                     project,
                     expires_at: Some(expires),

@@ -15,8 +15,6 @@
 
 use std::borrow::Cow;
 
-use subtle::ConstantTimeEq;
-
 use crate::auth::s3_request::{S3Request, Verified};
 use crate::auth::Denied;
 use crate::auth::{signed_methods, MAX_S3_LIFETIME};
@@ -141,18 +139,13 @@ fn signed_header_values<'n>(req: &S3Request<'_>, names: &[&'n str]) -> Vec<(&'n 
         .collect()
 }
 
-/// A provided signature: exactly 64 lowercase hex digits, as AWS prints them.
-fn decode_signature(sig: &str) -> Option<[u8; 32]> {
-    if sig.len() != 64
-        || !sig
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(sig, &mut out).ok()?;
-    Some(out)
+/// Whether a provided signature is `expected` as AWS prints it, exactly 64 lowercase hex
+/// digits, compared in constant time. The MAC is encoded rather than the signature decoded,
+/// so any other spelling (uppercase, shorter, longer, not hex) simply does not match.
+fn signature_matches(expected: &[u8; 32], provided: &str) -> bool {
+    let mut hex = [0u8; 64];
+    hex::encode_to_slice(expected, &mut hex).is_ok()
+        && crate::mac::tags_equal(&hex, provided.as_bytes())
 }
 
 /// What both verifiers feed the signature check.
@@ -168,13 +161,16 @@ struct Signed<'a> {
 
 /// Recomputes the signature for each method the request may have been signed for (HEAD is
 /// allowed with a GET link) and compares in constant time.
-fn check_signature(req: &S3Request<'_>, s: &Signed<'_>, methods: &[&str]) -> Result<(), Denied> {
+fn check_signature(
+    req: &S3Request<'_>,
+    s: &Signed<'_>,
+    query: &str,
+    methods: &[&str],
+) -> Result<(), Denied> {
     let uri = canonical_uri(req.signed_path);
-    let query = canonical_query(req.query.raw());
     let headers = signed_header_values(req, &s.header_names);
-    let provided = decode_signature(s.signature);
     let key = cached_signing_key(
-        &s.credential_cache_key(),
+        s.credential.access_key,
         s.secret,
         s.credential.date,
         s.credential.region,
@@ -184,17 +180,14 @@ fn check_signature(req: &S3Request<'_>, s: &Signed<'_>, methods: &[&str]) -> Res
         let cr = canonical_request(
             method,
             &uri,
-            &query,
+            query,
             &headers,
             s.signed_headers,
             s.payload_hash,
         );
         let sts = string_to_sign(s.amz_date, s.credential.scope, &cr);
-        let expected = mac(&key, sts.as_bytes());
-        if let Some(given) = &provided {
-            if bool::from(expected.ct_eq(given)) {
-                return Ok(());
-            }
+        if signature_matches(&mac(&key, sts.as_bytes()), s.signature) {
+            return Ok(());
         }
         first.get_or_insert((sts, cr));
     }
@@ -206,17 +199,6 @@ fn check_signature(req: &S3Request<'_>, s: &Signed<'_>, methods: &[&str]) -> Res
         Some(&cr),
     )
     .into())
-}
-
-impl Signed<'_> {
-    fn credential_cache_key(&self) -> String {
-        let c = &self.credential;
-        let mut k = String::with_capacity(c.access_key.len() + c.region.len() + 10);
-        for part in [c.access_key, "/", c.date, "/", c.region] {
-            k.push_str(part);
-        }
-        k
-    }
 }
 
 // ---- query auth (presigned URLs) ----
@@ -237,29 +219,42 @@ struct QueryParams<'q> {
 }
 
 impl<'q> QueryParams<'q> {
-    fn read(q: &Query<'q>) -> Result<QueryParams<'q>, S3Error> {
+    /// Reads the parameters and, in the same pass over the query, its canonical form.
+    fn read(q: &Query<'q>) -> Result<(QueryParams<'q>, String), S3Error> {
         let mut p = QueryParams::default();
         let mut seen = [false; 7];
-        for (k, v) in q.pairs() {
-            let Some(name) = form_decode(k) else { continue };
-            let (i, slot) = match &*name {
-                "X-Amz-Algorithm" => (0, &mut p.algorithm),
-                "X-Amz-Credential" => (1, &mut p.credential),
-                "X-Amz-Date" => (2, &mut p.date),
-                "X-Amz-Expires" => (3, &mut p.expires),
-                "X-Amz-SignedHeaders" => (4, &mut p.signed_headers),
-                "X-Amz-Signature" => (5, &mut p.signature),
-                "X-Amz-Content-Sha256" => (6, &mut p.content_sha256),
-                _ => continue,
-            };
-            if std::mem::replace(&mut seen[i], true) {
-                return Err(S3Error::query_parameters(format!(
-                    "{name} must appear only once."
-                )));
-            }
-            *slot = form_decode(v);
+        let mut repeated = None;
+        let mut canonical = String::with_capacity(q.raw().len() + 16);
+        canonical_query_into(
+            &mut canonical,
+            q.pairs().inspect(|&(k, v)| {
+                if repeated.is_some() {
+                    return;
+                }
+                let Some(name) = form_decode(k) else { return };
+                let (i, slot) = match &*name {
+                    "X-Amz-Algorithm" => (0, &mut p.algorithm),
+                    "X-Amz-Credential" => (1, &mut p.credential),
+                    "X-Amz-Date" => (2, &mut p.date),
+                    "X-Amz-Expires" => (3, &mut p.expires),
+                    "X-Amz-SignedHeaders" => (4, &mut p.signed_headers),
+                    "X-Amz-Signature" => (5, &mut p.signature),
+                    "X-Amz-Content-Sha256" => (6, &mut p.content_sha256),
+                    _ => return,
+                };
+                if std::mem::replace(&mut seen[i], true) {
+                    repeated = Some(name);
+                    return;
+                }
+                *slot = form_decode(v);
+            }),
+        );
+        if let Some(name) = repeated {
+            return Err(S3Error::query_parameters(format!(
+                "{name} must appear only once."
+            )));
         }
-        Ok(p)
+        Ok((p, canonical))
     }
 }
 
@@ -269,7 +264,7 @@ pub fn verify_query<'c>(
     req: &S3Request<'_>,
     now: u64,
 ) -> Result<Verified<'c>, Denied> {
-    let p = QueryParams::read(&req.query)?;
+    let (p, canonical) = QueryParams::read(&req.query)?;
     fn need<T>(v: Option<T>) -> Result<T, S3Error> {
         v.ok_or_else(|| S3Error::query_parameters(QUERY_PARAMS_REQUIRED))
     }
@@ -343,7 +338,7 @@ pub fn verify_query<'c>(
     };
     // Other methods never get here (`app::authorize` refuses them); they are checked as GET.
     let methods = signed_methods(req.method).unwrap_or(&["GET"]);
-    check_signature(req, &signed, methods)?;
+    check_signature(req, &signed, &canonical, methods)?;
     Ok(Verified {
         project,
         expires_at: Some(expires_at),
@@ -466,7 +461,12 @@ pub fn verify_header<'c>(
         payload_hash,
         signature,
     };
-    check_signature(req, &signed, &[req.method.as_str()])?;
+    check_signature(
+        req,
+        &signed,
+        &canonical_query(req.query.raw()),
+        &[req.method.as_str()],
+    )?;
     Ok(Verified {
         project,
         expires_at: None,

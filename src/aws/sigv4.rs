@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::{Mutex, OnceLock};
 
 use hmac::{Hmac, Mac};
@@ -37,17 +38,49 @@ pub(crate) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 /// The canonical query of a raw query string: every parameter but `X-Amz-Signature`, names and
 /// values decoded (`+` is a space) and AWS-encoded, sorted by name then value.
 pub fn canonical_query(raw: &str) -> String {
-    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(8);
-    for (k, v) in Query::new(raw).pairs() {
+    let mut out = String::with_capacity(raw.len() + 16);
+    canonical_query_into(&mut out, Query::new(raw).pairs());
+    out
+}
+
+/// `canonical_query` of the raw (undecoded) pairs of a query, appended to `out`.
+pub fn canonical_query_into<'a>(
+    out: &mut String,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
+    // A presigned URL has about a dozen parameters at most: their pieces stay on the stack,
+    // and a longer query moves them to the heap.
+    const ON_STACK: usize = 16;
+    let mut stack: [(Cow<'a, str>, Cow<'a, str>); ON_STACK] = Default::default();
+    let mut heap: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+    let mut n = 0;
+    for (k, v) in pairs {
         let name = canonical_piece(k);
         if name == "X-Amz-Signature" {
             continue;
         }
-        pairs.push((name, canonical_piece(v)));
+        let piece = (name, canonical_piece(v));
+        match stack.get_mut(n) {
+            Some(slot) if heap.is_empty() => *slot = piece,
+            _ => {
+                if heap.is_empty() {
+                    heap.extend(stack.iter_mut().map(std::mem::take));
+                }
+                heap.push(piece);
+            }
+        }
+        n += 1;
     }
-    pairs.sort_unstable();
-    let mut out = String::with_capacity(raw.len() + 16);
-    for (i, (k, v)) in pairs.iter().enumerate() {
+    let pieces = if heap.is_empty() {
+        &mut stack[..n]
+    } else {
+        &mut heap[..]
+    };
+    // Signers send the parameters sorted, so the check is usually all the sorting there is.
+    if !pieces.windows(2).all(|w| w[0] <= w[1]) {
+        pieces.sort_unstable();
+    }
+    for (i, (k, v)) in pieces.iter().enumerate() {
         if i > 0 {
             out.push('&');
         }
@@ -55,7 +88,6 @@ pub fn canonical_query(raw: &str) -> String {
         out.push('=');
         out.push_str(v);
     }
-    out
 }
 
 /// One query name or value in canonical form.
@@ -133,28 +165,40 @@ pub fn signing_key(secret: &str, date: &str, region: &str) -> [u8; 32] {
     hmac(&k, TERMINATOR.as_bytes())
 }
 
-/// A signing key ready to MAC with: HMAC's inner and outer pads already absorbed.
+/// A signing key ready to MAC with: HMAC's inner and outer pads already absorbed, with the
+/// inputs it was derived from.
 #[derive(Clone)]
 struct CachedKey {
-    secret: String,
+    access_key: Box<str>,
+    date: Box<str>,
+    region: Box<str>,
+    secret: Box<str>,
     key: Hmac<Sha256>,
 }
 
-/// Signing keys by scope (`access key/day/region`). Deriving one costs four HMACs, far more
-/// than the lookup, and a key serves a whole day of requests. The secret is kept with the key
-/// so a changed secret (another config in the same process) is never served a stale key.
+/// The signing key of (access key, day, region). Deriving one costs four HMACs, far more than
+/// the lookup, and a key serves a whole day of requests. The cache is indexed by a seeded
+/// hash of the borrowed tuple, so a hit allocates nothing; the entry found is compared in full
+/// (a hash collision is a miss that replaces it), and the secret is kept with the key so a
+/// changed secret (another config in the same process) is never served a stale key.
 pub(crate) fn cached_signing_key(
-    scope_key: &str,
+    access_key: &str,
     secret: &str,
     date: &str,
     region: &str,
 ) -> Hmac<Sha256> {
     const MAX_ENTRIES: usize = 4096;
-    static CACHE: OnceLock<Mutex<HashMap<String, CachedKey>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
+    type Cache = HashMap<u64, CachedKey, foldhash::fast::RandomState>;
+    static CACHE: OnceLock<(foldhash::fast::RandomState, Mutex<Cache>)> = OnceLock::new();
+    let (hasher, cache) = CACHE.get_or_init(Default::default);
+    let slot = hasher.hash_one((access_key, date, region));
     if let Ok(map) = cache.lock() {
-        if let Some(k) = map.get(scope_key) {
-            if bool::from(k.secret.as_bytes().ct_eq(secret.as_bytes())) {
+        if let Some(k) = map.get(&slot) {
+            if *k.access_key == *access_key
+                && *k.date == *date
+                && *k.region == *region
+                && bool::from(k.secret.as_bytes().ct_eq(secret.as_bytes()))
+            {
                 return k.key.clone();
             }
         }
@@ -166,9 +210,12 @@ pub(crate) fn cached_signing_key(
             map.clear();
         }
         map.insert(
-            scope_key.to_string(),
+            slot,
             CachedKey {
-                secret: secret.to_string(),
+                access_key: access_key.into(),
+                date: date.into(),
+                region: region.into(),
+                secret: secret.into(),
                 key: key.clone(),
             },
         );

@@ -19,6 +19,8 @@ root = "$(dirname "$PERF_DATA")"
 [[project]]
 id = "$PROJECT"
 temp_url_keys = ["bench-temp-url-key"]
+  [[project.container]]
+  name = "bench"
   [[project.s3_key]]
   access_key = "KEYHOLEBENCHKEY"
   secret_key = "keyhole-bench-secret"
@@ -50,4 +52,14 @@ i = m.start(2) + 5
 c = '0' if u[i] != '0' else '1'
 print(u[:i] + c + u[i + 1:])
 PY
+}
+
+# keyhole_variant NAME PORT: NAME-base (a symlink to the same script) runs $KEYHOLE_BASE_BIN on
+# PORT + 10, so another build is measured in the same pass; any other NAME runs $KEYHOLE_BIN.
+keyhole_variant() {
+  PORT=$2
+  if [[ $1 == *-base ]]; then
+    KEYHOLE_BIN=${KEYHOLE_BASE_BIN:?set KEYHOLE_BASE_BIN to the baseline keyhole binary}
+    PORT=$(($2 + 10))
+  fi
 }

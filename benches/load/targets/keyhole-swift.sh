@@ -4,8 +4,9 @@
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 source "$here/_keyhole.sh"
-NAME=keyhole-swift
-start_keyhole "$NAME" 17005
+NAME=$(basename "$0" .sh)
+keyhole_variant "$NAME" 17005
+start_keyhole "$NAME" "$PORT"
 TARGET=$NAME
 SIGNED=1
 URL_SMALL=$(share small.bin swift)

@@ -166,10 +166,12 @@ fn credentials_split_from_the_right() {
 
 #[test]
 fn signatures_are_64_lowercase_hex_digits() {
-    assert!(decode_signature(&"a".repeat(64)).is_some());
-    assert!(decode_signature(&"A".repeat(64)).is_none());
-    assert!(decode_signature(&"a".repeat(63)).is_none());
-    assert!(decode_signature(&"g".repeat(64)).is_none());
+    // The MAC whose lowercase hex is 64 `a`s.
+    let mac = [0xaa; 32];
+    assert!(signature_matches(&mac, &"a".repeat(64)));
+    assert!(!signature_matches(&mac, &"A".repeat(64)));
+    assert!(!signature_matches(&mac, &"a".repeat(63)));
+    assert!(!signature_matches(&mac, &"g".repeat(64)));
 }
 
 #[test]
@@ -193,10 +195,9 @@ fn expires_is_one_second_to_a_week_and_at_most_the_configured_cap() {
 
 #[test]
 fn the_signing_key_cache_never_serves_a_key_for_another_secret() {
-    let scope = "CACHEAK/20130524/us-east-1";
     let tag = |secret: &str| {
         mac(
-            &cached_signing_key(scope, secret, "20130524", "us-east-1"),
+            &cached_signing_key("CACHEAK", secret, "20130524", "us-east-1"),
             b"x",
         )
     };
@@ -225,12 +226,7 @@ fn hmac_and_a_pre_keyed_mac_reproduce_rfc_4231() {
 fn the_cached_signing_key_reproduces_the_aws_header_auth_signature() {
     let sts = "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972";
     for _ in 0..2 {
-        let key = cached_signing_key(
-            "AWSDOCS/20130524/us-east-1",
-            SECRET,
-            "20130524",
-            "us-east-1",
-        );
+        let key = cached_signing_key("AWSDOCS", SECRET, "20130524", "us-east-1");
         assert_eq!(
             hex::encode(mac(&key, sts.as_bytes())),
             "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
@@ -248,5 +244,75 @@ proptest::proptest! {
         let path: Vec<u8> = percent_decode_str(&raw).collect();
         proptest::prop_assert_eq!(canonical_uri(&raw), uri_encode(&path, true));
         proptest::prop_assert_eq!(canonical_piece(&raw), uri_encode(&query_decode(&raw), false));
+    }
+}
+
+/// `canonical_query` as it was first written: every piece collected on the heap and sorted.
+fn canonical_query_by_sorting(raw: &str) -> String {
+    let mut pairs: Vec<(String, String)> = Query::new(raw)
+        .pairs()
+        .map(|(k, v)| {
+            (
+                uri_encode(&query_decode(k), false),
+                uri_encode(&query_decode(v), false),
+            )
+        })
+        .filter(|(k, _)| k != "X-Amz-Signature")
+        .collect();
+    pairs.sort();
+    let pairs: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.join("&")
+}
+
+proptest::proptest! {
+    /// The canonical query built on the stack, sorted only when out of order, is the one
+    /// decoding, encoding and sorting every piece gives, for any query: short and longer
+    /// than the stack holds, sorted or not, repeated names, escapes, `+`, bare names.
+    #[test]
+    fn the_canonical_query_fast_path_agrees_with_sorting_every_piece(
+        pairs in proptest::collection::vec(
+            (
+                "X-Amz-Signature|X-Amz-Date|[a-cX]{1,3}|%2[0-9A-Fa-f]|a%2Bb|a\\+b|%C3%A1|%zz",
+                proptest::option::of("[a-c0-9]{0,3}|%2[0-9A-F]|\\+|%41|\\u{e1}|="),
+            ),
+            0..24,
+        ),
+        sorted in proptest::bool::ANY,
+    ) {
+        let mut pieces: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| match v {
+                Some(v) => format!("{k}={v}"),
+                None => k.clone(),
+            })
+            .collect();
+        if sorted {
+            pieces.sort();
+        }
+        let raw = pieces.join("&");
+        proptest::prop_assert_eq!(canonical_query(&raw), canonical_query_by_sorting(&raw));
+    }
+}
+
+/// A cached signing key is served only for the very (access key, day, region) it was derived
+/// for: another day or region of the same access key and secret derives its own.
+#[test]
+fn the_signing_key_cache_tells_scopes_apart() {
+    let tag =
+        |ak: &str, date: &str, region: &str| mac(&cached_signing_key(ak, "s", date, region), b"x");
+    let fresh = |date: &str, region: &str| hmac(&signing_key("s", date, region), b"x");
+    // Back to the first scope last: a cache keyed on less than the whole scope would now
+    // serve it the key of the one before.
+    for (date, region) in [
+        ("20130524", "us-east-1"),
+        ("20130525", "us-east-1"),
+        ("20130524", "eu-west-1"),
+        ("20130524", "us-east-1"),
+    ] {
+        assert_eq!(
+            tag("SCOPEAK", date, region),
+            fresh(date, region),
+            "{date} {region}"
+        );
     }
 }

@@ -1,0 +1,1 @@
+keyhole-s3.sh

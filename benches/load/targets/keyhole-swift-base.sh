@@ -1,0 +1,1 @@
+keyhole-swift.sh
