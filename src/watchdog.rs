@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crate::config::Limits;
+use crate::limits::Limits;
 use crate::metrics::Limit;
 
 /// What a connection is doing, in milliseconds since its accept.

@@ -846,7 +846,7 @@ impl RawS3Backend {
         }
         // The key of a plain object name must itself be a plain name: no leading '/', no
         // empty, '.' or '..' segment that a store could normalise into another key.
-        if !crate::backend::valid_object_name(&object.render("p", "c", "o")) {
+        if !crate::names::valid_object_name(&object.render("p", "c", "o")) {
             return err(
                 key.key("object"),
                 "must make a key without a leading '/', '//', or '.' and '..' segments",
