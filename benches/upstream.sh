@@ -7,15 +7,17 @@
 #      and direct (a presigned GET), and the time Keyhole adds
 #   3. Keyhole's peak RSS while 8 clients each download the 1 GiB object through it
 #
-# Pinning: SeaweedFS and Keyhole on core 0, every client on core 1 (direct runs keep the same
-# pinning, so the store's cost is the same in both). Release build; objects in SeaweedFS's
-# volume, which is in the page cache after the warm-up.
+# Pinning: SeaweedFS on STORE_CPU (0), Keyhole on KEYHOLE_CPU (0), every client on CLIENT_CPU
+# (1); direct runs keep the same pinning. On a 2-core machine Keyhole then shares a core with
+# the store (KEYHOLE_CPU=0) or with the clients (KEYHOLE_CPU=1): run both. Release build;
+# objects in SeaweedFS's volume, which is in the page cache after the warm-up.
 #
 # Usage: benches/upstream.sh            (DURATION=10 by default; needs weed, boto3, wrk)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 duration=${DURATION:-10}
+store_cpu=${STORE_CPU:-0} keyhole_cpu=${KEYHOLE_CPU:-0} client_cpu=${CLIENT_CPU:-1}
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 2; }
 python3 -c 'import boto3' || { echo "boto3 is needed (pip install boto3)" >&2; exit 2; }
 
@@ -30,7 +32,7 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$work/store"
-taskset -c 0 bash tests/stores/seaweedfs.sh start "$work/store" >/dev/null
+taskset -c "$store_cpu" bash tests/stores/seaweedfs.sh start "$work/store" >/dev/null
 . "$work/store/ports.env"
 
 head -c $((1024 * 1024 * 1024)) /dev/urandom >"$work/big.bin"
@@ -70,7 +72,7 @@ temp_url_keys = ["bench-key"]
   [[project.container]]
   name = "bench"
 TOML
-RUST_LOG=warn taskset -c 0 ./target/release/keyhole serve --config "$work/keyhole.toml" >"$work/log" 2>&1 &
+RUST_LOG=warn taskset -c "$keyhole_cpu" ./target/release/keyhole serve --config "$work/keyhole.toml" >"$work/log" 2>&1 &
 kpid=$!
 for _ in $(seq 100); do grep -q 'listening on' "$work/log" && break; sleep 0.1; done
 base=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/log" | head -1)
@@ -83,13 +85,13 @@ tck=$(getconf CLK_TCK)
 get_big() { # url -> seconds (and checks the bytes)
   local start end sha
   start=$(date +%s.%N)
-  sha=$(taskset -c 1 curl -sf "$1" | sha256sum | cut -d' ' -f1)
+  sha=$(taskset -c "$client_cpu" curl -sf "$1" | sha256sum | cut -d' ' -f1)
   end=$(date +%s.%N)
   [ "$sha" = "$big_sha" ] || { echo "wrong bytes from $2" >&2; exit 1; }
   echo "$end - $start" | bc -l
 }
 
-echo "# Keyhole in front of SeaweedFS: $(date -u +%FT%TZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), sha_ni: $(grep -c sha_ni /proc/cpuinfo), load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# Keyhole in front of SeaweedFS: $(date -u +%FT%TZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), sha_ni: $(grep -c sha_ni /proc/cpuinfo), load: $(cut -d' ' -f1-3 /proc/loadavg); cores: store $store_cpu, keyhole $keyhole_cpu, clients $client_cpu"
 get_big "$direct_big" direct >/dev/null   # warm the store's volume into the page cache
 echo
 echo "## 1 GiB, one stream (best of 3)"
@@ -110,7 +112,7 @@ printf '\nratio through/direct: %.3f\n' "$(echo "$best_direct / $best_via" | bc 
 echo
 echo "## 4 KiB, 16 connections, ${duration}s each (wrk, latency in ms)"
 lat() { # url -> "p50 p99 req/s"
-  taskset -c 1 wrk -t1 -c16 -d"${duration}s" --latency "$1" 2>&1 | awk '
+  taskset -c "$client_cpu" wrk -t1 -c16 -d"${duration}s" --latency "$1" 2>&1 | awk '
     /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Requests\/sec/ {rps=$2}
     /Non-2xx/ {bad=1}
     END {if (bad) {print "non-2xx answers" > "/dev/stderr"; exit 1}; print p50, p99, rps}'
@@ -129,7 +131,7 @@ echo "## Keyhole's RSS while 8 clients each download 1 GiB through it"
 peak=0
 pids=()
 for _ in $(seq 8); do
-  taskset -c 1 curl -sf -o /dev/null "$via_big" & pids+=($!)
+  taskset -c "$client_cpu" curl -sf -o /dev/null "$via_big" & pids+=($!)
 done
 while kill -0 "${pids[@]}" 2>/dev/null; do
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$kpid/status")
