@@ -85,7 +85,7 @@ tck=$(getconf CLK_TCK)
 get_big() { # url -> seconds (and checks the bytes)
   local start end sha
   start=$(date +%s.%N)
-  sha=$(taskset -c "$client_cpu" curl -sf "$1" | sha256sum | cut -d' ' -f1)
+  sha=$(taskset -c "$client_cpu" curl -sf "$1" | taskset -c "$client_cpu" sha256sum | cut -d' ' -f1)
   end=$(date +%s.%N)
   [ "$sha" = "$big_sha" ] || { echo "wrong bytes from $2" >&2; exit 1; }
   echo "$end - $start" | bc -l
