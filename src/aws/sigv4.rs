@@ -356,12 +356,7 @@ impl HeaderAuth<'_> {
             payload_hash,
         );
         let sts = string_to_sign(&amz_date, &scope, &cr);
-        let key = cached_signing_key(
-            &format!("{}/{date}/{}", self.access_key, self.region),
-            self.secret,
-            date,
-            self.region,
-        );
+        let key = cached_signing_key(self.access_key, self.secret, date, self.region);
         let signature = hex::encode(mac(&key, sts.as_bytes()));
         AuthHeaders {
             authorization: format!(
