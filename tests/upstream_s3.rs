@@ -347,6 +347,10 @@ fn ranges_and_preconditions(store: &Store) {
     assert_eq!((r.status, &r.body[..]), (206, &bytes[2..6]));
     let r = get(&srv, &link, &[("If-Match", "\"wrong\"")]);
     assert_eq!(r.status, 412, "{}", r.text());
+    // Past the end: 416 with the object's length, whether or not the store stated it.
+    let r = get(&srv, &link, &[("Range", "bytes=20000-")]);
+    assert_eq!(r.status, 416, "{}", r.text());
+    assert_eq!(r.header("content-range"), Some("bytes */16388"));
 
     let head = srv.request("HEAD", &link, &[]);
     assert_eq!(head.status, 200);

@@ -155,15 +155,18 @@ impl Upstream {
             }
             StatusCode::RANGE_NOT_SATISFIABLE => {
                 drain(body).await;
-                let len = content_range.as_ref().and_then(|c| c.len);
-                let meta = meta(h, len.unwrap_or(0));
+                // A 416 must say the object's length (`bytes */len`), and Keyhole's own answer
+                // needs it. A store that leaves it out (rclone) is asked for the whole object,
+                // whose head tells it; the range is then decided here.
+                let Some(len) = content_range.as_ref().and_then(|c| c.len) else {
+                    return Ok(None);
+                };
+                let meta = meta(h, len);
                 // Only if the request's own range cannot be met: of an empty object, for
                 // one, the whole (empty) object is the answer.
-                return Ok(match len.map(|len| decide(ask, &meta, len)) {
-                    Some(Selection::Unsatisfiable) | None => {
-                        stopped(Selection::Unsatisfiable, meta)
-                    }
-                    Some(_) => None,
+                return Ok(match decide(ask, &meta, len) {
+                    Selection::Unsatisfiable => stopped(Selection::Unsatisfiable, meta),
+                    _ => None,
                 });
             }
             s => {
