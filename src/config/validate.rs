@@ -666,8 +666,7 @@ fn swift_backend(b: RawSwiftBackend, base: &Path) -> Result<SwiftStore, ConfigEr
         Login::tempauth(&auth_url, &user, secret).map_err(bad_url)?
     };
     let template = |name: &str, text: Option<String>, default: &str, allowed: &[Placeholder]| {
-        let text = text.unwrap_or_else(|| default.to_string());
-        Template::parse(&text, allowed).map_err(|e| ConfigError(format!("{}: {e}", key.key(name))))
+        template(&key.key(name), text.as_deref().unwrap_or(default), allowed)
     };
     let account = match b.account {
         Some(text) => Some(template("account", Some(text), "", &[Project])?),
