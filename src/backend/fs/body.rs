@@ -39,8 +39,13 @@ pub trait Reopen: Send + Sync {
 }
 
 /// A body for `parts` of `file`. A small single range already in the page cache is read at
-/// once into a buffer: no stream to set up or poll, and the file is closed sooner.
-pub fn body(file: File, parts: Vec<Part>, reopen: Option<Box<dyn Reopen>>) -> Body {
+/// once into a buffer: no stream to set up or poll, and the file is closed sooner. `reopen`
+/// is asked for only when the body streams.
+pub fn body<R: Reopen + 'static>(
+    file: File,
+    parts: Vec<Part>,
+    reopen: impl FnOnce() -> Option<R>,
+) -> Body {
     if let [Part::Range { start, end }] = parts.as_slice() {
         let len = end.saturating_sub(*start) as usize;
         if len <= INLINE {
@@ -51,6 +56,7 @@ pub fn body(file: File, parts: Vec<Part>, reopen: Option<Box<dyn Reopen>>) -> Bo
             }
         }
     }
+    let reopen = reopen().map(|r| Box::new(r) as Box<dyn Reopen>);
     Body::stream(FileBody::new(file, parts, reopen))
 }
 
@@ -247,6 +253,14 @@ mod tests {
     use http_body::Body as _;
     use http_body_util::BodyExt;
 
+    /// A body that is never given a way back to its file.
+    struct NoReopen;
+    impl Reopen for NoReopen {
+        fn reopen(&self) -> io::Result<File> {
+            Err(io::Error::other("not reopened"))
+        }
+    }
+
     fn temp_file(bytes: &[u8]) -> (std::path::PathBuf, File) {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -269,7 +283,7 @@ mod tests {
                 end: data.len() as u64,
             },
         ];
-        let body = body(f, parts, None);
+        let body = body(f, parts, || None::<NoReopen>);
         assert_eq!(body.size_hint().exact(), Some(2 + 7 + data.len() as u64));
         let got = body.collect().await.unwrap().to_bytes();
         let mut want = b"<".to_vec();
@@ -283,7 +297,9 @@ mod tests {
     #[tokio::test]
     async fn a_file_that_shrank_ends_the_body_with_an_error() {
         let (path, f) = temp_file(b"short");
-        let body = body(f, vec![Part::Range { start: 0, end: 100 }], None);
+        let body = body(f, vec![Part::Range { start: 0, end: 100 }], || {
+            None::<NoReopen>
+        });
         assert!(body.collect().await.is_err());
         std::fs::remove_file(path).unwrap();
     }

@@ -306,7 +306,8 @@ struct FileContents {
 
 impl Seekable for FileContents {
     fn body(self: Box<Self>, parts: Vec<Part>) -> Body {
-        body::body(self.file, parts, Some(Box::new(self.reopen)))
+        let FileContents { file, reopen } = *self;
+        body::body(file, parts, || Some(reopen))
     }
 }
 
