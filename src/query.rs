@@ -25,10 +25,22 @@ impl<'a> Query<'a> {
 
     /// Every `name=value` pair, undecoded, in order. A pair without `=` has an empty value.
     pub fn pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
-        self.raw
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| p.split_once('=').unwrap_or((p, "")))
+        // Split at ASCII bytes, found with `memchr`: each piece is still a whole `str`.
+        let split = |s: &'a str, at: u8| match memchr::memchr(at, s.as_bytes()) {
+            Some(i) => (&s[..i], &s[i + 1..]),
+            None => (s, ""),
+        };
+        let mut rest = self.raw;
+        std::iter::from_fn(move || loop {
+            if rest.is_empty() {
+                return None;
+            }
+            let (pair, tail) = split(rest, b'&');
+            rest = tail;
+            if !pair.is_empty() {
+                return Some(split(pair, b'='));
+            }
+        })
     }
 
     /// True when a parameter of that (decoded) name is present, with or without a value.
@@ -63,7 +75,7 @@ impl<'a> Query<'a> {
 /// `application/x-www-form-urlencoded` decoding, as Python's `parse_qs` does it.
 pub fn form_decode(s: &str) -> Option<Cow<'_, str>> {
     // Most names and values need no decoding, and a `str` is already UTF-8.
-    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+    if memchr::memchr2(b'%', b'+', s.as_bytes()).is_none() {
         return Some(Cow::Borrowed(s));
     }
     if s.contains('+') {

@@ -37,41 +37,42 @@ pub fn string_to_sign_text(
     scope: Scope<'_>,
     ip_range: Option<&str>,
 ) -> String {
-    let expires = expires.to_string();
-    let mut out = Vec::new();
-    for part in string_to_sign(method, &expires, scope, ip_range).iter() {
-        out.extend_from_slice(part);
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let mut text = Message::new();
+    string_to_sign(&mut text, method, &expires.to_string(), scope, ip_range);
+    String::from_utf8_lossy(&text).into_owned()
 }
 
-/// The tempurl string to sign, as the pieces to feed the HMAC in order, so that verifying
-/// allocates nothing. Signing and verifying both go through here.
-fn string_to_sign<'a>(
-    method: &'a str,
-    expires: &'a str,
-    scope: Scope<'a>,
-    ip_range: Option<&'a str>,
-) -> [&'a [u8]; 9] {
-    let (ip_head, ip, ip_tail): (&[u8], &[u8], &[u8]) = match ip_range {
-        Some(r) => (b"ip=", r.as_bytes(), b"\n"),
-        None => (b"", b"", b""),
+/// A string to sign in one buffer, on the stack for any usual path, so that each key's MAC
+/// over it is a single update.
+type Message = smallvec::SmallVec<[u8; 256]>;
+
+/// Writes the tempurl string to sign into `out`, which it empties first. Signing and verifying
+/// both go through here.
+fn string_to_sign(
+    out: &mut Message,
+    method: &str,
+    expires: &str,
+    scope: Scope<'_>,
+    ip_range: Option<&str>,
+) {
+    out.clear();
+    if let Some(range) = ip_range {
+        out.extend_from_slice(b"ip=");
+        out.extend_from_slice(range.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(method.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(expires.as_bytes());
+    out.push(b'\n');
+    let path = match scope {
+        Scope::Object(p) => p,
+        Scope::Prefix(p) => {
+            out.extend_from_slice(b"prefix:");
+            p
+        }
     };
-    let (scope_head, path): (&[u8], &str) = match scope {
-        Scope::Object(p) => (b"", p),
-        Scope::Prefix(p) => (b"prefix:", p),
-    };
-    [
-        ip_head,
-        ip,
-        ip_tail,
-        method.as_bytes(),
-        b"\n",
-        expires.as_bytes(),
-        b"\n",
-        scope_head,
-        path.as_bytes(),
-    ]
+    out.extend_from_slice(path.as_bytes());
 }
 
 /// The hex signature of a link, as `swift tempurl` prints it.
@@ -83,15 +84,9 @@ pub fn sign(
     scope: Scope<'_>,
     ip_range: Option<&str>,
 ) -> String {
-    let expires = expires.to_string();
-    hex::encode(
-        hmac(
-            digest,
-            key.as_bytes(),
-            &string_to_sign(method, &expires, scope, ip_range),
-        )
-        .as_bytes(),
-    )
+    let mut message = Message::new();
+    string_to_sign(&mut message, method, &expires.to_string(), scope, ip_range);
+    hex::encode(hmac(digest, key.as_bytes(), &[&message]).as_bytes())
 }
 
 /// A Swift object request, split from its decoded path by the router.
@@ -210,20 +205,21 @@ fn decode_signature(sig: &str) -> Option<(Digest, Given<'_>)> {
     Some((digest, Given::Hex(sig.as_bytes())))
 }
 
-/// Keys tried for every link: two container keys (Key, Key-2), then two account keys; for a
-/// `keys_from_store` project the store's two container and two account keys follow. A slot
-/// without a key is tried with `dummy_key`, so a refusal costs the same MACs whether or not
-/// the account, the container and their keys exist (a `keys_from_store` project costs
-/// twice as many, which tells only that it is one).
+/// Keys tried for every link, in fixed slots: two account keys (Key, Key-2), then two
+/// container keys, as Swift's tempurl orders them; for a `keys_from_store` project the store's
+/// two account and two container keys follow. A slot without a key is tried with `dummy_key`,
+/// so a refusal costs the same MACs whether or not the account, the container and their keys
+/// exist (a `keys_from_store` project costs twice as many, which tells only that it is one),
+/// and a valid link costs the MACs up to its own slot, whatever the other slots hold.
 fn key_slots<'k>(
-    container: &'k [TempUrlKey],
     account: &'k [TempUrlKey],
+    container: &'k [TempUrlKey],
     store: Option<&'k StoreKeys>,
 ) -> impl Iterator<Item = Option<&'k TempUrlKey>> {
     let four =
-        |c: &'k [TempUrlKey], a: &'k [TempUrlKey]| [c.first(), c.get(1), a.first(), a.get(1)];
-    let stored = store.map(|s| four(&s.container, &s.account));
-    four(container, account)
+        |a: &'k [TempUrlKey], c: &'k [TempUrlKey]| [a.first(), a.get(1), c.first(), c.get(1)];
+    let stored = store.map(|s| four(&s.account, &s.container));
+    four(account, container)
         .into_iter()
         .chain(stored.into_iter().flatten())
 }
@@ -308,7 +304,11 @@ pub fn verify_with(
         return Err(Denied::Swift(Reason::Digest));
     }
 
-    let methods = crate::auth::signed_methods(method).ok_or(Denied::Swift(Reason::WrongMethod))?;
+    let Some((&signed_as, also)) =
+        crate::auth::signed_methods(method).and_then(|m| m.split_first())
+    else {
+        return Err(Denied::Swift(Reason::WrongMethod));
+    };
     let none: &[TempUrlKey] = &[];
     let container_keys = project
         .and_then(|p| p.container(req.container))
@@ -323,22 +323,31 @@ pub fn verify_with(
             Cow::Owned(expires.to_string())
         };
     let ip = p.ip_range.as_deref();
+    // The text each method could have been signed for (a second only for HEAD), built once
+    // for every key.
+    let mut first = Message::new();
+    string_to_sign(&mut first, signed_as, &expires_text, scope, ip);
+    let second = also.first().map(|m| {
+        let mut text = Message::new();
+        string_to_sign(&mut text, m, &expires_text, scope, ip);
+        text
+    });
     let mut matched = false;
     // Only a `keys_from_store` project's link is checked against what its store keeps.
     let store = store.filter(|_| project.is_some_and(|p| p.keys_from_store));
-    for slot in key_slots(container_keys, account_keys, store) {
+    for slot in key_slots(account_keys, container_keys, store) {
         let key = match slot {
             Some(k) => k,
             None => dummy_key(),
         };
-        for m in methods {
-            let hit = given.matches(&key.tag(digest, &string_to_sign(m, &expires_text, scope, ip)));
+        for m in std::iter::once(&first).chain(&second) {
+            let hit = given.matches(&key.tag(digest, &[m]));
             // A dummy key never grants, whatever it is.
             if hit && slot.is_some() {
                 matched = true;
             }
         }
-        // A valid link may stop at its key: only its holder learns which key that was.
+        // A valid link may stop at its key: only its holder learns which slot that was.
         if matched {
             break;
         }
@@ -939,6 +948,33 @@ temp_url_keys = ["other", "mykey"]
             macs_for("/v1/AUTH_nobody/c/o", http::Method::HEAD, &q),
             head
         );
+    }
+
+    #[test]
+    fn a_valid_link_costs_the_macs_up_to_its_key_slot_whatever_the_other_slots_hold() {
+        let link = |key: &str, path: &str| {
+            let sig = sign(
+                Digest::Sha256,
+                key,
+                "GET",
+                EXPIRES,
+                Scope::Object(path),
+                None,
+            );
+            format!("temp_url_sig={sig}&temp_url_expires={EXPIRES}")
+        };
+        // Account keys come first, as in Swift; "ck" has a container key, "plain" none.
+        for (key, slot) in [("other", 1), ("mykey", 2)] {
+            for path in ["/v1/AUTH_test/ck/o", "/v1/AUTH_test/plain/o"] {
+                let q = link(key, path);
+                assert_eq!(macs_for(path, http::Method::GET, &q), slot, "{key} {path}");
+            }
+        }
+        let path = "/v1/AUTH_test/ck/o";
+        let q = link("container-key", path);
+        assert_eq!(macs_for(path, http::Method::GET, &q), 3);
+        // HEAD tries the HEAD and the GET text with each key up to the one that signed.
+        assert_eq!(macs_for(path, http::Method::HEAD, &q), 6);
     }
 
     #[test]
