@@ -85,7 +85,12 @@ pub fn form_decode(s: &str) -> Option<Cow<'_, str>> {
             .ok()
             .map(|c| Cow::Owned(c.into_owned()));
     }
-    percent_decode_str(s).decode_utf8().ok()
+    // Collected on the stack first: the decoder's bytes go into a `Vec` one at a time far
+    // more slowly, and a value here is short.
+    let bytes: smallvec::SmallVec<[u8; 256]> = percent_decode_str(s).collect();
+    std::str::from_utf8(&bytes)
+        .ok()
+        .map(|t| Cow::Owned(t.to_owned()))
 }
 
 #[cfg(test)]

@@ -45,9 +45,22 @@ pub struct Credential<'a> {
 
 impl<'a> Credential<'a> {
     pub fn parse(text: &'a str) -> Option<Credential<'a>> {
-        let mut it = text.rsplitn(5, '/');
-        let (terminator, service, region, date, access_key) =
-            (it.next()?, it.next()?, it.next()?, it.next()?, it.next()?);
+        // Split from the right at the last four `/` (an access key may hold one); the text is
+        // short, so a plain scan beats a searcher's set-up.
+        let mut cut = [0usize; 4];
+        let mut end = text.len();
+        for slot in &mut cut {
+            *slot = text.as_bytes()[..end].iter().rposition(|&b| b == b'/')?;
+            end = *slot;
+        }
+        let [t, s, r, d] = cut;
+        let (access_key, date, region, service, terminator) = (
+            &text[..d],
+            &text[d + 1..r],
+            &text[r + 1..s],
+            &text[s + 1..t],
+            &text[t + 1..],
+        );
         if [terminator, service, region, date, access_key]
             .iter()
             .any(|s| s.is_empty())
@@ -60,7 +73,7 @@ impl<'a> Credential<'a> {
             region,
             service,
             terminator,
-            scope: &text[access_key.len() + 1..],
+            scope: &text[d + 1..],
         })
     }
 
@@ -106,37 +119,33 @@ fn parse_date(text: &str) -> Option<u64> {
 }
 
 /// `host;range;x-amz-date`: lowercase names, `host` among them.
-fn parse_signed_headers(text: &str) -> Option<Vec<&str>> {
-    let names: Vec<&str> = text.split(';').collect();
-    let valid = |n: &&str| {
+fn valid_signed_headers(text: &str) -> bool {
+    let valid = |n: &str| {
         !n.is_empty()
             && n.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
     };
-    (names.iter().all(valid) && names.contains(&"host")).then_some(names)
+    text.split(';').all(valid) && text.split(';').any(|n| n == "host")
 }
 
-/// The folded value of each signed header. `host` is the host the client addressed (behind a
-/// trusted proxy, the forwarded one); a signed header the request lacks signs as empty, and so
-/// cannot match.
-fn signed_header_values<'n>(req: &S3Request<'_>, names: &[&'n str]) -> Vec<(&'n str, Vec<u8>)> {
-    names
-        .iter()
-        .map(|&name| {
-            let mut v = Vec::new();
-            if name == "host" {
-                fold_value(&mut v, req.host.unwrap_or("").as_bytes());
-            } else {
-                for (i, value) in req.headers.get_all(name).iter().enumerate() {
-                    if i > 0 {
-                        v.push(b',');
-                    }
-                    fold_value(&mut v, value.as_bytes());
-                }
-            }
-            (name, v)
-        })
-        .collect()
+/// The canonical request of `req`, signed headers included. `host` is the host the client
+/// addressed (behind a trusted proxy, the forwarded one); a signed header the request lacks
+/// signs as empty, and so cannot match.
+fn canonical_request_of(
+    req: &S3Request<'_>,
+    s: &Signed<'_>,
+    query: &CanonicalQuery<'_>,
+) -> CanonicalRequest {
+    let mut cr = CanonicalRequest::new(&canonical_uri(req.signed_path), query.parts());
+    for name in s.signed_headers.split(';') {
+        if name == "host" {
+            cr.header(name, [req.host.unwrap_or("").as_bytes()]);
+        } else {
+            cr.header(name, req.headers.get_all(name).iter().map(|v| v.as_bytes()));
+        }
+    }
+    cr.end(s.signed_headers, s.payload_hash);
+    cr
 }
 
 /// Whether a provided signature is `expected` as AWS prints it, exactly 64 lowercase hex
@@ -153,8 +162,8 @@ struct Signed<'a> {
     credential: Credential<'a>,
     secret: &'a str,
     amz_date: &'a str,
+    /// Valid (`valid_signed_headers`).
     signed_headers: &'a str,
-    header_names: Vec<&'a str>,
     payload_hash: &'a str,
     signature: &'a str,
 }
@@ -164,39 +173,30 @@ struct Signed<'a> {
 fn check_signature(
     req: &S3Request<'_>,
     s: &Signed<'_>,
-    query: &str,
+    query: &CanonicalQuery<'_>,
     methods: &[&str],
 ) -> Result<(), Denied> {
-    let uri = canonical_uri(req.signed_path);
-    let headers = signed_header_values(req, &s.header_names);
+    let cr = canonical_request_of(req, s, query);
     let key = cached_signing_key(
         s.credential.access_key,
         s.secret,
         s.credential.date,
         s.credential.region,
     );
-    let mut first = None;
     for &method in methods {
-        let cr = canonical_request(
-            method,
-            &uri,
-            query,
-            &headers,
-            s.signed_headers,
-            s.payload_hash,
-        );
-        let sts = string_to_sign(s.amz_date, s.credential.scope, &cr);
-        if signature_matches(&mac(&key, sts.as_bytes()), s.signature) {
+        let sts = string_to_sign_of(s.amz_date, s.credential.scope, &cr.digest(method));
+        if signature_matches(&mac(&key, &sts), s.signature) {
             return Ok(());
         }
-        first.get_or_insert((sts, cr));
     }
-    let (sts, cr) = first.unwrap_or_default();
+    // What the first method would have signed, for the error (as S3 shows it).
+    let method = methods.first().copied().unwrap_or("GET");
+    let sts = string_to_sign_of(s.amz_date, s.credential.scope, &cr.digest(method));
     Err(S3Error::signature_mismatch(
         s.credential.access_key,
-        sts.as_bytes(),
+        &sts,
         s.signature,
-        Some(&cr),
+        Some(&cr.text(method)),
     )
     .into())
 }
@@ -220,35 +220,45 @@ struct QueryParams<'q> {
 
 impl<'q> QueryParams<'q> {
     /// Reads the parameters and, in the same pass over the query, its canonical form.
-    fn read(q: &Query<'q>) -> Result<(QueryParams<'q>, String), S3Error> {
+    fn read(q: &Query<'q>) -> Result<(QueryParams<'q>, CanonicalQuery<'q>), S3Error> {
         let mut p = QueryParams::default();
         let mut seen = [false; 7];
         let mut repeated = None;
-        let mut canonical = String::with_capacity(q.raw().len() + 16);
-        canonical_query_into(
-            &mut canonical,
-            q.pairs().inspect(|&(k, v)| {
-                if repeated.is_some() {
-                    return;
-                }
-                let Some(name) = form_decode(k) else { return };
-                let (i, slot) = match &*name {
-                    "X-Amz-Algorithm" => (0, &mut p.algorithm),
-                    "X-Amz-Credential" => (1, &mut p.credential),
-                    "X-Amz-Date" => (2, &mut p.date),
-                    "X-Amz-Expires" => (3, &mut p.expires),
-                    "X-Amz-SignedHeaders" => (4, &mut p.signed_headers),
-                    "X-Amz-Signature" => (5, &mut p.signature),
-                    "X-Amz-Content-Sha256" => (6, &mut p.content_sha256),
-                    _ => return,
-                };
-                if std::mem::replace(&mut seen[i], true) {
-                    repeated = Some(name);
-                    return;
-                }
-                *slot = form_decode(v);
-            }),
-        );
+        let canonical = CanonicalQuery::of(q.raw(), |k, v| {
+            if repeated.is_some() {
+                return;
+            }
+            // A name as it is spelled, unescaped, is the common case and needs no decoding.
+            let name = match k {
+                "X-Amz-Algorithm"
+                | "X-Amz-Credential"
+                | "X-Amz-Date"
+                | "X-Amz-Expires"
+                | "X-Amz-SignedHeaders"
+                | "X-Amz-Signature"
+                | "X-Amz-Content-Sha256" => Cow::Borrowed(k),
+                _ if !k.contains(['%', '+']) => return,
+                _ => match form_decode(k) {
+                    Some(name) => name,
+                    None => return,
+                },
+            };
+            let (i, slot) = match &*name {
+                "X-Amz-Algorithm" => (0, &mut p.algorithm),
+                "X-Amz-Credential" => (1, &mut p.credential),
+                "X-Amz-Date" => (2, &mut p.date),
+                "X-Amz-Expires" => (3, &mut p.expires),
+                "X-Amz-SignedHeaders" => (4, &mut p.signed_headers),
+                "X-Amz-Signature" => (5, &mut p.signature),
+                "X-Amz-Content-Sha256" => (6, &mut p.content_sha256),
+                _ => return,
+            };
+            if std::mem::replace(&mut seen[i], true) {
+                repeated = Some(name);
+                return;
+            }
+            *slot = form_decode(v);
+        });
         if let Some(name) = repeated {
             return Err(S3Error::query_parameters(format!(
                 "{name} must appear only once."
@@ -298,12 +308,12 @@ pub fn verify_query<'c>(
     )
     .map_err(S3Error::query_parameters)?;
     let lifetime = parse_expires(&expires, cfg.max_link_lifetime)?;
-    let Some(header_names) = parse_signed_headers(&signed_headers) else {
+    if !valid_signed_headers(&signed_headers) {
         return Err(S3Error::query_parameters(
             "X-Amz-SignedHeaders must be lowercase header names separated by ';' and include host.",
         )
         .into());
-    };
+    }
 
     let Some((project, key)) = cfg.s3_key(cred.access_key) else {
         return Err(S3Error::invalid_access_key(cred.access_key).into());
@@ -332,7 +342,6 @@ pub fn verify_query<'c>(
         secret: key.secret_key.expose(),
         amz_date: &amz_date,
         signed_headers: &signed_headers,
-        header_names,
         payload_hash: payload_hash.as_deref().unwrap_or(UNSIGNED_PAYLOAD),
         signature: &signature,
     };
@@ -421,9 +430,9 @@ pub fn verify_header<'c>(
     };
     cred.check(cfg, amz_date, "The authorization header is malformed;")
         .map_err(S3Error::header_malformed)?;
-    let Some(header_names) = parse_signed_headers(signed_headers) else {
+    if !valid_signed_headers(signed_headers) {
         return Err(S3Error::header_malformed("The authorization header is malformed; SignedHeaders must be lowercase names separated by ';' and include host.").into());
-    };
+    }
     let Some(payload_hash) = req
         .headers
         .get("x-amz-content-sha256")
@@ -457,14 +466,13 @@ pub fn verify_header<'c>(
         secret: key.secret_key.expose(),
         amz_date,
         signed_headers,
-        header_names,
         payload_hash,
         signature,
     };
     check_signature(
         req,
         &signed,
-        &canonical_query(req.query.raw()),
+        &CanonicalQuery::of(req.query.raw(), |_, _| ()),
         &[req.method.as_str()],
     )?;
     Ok(Verified {

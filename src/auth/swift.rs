@@ -42,9 +42,8 @@ pub fn string_to_sign_text(
     String::from_utf8_lossy(&text).into_owned()
 }
 
-/// A string to sign in one buffer, on the stack for any usual path, so that each key's MAC
-/// over it is a single update.
-type Message = smallvec::SmallVec<[u8; 256]>;
+/// A string to sign in one buffer, so that each key's MAC over it is a single update.
+type Message = Vec<u8>;
 
 /// Writes the tempurl string to sign into `out`, which it empties first. Signing and verifying
 /// both go through here.
@@ -56,6 +55,11 @@ fn string_to_sign(
     ip_range: Option<&str>,
 ) {
     out.clear();
+    let path = match scope {
+        Scope::Object(p) | Scope::Prefix(p) => p,
+    };
+    // "ip=" and "prefix:" and the newlines: at most 12 more bytes.
+    out.reserve(ip_range.map_or(0, str::len) + method.len() + expires.len() + path.len() + 12);
     if let Some(range) = ip_range {
         out.extend_from_slice(b"ip=");
         out.extend_from_slice(range.as_bytes());

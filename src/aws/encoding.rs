@@ -71,10 +71,16 @@ pub fn is_canonical(raw: &str, keep_slash: bool) -> bool {
     let hex = |c: u8| c.is_ascii_digit() || (b'A'..=b'F').contains(&c);
     let b = raw.as_bytes();
     let mut i = 0;
-    while i < b.len() {
-        if bare[usize::from(b[i])] {
-            i += 1;
-            continue;
+    loop {
+        // Runs of bare bytes, the bulk of any name, value or path, in a tight loop.
+        match b
+            .get(i..)
+            .unwrap_or_default()
+            .iter()
+            .position(|&c| !bare[usize::from(c)])
+        {
+            Some(n) => i += n,
+            None => return true,
         }
         match (b[i], b.get(i + 1), b.get(i + 2)) {
             (b'%', Some(&h), Some(&l)) if hex(h) && hex(l) => {
@@ -86,7 +92,6 @@ pub fn is_canonical(raw: &str, keep_slash: bool) -> bool {
         }
         i += 3;
     }
-    true
 }
 
 fn hex_value(c: u8) -> u8 {

@@ -10,7 +10,7 @@ use std::sync::{Mutex, OnceLock};
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq;
+use smallvec::SmallVec;
 
 use crate::aws::encoding::{is_canonical, query_decode, uri_encode, uri_encode_into};
 use crate::expiry::format_amz_date;
@@ -35,58 +35,116 @@ pub(crate) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 // ---- the signed text ----
 
+/// A signed text, on the stack while it is as short as a usual request's.
+pub type Text = SmallVec<[u8; 1024]>;
+
 /// The canonical query of a raw query string: every parameter but `X-Amz-Signature`, names and
 /// values decoded (`+` is a space) and AWS-encoded, sorted by name then value.
 pub fn canonical_query(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len() + 16);
-    canonical_query_into(&mut out, Query::new(raw).pairs());
-    out
+    let mut out = Vec::new();
+    for part in CanonicalQuery::of(raw, |_, _| ()).parts() {
+        out.extend_from_slice(part);
+    }
+    // Every canonical piece is AWS-encoded ASCII.
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A canonical query, as at most two runs of bytes to sign one after the other.
+pub enum CanonicalQuery<'a> {
+    /// The raw query itself, less its `X-Amz-Signature` pair: what every SDK sends, as it
+    /// signs the parameters already encoded and sorted.
+    Raw(&'a str, &'a str),
+    /// Decoded, encoded and sorted anew (on the heap: this is the rare case, and it keeps a
+    /// `CanonicalQuery` small to move).
+    Built(Vec<u8>),
+}
+
+impl<'a> CanonicalQuery<'a> {
+    /// The canonical form of `raw`, calling `each` with every raw pair (name, value) once, in
+    /// order, so a verifier reads its parameters in the same pass. One pass suffices when the
+    /// query is canonical and sorted already; any other query is built by
+    /// `canonical_query_into`.
+    pub fn of(raw: &'a str, mut each: impl FnMut(&'a str, &'a str)) -> CanonicalQuery<'a> {
+        let mut taken_as_is = true;
+        let mut signature: Option<(usize, usize)> = None;
+        let mut previous: Option<(&str, &str)> = None;
+        let mut start = 0;
+        while start < raw.len() {
+            let rest = &raw[start..];
+            let end = start + memchr::memchr(b'&', rest.as_bytes()).unwrap_or(rest.len());
+            let pair = &raw[start..end];
+            let pair_start = start;
+            start = end + 1;
+            if pair.is_empty() || start == raw.len() {
+                // `&&`, or a leading or trailing `&`: dropped when built.
+                taken_as_is = false;
+                if pair.is_empty() {
+                    continue;
+                }
+            }
+            let (name, value, has_equals) = match memchr::memchr(b'=', pair.as_bytes()) {
+                Some(i) => (&pair[..i], &pair[i + 1..], true),
+                None => (pair, "", false),
+            };
+            each(name, value);
+            if !taken_as_is {
+                continue;
+            }
+            if name == "X-Amz-Signature" {
+                taken_as_is = signature.replace((pair_start, end)).is_none();
+                continue;
+            }
+            taken_as_is = has_equals
+                && is_canonical(name, false)
+                && is_canonical(value, false)
+                && previous.map_or(true, |p| p <= (name, value));
+            previous = Some((name, value));
+        }
+        if !taken_as_is {
+            let mut built = Text::new();
+            canonical_query_into(&mut built, Query::new(raw).pairs());
+            return CanonicalQuery::Built(built.into_vec());
+        }
+        match signature {
+            None => CanonicalQuery::Raw(raw, ""),
+            // Its `&` goes with it: the one before it when it is last, else the one after.
+            Some((s, e)) if e == raw.len() => CanonicalQuery::Raw(&raw[..s.saturating_sub(1)], ""),
+            Some((s, e)) => CanonicalQuery::Raw(&raw[..s], &raw[e + 1..]),
+        }
+    }
+
+    pub fn parts(&self) -> [&[u8]; 2] {
+        match self {
+            CanonicalQuery::Raw(a, b) => [a.as_bytes(), b.as_bytes()],
+            CanonicalQuery::Built(text) => [text, b""],
+        }
+    }
 }
 
 /// `canonical_query` of the raw (undecoded) pairs of a query, appended to `out`.
 pub fn canonical_query_into<'a>(
-    out: &mut String,
+    out: &mut Text,
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) {
-    // A presigned URL has about a dozen parameters at most: their pieces stay on the stack,
-    // and a longer query moves them to the heap.
-    const ON_STACK: usize = 16;
-    let mut stack: [(Cow<'a, str>, Cow<'a, str>); ON_STACK] = Default::default();
-    let mut heap: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
-    let mut n = 0;
+    // A presigned URL has about a dozen parameters at most: their pieces stay on the stack.
+    let mut pieces: SmallVec<[(Cow<'a, str>, Cow<'a, str>); 16]> = SmallVec::new();
     for (k, v) in pairs {
         let name = canonical_piece(k);
-        if name == "X-Amz-Signature" {
-            continue;
+        if name != "X-Amz-Signature" {
+            pieces.push((name, canonical_piece(v)));
         }
-        let piece = (name, canonical_piece(v));
-        match stack.get_mut(n) {
-            Some(slot) if heap.is_empty() => *slot = piece,
-            _ => {
-                if heap.is_empty() {
-                    heap.extend(stack.iter_mut().map(std::mem::take));
-                }
-                heap.push(piece);
-            }
-        }
-        n += 1;
     }
-    let pieces = if heap.is_empty() {
-        &mut stack[..n]
-    } else {
-        &mut heap[..]
-    };
     // Signers send the parameters sorted, so the check is usually all the sorting there is.
     if !pieces.windows(2).all(|w| w[0] <= w[1]) {
         pieces.sort_unstable();
     }
     for (i, (k, v)) in pieces.iter().enumerate() {
         if i > 0 {
-            out.push('&');
+            out.push(b'&');
         }
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
+        out.extend_from_slice(k.as_bytes());
+        out.push(b'=');
+        out.extend_from_slice(v.as_bytes());
     }
 }
 
@@ -100,19 +158,82 @@ pub(crate) fn canonical_piece(raw: &str) -> Cow<'_, str> {
 }
 
 /// A header value as SigV4 signs it: trimmed, runs of spaces folded into one.
-pub fn fold_value(out: &mut Vec<u8>, value: &[u8]) {
+pub fn fold_value<B: Extend<u8>>(out: &mut B, value: &[u8]) {
+    if memchr::memchr2(b' ', b'\t', value).is_none() {
+        out.extend(value.iter().copied());
+        return;
+    }
     let mut pending_space = false;
-    let start = out.len();
+    let mut started = false;
     for &b in value {
         if b == b' ' || b == b'\t' {
-            pending_space = out.len() > start;
+            pending_space = started;
             continue;
         }
         if pending_space {
-            out.push(b' ');
+            out.extend([b' ']);
             pending_space = false;
         }
-        out.push(b);
+        out.extend([b]);
+        started = true;
+    }
+}
+
+/// A canonical request, `METHOD\nURI\nQUERY\nname:value\n...\n\nSIGNED\nPAYLOAD`, kept without
+/// its method so that a HEAD checked against a GET link hashes the same text behind another
+/// method. Built in order: `new`, one `header` per signed header in `SignedHeaders` order,
+/// `end`.
+pub struct CanonicalRequest {
+    rest: Vec<u8>,
+}
+
+impl CanonicalRequest {
+    /// `uri` and `query` (its runs one after the other) in canonical form already.
+    pub fn new(uri: &str, query: [&[u8]; 2]) -> CanonicalRequest {
+        // One allocation, sized for the usual headers: appending to a `Vec` is a bare copy.
+        let mut rest = Vec::with_capacity(uri.len() + query[0].len() + query[1].len() + 256);
+        rest.push(b'\n');
+        rest.extend_from_slice(uri.as_bytes());
+        rest.push(b'\n');
+        for run in query {
+            rest.extend_from_slice(run);
+        }
+        rest.push(b'\n');
+        CanonicalRequest { rest }
+    }
+
+    /// A signed header: its values folded and joined with commas. A header the request lacks
+    /// has no values and signs as empty.
+    pub fn header<'v>(&mut self, name: &str, values: impl IntoIterator<Item = &'v [u8]>) {
+        self.rest.extend_from_slice(name.as_bytes());
+        self.rest.push(b':');
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.rest.push(b',');
+            }
+            fold_value(&mut self.rest, value);
+        }
+        self.rest.push(b'\n');
+    }
+
+    pub fn end(&mut self, signed_headers: &str, payload_hash: &str) {
+        self.rest.push(b'\n');
+        self.rest.extend_from_slice(signed_headers.as_bytes());
+        self.rest.push(b'\n');
+        self.rest.extend_from_slice(payload_hash.as_bytes());
+    }
+
+    /// SHA-256 of the text with `method` in front.
+    pub fn digest(&self, method: &str) -> [u8; 32] {
+        Sha256::new()
+            .chain_update(method.as_bytes())
+            .chain_update(&self.rest)
+            .finalize()
+            .into()
+    }
+
+    pub fn text(&self, method: &str) -> Vec<u8> {
+        [method.as_bytes(), &self.rest].concat()
     }
 }
 
@@ -126,35 +247,34 @@ pub fn canonical_request(
     signed_headers: &str,
     payload_hash: &str,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128 + uri.len() + query.len() + headers.len() * 40);
-    for part in [method, "\n", uri, "\n", query, "\n"] {
-        out.extend_from_slice(part.as_bytes());
-    }
+    let mut cr = CanonicalRequest::new(uri, [query.as_bytes(), b""]);
     for (name, value) in headers {
-        out.extend_from_slice(name.as_bytes());
-        out.push(b':');
-        out.extend_from_slice(value);
-        out.push(b'\n');
+        cr.header(name, [value.as_slice()]);
     }
-    for part in ["\n", signed_headers, "\n", payload_hash] {
-        out.extend_from_slice(part.as_bytes());
+    cr.end(signed_headers, payload_hash);
+    cr.text(method)
+}
+
+/// A string to sign.
+pub type StringToSign = Vec<u8>;
+
+/// `AWS4-HMAC-SHA256\n<amz date>\n<scope>\n<hex sha256(canonical request)>`, given that hash.
+pub fn string_to_sign_of(amz_date: &str, scope: &str, request_digest: &[u8; 32]) -> StringToSign {
+    let mut hex = [0u8; 64];
+    // Cannot fail: the buffer is exactly the digest's hex.
+    let _ = hex::encode_to_slice(request_digest, &mut hex);
+    let mut s = StringToSign::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
+    for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n"] {
+        s.extend_from_slice(part.as_bytes());
     }
-    out
+    s.extend_from_slice(&hex);
+    s
 }
 
 /// `AWS4-HMAC-SHA256\n<amz date>\n<scope>\n<hex sha256(canonical request)>`.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
-    // Hex on the stack rather than `hex::encode`, which builds a String a char at a time.
-    // Neither step can fail (the buffer is exactly the digest's hex); if one did, the text
-    // would lack the hash and match no signature.
-    let mut hex = [0u8; 64];
-    let _ = hex::encode_to_slice(Sha256::digest(canonical_request), &mut hex);
-    let hash = std::str::from_utf8(&hex).unwrap_or_default();
-    let mut s = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
-    for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n", hash] {
-        s.push_str(part);
-    }
-    s
+    let digest: [u8; 32] = Sha256::digest(canonical_request).into();
+    String::from_utf8_lossy(&string_to_sign_of(amz_date, scope, &digest)).into_owned()
 }
 
 /// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), "s3"), "aws4_request")`.
@@ -197,7 +317,7 @@ pub(crate) fn cached_signing_key(
             if *k.access_key == *access_key
                 && *k.date == *date
                 && *k.region == *region
-                && bool::from(k.secret.as_bytes().ct_eq(secret.as_bytes()))
+                && crate::mac::tags_equal(k.secret.as_bytes(), secret.as_bytes())
             {
                 return k.key.clone();
             }

@@ -316,3 +316,34 @@ fn the_signing_key_cache_tells_scopes_apart() {
         );
     }
 }
+
+#[test]
+fn a_query_sent_canonical_and_sorted_is_signed_as_it_came_less_its_signature() {
+    let as_is = |raw: &str| match CanonicalQuery::of(raw, |_, _| ()) {
+        CanonicalQuery::Raw(a, b) => Some(format!("{a}{b}")),
+        CanonicalQuery::Built(_) => None,
+    };
+    assert_eq!(
+        as_is("a=1&b=%2F&X-Amz-Signature=ff").as_deref(),
+        Some("a=1&b=%2F")
+    );
+    assert_eq!(
+        as_is("X-Amz-Signature=ff&a=1&b=2").as_deref(),
+        Some("a=1&b=2")
+    );
+    assert_eq!(
+        as_is("a=1&X-Amz-Signature=ff&b=2").as_deref(),
+        Some("a=1&b=2")
+    );
+    assert_eq!(as_is("X-Amz-Signature=ff").as_deref(), Some(""));
+    // Anything to re-encode, re-order or drop is built anew.
+    for raw in [
+        "b=1&a=2", "a=1+2", "a=%2f", "a", "a=1&&b=2", "a=1&", "a=b=c", "a=%41",
+    ] {
+        assert_eq!(as_is(raw), None, "{raw}");
+    }
+    // Each pair is seen once, in order, as sent.
+    let mut seen = Vec::new();
+    let _ = CanonicalQuery::of("x=1&X-Amz-Signature=ff&y", |k, v| seen.push((k, v)));
+    assert_eq!(seen, [("x", "1"), ("X-Amz-Signature", "ff"), ("y", "")]);
+}
