@@ -24,8 +24,6 @@ temp_url_keys = ["bench-temp-url-key"]
   [[project.s3_key]]
   access_key = "KEYHOLEBENCHKEY"
   secret_key = "keyhole-bench-secret"
-  [[project.container]]
-  name = "bench"
 CFG
   RUST_LOG=warn nohup taskset -c 0 "$KEYHOLE_BIN" serve --config "$CONFIG" > "$dir/log" 2>&1 < /dev/null &
   echo $! > "$dir/pid"
