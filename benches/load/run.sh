@@ -39,7 +39,10 @@ rc=0
 for t in "${targets[@]}"; do "$work/targets/stop.sh" "$t" >/dev/null 2>&1 || true; done
 python3 "$work/tools/summarize.py" "${targets[@]}"
 base=nginx-securelink
-python3 "$work/tools/summarize.py" --vs "$base" "${targets[@]}" || true
+# Ratios only when the pass measured the target they are taken against.
+if [[ " ${targets[*]} " == *" $base "* ]]; then
+  python3 "$work/tools/summarize.py" --vs "$base" "${targets[@]}" || true
+fi
 echo "raw results: $work/results" >&2
 if ((rc)); then echo "a target failed its correctness checks or did not start: no figures to report" >&2; fi
 exit $rc
