@@ -9,6 +9,17 @@ use percent_encoding::percent_decode_str;
 #[derive(Debug, PartialEq, Eq)]
 pub struct Repeated;
 
+/// One pair of a query, undecoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+    /// Whether it was written with an `=` (`flag` and `flag=` read the same otherwise).
+    pub has_equals: bool,
+    /// Its bytes in the raw query.
+    pub span: std::ops::Range<usize>,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Query<'a> {
     raw: &'a str,
@@ -25,21 +36,34 @@ impl<'a> Query<'a> {
 
     /// Every `name=value` pair, undecoded, in order. A pair without `=` has an empty value.
     pub fn pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.spans().map(|p| (p.name, p.value))
+    }
+
+    /// Every pair with where it sits in the raw query; empty pairs (`&&`, a leading or
+    /// trailing `&`) are skipped, and show as gaps between spans.
+    pub fn spans(&self) -> impl Iterator<Item = Pair<'a>> {
         // Split at ASCII bytes, found with `memchr`: each piece is still a whole `str`.
-        let split = |s: &'a str, at: u8| match memchr::memchr(at, s.as_bytes()) {
-            Some(i) => (&s[..i], &s[i + 1..]),
-            None => (s, ""),
-        };
-        let mut rest = self.raw;
+        let raw = self.raw;
+        let mut start = 0;
         std::iter::from_fn(move || loop {
-            if rest.is_empty() {
-                return None;
+            let rest = raw.get(start..).filter(|r| !r.is_empty())?;
+            let end = start + memchr::memchr(b'&', rest.as_bytes()).unwrap_or(rest.len());
+            let span = start..end;
+            start = end + 1;
+            let pair = &raw[span.clone()];
+            if pair.is_empty() {
+                continue;
             }
-            let (pair, tail) = split(rest, b'&');
-            rest = tail;
-            if !pair.is_empty() {
-                return Some(split(pair, b'='));
-            }
+            let (name, value, has_equals) = match memchr::memchr(b'=', pair.as_bytes()) {
+                Some(i) => (&pair[..i], &pair[i + 1..], true),
+                None => (pair, "", false),
+            };
+            return Some(Pair {
+                name,
+                value,
+                has_equals,
+                span,
+            });
         })
     }
 
@@ -120,6 +144,22 @@ mod tests {
     #[test]
     fn names_are_decoded_before_matching() {
         assert!(Query::new("temp%5Furl%5Fsig=1").has("temp_url_sig"));
+    }
+
+    #[test]
+    fn spans_say_where_each_pair_sits_and_skip_empty_ones() {
+        let spans: Vec<_> = Query::new("&a=1&&flag&=x")
+            .spans()
+            .map(|p| (p.name, p.value, p.has_equals, p.span))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                ("a", "1", true, 1..4),
+                ("flag", "", false, 6..10),
+                ("", "x", true, 11..13)
+            ]
+        );
     }
 
     #[test]

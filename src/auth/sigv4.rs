@@ -228,21 +228,7 @@ impl<'q> QueryParams<'q> {
             if repeated.is_some() {
                 return;
             }
-            // A name as it is spelled, unescaped, is the common case and needs no decoding.
-            let name = match k {
-                "X-Amz-Algorithm"
-                | "X-Amz-Credential"
-                | "X-Amz-Date"
-                | "X-Amz-Expires"
-                | "X-Amz-SignedHeaders"
-                | "X-Amz-Signature"
-                | "X-Amz-Content-Sha256" => Cow::Borrowed(k),
-                _ if !k.contains(['%', '+']) => return,
-                _ => match form_decode(k) {
-                    Some(name) => name,
-                    None => return,
-                },
-            };
+            let Some(name) = form_decode(k) else { return };
             let (i, slot) = match &*name {
                 "X-Amz-Algorithm" => (0, &mut p.algorithm),
                 "X-Amz-Credential" => (1, &mut p.credential),

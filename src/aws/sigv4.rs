@@ -35,9 +35,6 @@ pub(crate) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 // ---- the signed text ----
 
-/// A signed text, on the stack while it is as short as a usual request's.
-pub type Text = SmallVec<[u8; 1024]>;
-
 /// The canonical query of a raw query string: every parameter but `X-Amz-Signature`, names and
 /// values decoded (`+` is a space) and AWS-encoded, sorted by name then value.
 pub fn canonical_query(raw: &str) -> String {
@@ -66,50 +63,42 @@ impl<'a> CanonicalQuery<'a> {
     /// `canonical_query_into`.
     pub fn of(raw: &'a str, mut each: impl FnMut(&'a str, &'a str)) -> CanonicalQuery<'a> {
         let mut taken_as_is = true;
-        let mut signature: Option<(usize, usize)> = None;
+        let mut signature = None;
         let mut previous: Option<(&str, &str)> = None;
-        let mut start = 0;
-        while start < raw.len() {
-            let rest = &raw[start..];
-            let end = start + memchr::memchr(b'&', rest.as_bytes()).unwrap_or(rest.len());
-            let pair = &raw[start..end];
-            let pair_start = start;
-            start = end + 1;
-            if pair.is_empty() || start == raw.len() {
-                // `&&`, or a leading or trailing `&`: dropped when built.
-                taken_as_is = false;
-                if pair.is_empty() {
-                    continue;
-                }
-            }
-            let (name, value, has_equals) = match memchr::memchr(b'=', pair.as_bytes()) {
-                Some(i) => (&pair[..i], &pair[i + 1..], true),
-                None => (pair, "", false),
-            };
-            each(name, value);
+        // Where the next pair starts when no `&` is doubled, leading or trailing.
+        let mut next = 0;
+        for pair in Query::new(raw).spans() {
+            each(pair.name, pair.value);
             if !taken_as_is {
                 continue;
             }
+            let (name, value) = (pair.name, pair.value);
+            taken_as_is = pair.span.start == next;
+            next = pair.span.end + 1;
             if name == "X-Amz-Signature" {
-                taken_as_is = signature.replace((pair_start, end)).is_none();
+                taken_as_is &= signature.replace(pair.span).is_none();
                 continue;
             }
-            taken_as_is = has_equals
+            taken_as_is &= pair.has_equals
                 && is_canonical(name, false)
                 && is_canonical(value, false)
                 && previous.map_or(true, |p| p <= (name, value));
             previous = Some((name, value));
         }
+        // A trailing `&` (or a query of nothing but `&`s) is dropped when built.
+        taken_as_is &= raw.is_empty() || next == raw.len() + 1;
         if !taken_as_is {
-            let mut built = Text::new();
+            let mut built = Vec::new();
             canonical_query_into(&mut built, Query::new(raw).pairs());
-            return CanonicalQuery::Built(built.into_vec());
+            return CanonicalQuery::Built(built);
         }
         match signature {
             None => CanonicalQuery::Raw(raw, ""),
             // Its `&` goes with it: the one before it when it is last, else the one after.
-            Some((s, e)) if e == raw.len() => CanonicalQuery::Raw(&raw[..s.saturating_sub(1)], ""),
-            Some((s, e)) => CanonicalQuery::Raw(&raw[..s], &raw[e + 1..]),
+            Some(at) if at.end == raw.len() => {
+                CanonicalQuery::Raw(&raw[..at.start.saturating_sub(1)], "")
+            }
+            Some(at) => CanonicalQuery::Raw(&raw[..at.start], &raw[at.end + 1..]),
         }
     }
 
@@ -123,7 +112,7 @@ impl<'a> CanonicalQuery<'a> {
 
 /// `canonical_query` of the raw (undecoded) pairs of a query, appended to `out`.
 pub fn canonical_query_into<'a>(
-    out: &mut Text,
+    out: &mut Vec<u8>,
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) {
     // A presigned URL has about a dozen parameters at most: their pieces stay on the stack.
@@ -158,24 +147,23 @@ pub(crate) fn canonical_piece(raw: &str) -> Cow<'_, str> {
 }
 
 /// A header value as SigV4 signs it: trimmed, runs of spaces folded into one.
-pub fn fold_value<B: Extend<u8>>(out: &mut B, value: &[u8]) {
+pub fn fold_value(out: &mut Vec<u8>, value: &[u8]) {
     if memchr::memchr2(b' ', b'\t', value).is_none() {
-        out.extend(value.iter().copied());
+        out.extend_from_slice(value);
         return;
     }
     let mut pending_space = false;
-    let mut started = false;
+    let start = out.len();
     for &b in value {
         if b == b' ' || b == b'\t' {
-            pending_space = started;
+            pending_space = out.len() > start;
             continue;
         }
         if pending_space {
-            out.extend([b' ']);
+            out.push(b' ');
             pending_space = false;
         }
-        out.extend([b]);
-        started = true;
+        out.push(b);
     }
 }
 
