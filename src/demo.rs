@@ -20,7 +20,7 @@ const REPORT: &str = "Báo cáo tháng 11\n\nThis text file has a Vietnamese nam
 fn random_hex(bytes: usize) -> io::Result<String> {
     let mut buf = vec![0u8; bytes];
     getrandom::getrandom(&mut buf).map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(hex::encode(buf))
+    Ok(const_hex::encode(buf))
 }
 
 /// Writes the demo config and data under `dir`; returns the config's path.

@@ -45,7 +45,7 @@ fn noise(len: usize) -> Vec<u8> {
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    const_hex::encode(Sha256::digest(bytes))
 }
 
 fn run(cmd: &mut Command) -> std::process::Output {

@@ -199,7 +199,7 @@ fn swift_url(c: &SwiftCase) -> String {
         .first_form("temp_url_sig")
         .unwrap()
         .into_owned();
-    let raw = hex::decode(&hex_sig).unwrap();
+    let raw = const_hex::decode(&hex_sig).unwrap();
     let sig = match c.form {
         SigForm::Hex => hex_sig.clone(),
         SigForm::Base64Url => format!("{}:{}", c.digest.name(), URL_SAFE_NO_PAD.encode(&raw)),
@@ -244,7 +244,7 @@ fn swift_signature(sig: &str) -> Option<(String, Vec<u8>)> {
     if sig.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }
-    Some(("hex".into(), hex::decode(sig).ok()?))
+    Some(("hex".into(), const_hex::decode(sig).ok()?))
 }
 
 /// What a Swift URL means to the verifier, by the protocol's rules: the decoded path (or, for

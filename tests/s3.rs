@@ -753,7 +753,7 @@ fn header_signed(
     ))
     .unwrap();
     m.update(sts.as_bytes());
-    let sig = hex::encode(m.finalize().into_bytes());
+    let sig = const_hex::encode(m.finalize().into_bytes());
     vec![
         ("Authorization".into(), format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, SignedHeaders={signed}, Signature={sig}")),
         ("x-amz-content-sha256".into(), payload.into()),

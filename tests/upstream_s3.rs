@@ -260,7 +260,7 @@ fn pattern(n: usize) -> Vec<u8> {
 }
 
 fn sha256(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
+    const_hex::encode(Sha256::digest(b))
 }
 
 /// Headers a store adds that must never reach a client.
@@ -511,7 +511,7 @@ fn a_256_mib_object_streams_through_in_bounded_memory_and_a_client_may_leave_mid
         }
     }
     assert_eq!(got, LEN);
-    assert_eq!(hex::encode(hash.finalize()), want);
+    assert_eq!(const_hex::encode(hash.finalize()), want);
     let rss = bin.peak_rss_kib();
     eprintln!("keyhole peak RSS after 256 MiB: {rss} KiB");
     assert!(rss < 64 * 1024, "keyhole's peak RSS was {rss} KiB");

@@ -87,7 +87,7 @@ projects = ["test"]
 }
 
 fn sha(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    const_hex::encode(Sha256::digest(bytes))
 }
 
 /// Bytes that differ at every offset a range could pick.

@@ -24,7 +24,7 @@ pub use crate::aws::sigv4::*;
 use crate::config::Config;
 use crate::expiry::{format_iso8601, parse_amz_date};
 use crate::outcome::Reason;
-use crate::query::{form_decode, Query};
+use crate::query::{form_decode, form_decode_into, DecodeBuf, Query};
 
 /// How far a client clock may run ahead (and, for header auth, behind) of ours.
 pub const MAX_SKEW: u64 = 900;
@@ -120,24 +120,32 @@ fn parse_date(text: &str) -> Option<u64> {
 
 /// `host;range;x-amz-date`: lowercase names, `host` among them.
 fn valid_signed_headers(text: &str) -> bool {
-    let valid = |n: &str| {
+    let valid = |n: &[u8]| {
         !n.is_empty()
-            && n.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            && n.iter()
+                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
     };
-    text.split(';').all(valid) && text.split(';').any(|n| n == "host")
+    let mut names = signed_header_names(text).map(str::as_bytes);
+    names.clone().all(valid) && names.any(|n| n == b"host")
+}
+
+/// The names of `SignedHeaders`. A closure rather than a `char` pattern: a `char` pattern
+/// searches with memchr, whose set-up costs more than scanning a few short names.
+#[allow(clippy::manual_pattern_char_comparison)]
+fn signed_header_names(text: &str) -> impl Iterator<Item = &str> + Clone {
+    text.split(|c| c == ';')
 }
 
 /// The canonical request of `req`, signed headers included. `host` is the host the client
 /// addressed (behind a trusted proxy, the forwarded one); a signed header the request lacks
 /// signs as empty, and so cannot match.
-fn canonical_request_of(
-    req: &S3Request<'_>,
+fn canonical_request_of<'a>(
+    req: &S3Request<'a>,
     s: &Signed<'_>,
-    query: &CanonicalQuery<'_>,
-) -> CanonicalRequest {
-    let mut cr = CanonicalRequest::new(&canonical_uri(req.signed_path), query.parts());
-    for name in s.signed_headers.split(';') {
+    query: &'a CanonicalQuery<'_>,
+) -> CanonicalRequest<'a> {
+    let mut cr = CanonicalRequest::new(canonical_uri(req.signed_path), query.parts());
+    for name in signed_header_names(s.signed_headers) {
         if name == "host" {
             cr.header(name, [req.host.unwrap_or("").as_bytes()]);
         } else {
@@ -153,7 +161,7 @@ fn canonical_request_of(
 /// so any other spelling (uppercase, shorter, longer, not hex) simply does not match.
 fn signature_matches(expected: &[u8; 32], provided: &str) -> bool {
     let mut hex = [0u8; 64];
-    hex::encode_to_slice(expected, &mut hex).is_ok()
+    const_hex::encode_to_slice(expected, &mut hex).is_ok()
         && crate::mac::tags_equal(&hex, provided.as_bytes())
 }
 
@@ -184,8 +192,11 @@ fn check_signature(
         s.credential.region,
     );
     for &method in methods {
-        let sts = string_to_sign_of(s.amz_date, s.credential.scope, &cr.digest(method));
-        if signature_matches(&mac(&key, &sts), s.signature) {
+        let digest = cr.digest(method);
+        if signature_matches(
+            &signature_of(&key, s.amz_date, s.credential.scope, &digest),
+            s.signature,
+        ) {
             return Ok(());
         }
     }
@@ -205,53 +216,75 @@ fn check_signature(
 
 const QUERY_PARAMS_REQUIRED: &str = "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.";
 
-/// The `X-Amz-*` parameters of a presigned URL, read in one pass over the query (this is on
-/// every request's path). Each may appear once; a value that is not UTF-8 counts as absent.
-#[derive(Default)]
-struct QueryParams<'q> {
-    algorithm: Option<Cow<'q, str>>,
-    credential: Option<Cow<'q, str>>,
-    date: Option<Cow<'q, str>>,
-    expires: Option<Cow<'q, str>>,
-    signed_headers: Option<Cow<'q, str>>,
-    signature: Option<Cow<'q, str>>,
-    content_sha256: Option<Cow<'q, str>>,
+/// The `X-Amz-*` parameters of a presigned URL, as `QueryParams` holds them.
+#[derive(Clone, Copy)]
+enum Param {
+    Algorithm,
+    Credential,
+    Date,
+    Expires,
+    SignedHeaders,
+    Signature,
+    ContentSha256,
 }
+
+/// Their names, in `Param` order.
+const PARAMS: [&str; 7] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Content-Sha256",
+];
+
+/// The raw values of the `X-Amz-*` parameters of a presigned URL, read in one pass over the
+/// query (this is on every request's path). Each may appear once.
+struct QueryParams<'q>([Option<&'q str>; PARAMS.len()]);
 
 impl<'q> QueryParams<'q> {
     /// Reads the parameters and, in the same pass over the query, its canonical form.
     fn read(q: &Query<'q>) -> Result<(QueryParams<'q>, CanonicalQuery<'q>), S3Error> {
-        let mut p = QueryParams::default();
-        let mut seen = [false; 7];
+        let mut raw = [None; PARAMS.len()];
         let mut repeated = None;
         let canonical = CanonicalQuery::of(q.raw(), |k, v| {
-            if repeated.is_some() {
+            let index = |name: &str| PARAMS.iter().position(|p| *p == name);
+            // Signers send these names as they are; only a name that matches none may still
+            // be one of them escaped (`X-Amz-%44ate`), so only then is it decoded.
+            let Some(i) = index(k).or_else(|| form_decode(k).and_then(|name| index(&name))) else {
                 return;
-            }
-            let Some(name) = form_decode(k) else { return };
-            let (i, slot) = match &*name {
-                "X-Amz-Algorithm" => (0, &mut p.algorithm),
-                "X-Amz-Credential" => (1, &mut p.credential),
-                "X-Amz-Date" => (2, &mut p.date),
-                "X-Amz-Expires" => (3, &mut p.expires),
-                "X-Amz-SignedHeaders" => (4, &mut p.signed_headers),
-                "X-Amz-Signature" => (5, &mut p.signature),
-                "X-Amz-Content-Sha256" => (6, &mut p.content_sha256),
-                _ => return,
             };
-            if std::mem::replace(&mut seen[i], true) {
-                repeated = Some(name);
-                return;
+            if raw[i].replace(v).is_some() {
+                repeated.get_or_insert(i);
             }
-            *slot = form_decode(v);
         });
-        if let Some(name) = repeated {
+        if let Some(i) = repeated {
             return Err(S3Error::query_parameters(format!(
-                "{name} must appear only once."
+                "{} must appear only once.",
+                PARAMS[i]
             )));
         }
-        Ok((p, canonical))
+        Ok((QueryParams(raw), canonical))
     }
+
+    /// A parameter's value, form-decoded; one that is missing or not UTF-8 is refused.
+    fn get(&self, p: Param) -> Result<Cow<'q, str>, S3Error> {
+        need(self.0[p as usize].and_then(form_decode))
+    }
+
+    /// The same, decoded into `buf` when it fits: the credential is the one value a signer
+    /// always escapes (its `/`s).
+    fn get_in<'b>(&self, p: Param, buf: &'b mut DecodeBuf) -> Result<Cow<'b, str>, S3Error>
+    where
+        'q: 'b,
+    {
+        need(self.0[p as usize].and_then(|v| form_decode_into(v, buf)))
+    }
+}
+
+fn need<T>(v: Option<T>) -> Result<T, S3Error> {
+    v.ok_or_else(|| S3Error::query_parameters(QUERY_PARAMS_REQUIRED))
 }
 
 /// Checks a SigV4 presigned URL.
@@ -261,16 +294,22 @@ pub fn verify_query<'c>(
     now: u64,
 ) -> Result<Verified<'c>, Denied> {
     let (p, canonical) = QueryParams::read(&req.query)?;
-    fn need<T>(v: Option<T>) -> Result<T, S3Error> {
-        v.ok_or_else(|| S3Error::query_parameters(QUERY_PARAMS_REQUIRED))
-    }
-    let algorithm = need(p.algorithm)?;
-    let credential = need(p.credential)?;
-    let amz_date = need(p.date)?;
-    let expires = need(p.expires)?;
-    let signed_headers = need(p.signed_headers)?;
-    let signature = need(p.signature)?;
-    let payload_hash = p.content_sha256;
+    let mut buf = [0; 128];
+    let algorithm = p.get(Param::Algorithm)?;
+    let credential = p.get_in(Param::Credential, &mut buf)?;
+    let amz_date = p.get(Param::Date)?;
+    let expires = p.get(Param::Expires)?;
+    let signed_headers = p.get(Param::SignedHeaders)?;
+    let signature = p.get(Param::Signature)?;
+    let payload_hash = p.get(Param::ContentSha256).ok();
+    let (algorithm, credential, amz_date, expires, signed_headers, signature) = (
+        &*algorithm,
+        &*credential,
+        &*amz_date,
+        &*expires,
+        &*signed_headers,
+        &*signature,
+    );
 
     if algorithm != ALGORITHM {
         return Err(S3Error::query_parameters(
@@ -278,23 +317,23 @@ pub fn verify_query<'c>(
         )
         .into());
     }
-    let Some(date) = parse_date(&amz_date) else {
+    let Some(date) = parse_date(amz_date) else {
         return Err(S3Error::query_parameters(
             "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"",
         )
         .into());
     };
-    let Some(cred) = Credential::parse(&credential) else {
+    let Some(cred) = Credential::parse(credential) else {
         return Err(S3Error::query_parameters("Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".").into());
     };
     cred.check(
         cfg,
-        &amz_date,
+        amz_date,
         "Error parsing the X-Amz-Credential parameter;",
     )
     .map_err(S3Error::query_parameters)?;
-    let lifetime = parse_expires(&expires, cfg.max_link_lifetime)?;
-    if !valid_signed_headers(&signed_headers) {
+    let lifetime = parse_expires(expires, cfg.max_link_lifetime)?;
+    if !valid_signed_headers(signed_headers) {
         return Err(S3Error::query_parameters(
             "X-Amz-SignedHeaders must be lowercase header names separated by ';' and include host.",
         )
@@ -309,7 +348,7 @@ pub fn verify_query<'c>(
     if date > now.saturating_add(MAX_SKEW) {
         return Err(S3Error::access_denied("Request is not yet valid")
             .because(Reason::NotYetValid)
-            .with("X-Amz-Date", amz_date.as_ref())
+            .with("X-Amz-Date", amz_date)
             .with("ServerTime", format_iso8601(now))
             .into());
     }
@@ -317,7 +356,7 @@ pub fn verify_query<'c>(
     if now > expires_at {
         return Err(S3Error::access_denied("Request has expired")
             .because(Reason::Expired)
-            .with("X-Amz-Expires", expires.as_ref())
+            .with("X-Amz-Expires", expires)
             .with("Expires", format_iso8601(expires_at))
             .with("ServerTime", format_iso8601(now))
             .into());
@@ -326,10 +365,10 @@ pub fn verify_query<'c>(
     let signed = Signed {
         credential: cred,
         secret: key.secret_key.expose(),
-        amz_date: &amz_date,
-        signed_headers: &signed_headers,
+        amz_date,
+        signed_headers,
         payload_hash: payload_hash.as_deref().unwrap_or(UNSIGNED_PAYLOAD),
-        signature: &signature,
+        signature,
     };
     // Other methods never get here (`app::authorize` refuses them); they are checked as GET.
     let methods = signed_methods(req.method).unwrap_or(&["GET"]);

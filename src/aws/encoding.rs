@@ -52,53 +52,99 @@ pub fn canonical_uri(path: &str) -> Cow<'_, str> {
 /// (or `/`, in a path) or an uppercase `%XX` of a byte that must stay escaped. Signers send
 /// most names, values and paths that way, and those are taken as they are, uncopied.
 pub fn is_canonical(raw: &str, keep_slash: bool) -> bool {
-    // A table, as this runs over every byte of the path and the query.
-    const fn bare(keep_slash: bool) -> [bool; 256] {
-        let mut t = [false; 256];
-        let mut c = 0;
-        while c < 256 {
-            let b = c as u8;
-            t[c] = b.is_ascii_alphanumeric()
-                || matches!(b, b'-' | b'.' | b'_' | b'~')
-                || (keep_slash && b == b'/');
-            c += 1;
-        }
-        t
-    }
-    const IN_QUERY: [bool; 256] = bare(false);
-    const IN_PATH: [bool; 256] = bare(true);
-    let bare = if keep_slash { &IN_PATH } else { &IN_QUERY };
-    let hex = |c: u8| c.is_ascii_digit() || (b'A'..=b'F').contains(&c);
-    let b = raw.as_bytes();
-    let mut i = 0;
-    loop {
-        // Runs of bare bytes, the bulk of any name, value or path, in a tight loop.
-        match b
-            .get(i..)
-            .unwrap_or_default()
-            .iter()
-            .position(|&c| !bare[usize::from(c)])
-        {
-            Some(n) => i += n,
-            None => return true,
-        }
-        match (b[i], b.get(i + 1), b.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h) && hex(l) => {
-                if bare[usize::from((hex_value(h) << 4) | hex_value(l))] {
-                    return false;
-                }
+    // The hex digits of an escape are unreserved, so only its `%` is among the escaped bytes.
+    all_escaped(raw.as_bytes(), keep_slash, |i| {
+        is_canonical_escape(raw.as_bytes(), i, keep_slash)
+    })
+}
+
+/// Whether `raw[i..]` starts with `%XX` in uppercase hex of a byte `UriEncode` escapes
+/// (`/` included unless `keep_slash`).
+pub fn is_canonical_escape(raw: &[u8], i: usize, keep_slash: bool) -> bool {
+    let hex = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    match raw.get(i..i + 3) {
+        Some(&[b'%', h, l]) => match (hex(h), hex(l)) {
+            (Some(h), Some(l)) => {
+                let byte = (h << 4) | l;
+                !(unreserved(byte) || (keep_slash && byte == b'/'))
             }
-            _ => return false,
-        }
-        i += 3;
+            _ => false,
+        },
+        _ => false,
     }
 }
 
-fn hex_value(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        _ => c - b'A' + 10,
+/// Calls `visit` with the position, in order, of each byte of `raw` that `UriEncode` escapes
+/// (all but the unreserved ones, and but `/` when `keep_slash`) until it returns false; true
+/// when it never did. This runs over every byte of the path and the query of each request, so
+/// it classifies a block of bytes at a time, in a form the compiler turns into vector
+/// compares, and calls `visit` only for the flagged ones.
+pub fn all_escaped(raw: &[u8], keep_slash: bool, mut visit: impl FnMut(usize) -> bool) -> bool {
+    let mut blocks = raw.chunks_exact(BLOCK);
+    let mut at = 0;
+    for block in &mut blocks {
+        // Cannot fail: every chunk is a whole block.
+        let Ok(block) = block.try_into() else { break };
+        if !visit_flagged(at, escaped_flags(block, keep_slash), &mut visit) {
+            return false;
+        }
+        at += BLOCK;
     }
+    let rest = blocks.remainder();
+    if rest.is_empty() {
+        return true;
+    }
+    // The short last block is padded with an unreserved byte.
+    let mut last = [b'a'; BLOCK];
+    last[..rest.len()].copy_from_slice(rest);
+    visit_flagged(at, escaped_flags(&last, keep_slash), &mut visit)
+}
+
+const BLOCK: usize = 32;
+
+/// One flag byte per byte of `block`, 1 where it is escaped, read as little-endian words.
+#[inline(always)]
+fn escaped_flags(block: &[u8; BLOCK], keep_slash: bool) -> [u64; BLOCK / 8] {
+    let mut flags = [0u8; BLOCK];
+    for (flag, &b) in flags.iter_mut().zip(block) {
+        // `|`, not `||`: without branches the loop becomes vector compares.
+        let kept = ((b | 0x20).wrapping_sub(b'a') < 26)
+            | (b.wrapping_sub(b'0') < 10)
+            | (b.wrapping_sub(b'-') < 2)
+            | (b == b'_')
+            | (b == b'~')
+            | (keep_slash & (b == b'/'));
+        *flag = u8::from(!kept);
+    }
+    let mut words = [0u64; BLOCK / 8];
+    for (w, f) in words.iter_mut().zip(flags.chunks_exact(8)) {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(f);
+        *w = u64::from_le_bytes(le);
+    }
+    words
+}
+
+#[inline(always)]
+fn visit_flagged(
+    at: usize,
+    words: [u64; BLOCK / 8],
+    visit: &mut impl FnMut(usize) -> bool,
+) -> bool {
+    for (k, mut w) in words.into_iter().enumerate() {
+        while w != 0 {
+            // The lowest flag byte set is the next escaped byte.
+            if !visit(at + k * 8 + (w.trailing_zeros() / 8) as usize) {
+                return false;
+            }
+            w &= w - 1;
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -116,6 +162,59 @@ mod tests {
             uri_encode(key.as_bytes(), false),
             "a%20b%2Bc~d%25e%3Df%2Fg_h.i-j%2Fti%E1%BA%BFng%20vi%E1%BB%87t"
         );
+    }
+
+    #[test]
+    fn every_escaped_byte_is_visited_once_in_order_in_whichever_block_it_falls() {
+        // Every byte value, at every offset of texts shorter and longer than a block.
+        for len in 0..=3 * BLOCK + 5 {
+            for shift in 0..=255u8 {
+                let raw: Vec<u8> = (0..len)
+                    .map(|i| (i as u8).wrapping_mul(37).wrapping_add(shift))
+                    .collect();
+                for keep_slash in [false, true] {
+                    let want: Vec<usize> = (0..len)
+                        .filter(|&i| !(unreserved(raw[i]) || (keep_slash && raw[i] == b'/')))
+                        .collect();
+                    let mut seen = Vec::new();
+                    assert!(all_escaped(&raw, keep_slash, |i| {
+                        seen.push(i);
+                        true
+                    }));
+                    assert_eq!(seen, want, "{raw:?} keep_slash={keep_slash}");
+                }
+            }
+        }
+        // A visit that says stop is the last.
+        let mut seen = Vec::new();
+        assert!(!all_escaped(b"a b c d", false, |i| {
+            seen.push(i);
+            i < 3
+        }));
+        assert_eq!(seen, [1, 3]);
+    }
+
+    #[test]
+    fn a_canonical_escape_is_uppercase_hex_of_a_byte_that_stays_escaped() {
+        for (raw, query, path) in [
+            ("%2F", true, false),
+            ("%20", true, true),
+            ("%2f", false, false),
+            ("%41", false, false),
+            ("%7E", false, false),
+            ("%E1", true, true),
+            ("%4", false, false),
+            ("%", false, false),
+            ("%%41", false, false),
+            ("%zz", false, false),
+        ] {
+            assert_eq!(
+                is_canonical_escape(raw.as_bytes(), 0, false),
+                query,
+                "{raw}"
+            );
+            assert_eq!(is_canonical_escape(raw.as_bytes(), 0, true), path, "{raw}");
+        }
     }
 
     #[test]

@@ -12,7 +12,9 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
 use smallvec::SmallVec;
 
-use crate::aws::encoding::{is_canonical, query_decode, uri_encode, uri_encode_into};
+use crate::aws::encoding::{
+    all_escaped, is_canonical, is_canonical_escape, query_decode, uri_encode, uri_encode_into,
+};
 use crate::expiry::format_amz_date;
 use crate::mac::keyed;
 use crate::query::Query;
@@ -62,31 +64,46 @@ impl<'a> CanonicalQuery<'a> {
     /// query is canonical and sorted already; any other query is built by
     /// `canonical_query_into`.
     pub fn of(raw: &'a str, mut each: impl FnMut(&'a str, &'a str)) -> CanonicalQuery<'a> {
+        let bytes = raw.as_bytes();
         let mut taken_as_is = true;
         let mut signature = None;
         let mut previous: Option<(&str, &str)> = None;
-        // Where the next pair starts when no `&` is doubled, leading or trailing.
-        let mut next = 0;
-        for pair in Query::new(raw).spans() {
-            each(pair.name, pair.value);
-            if !taken_as_is {
-                continue;
+        // The pair being read starts at `start`; `equals` is its first `=`.
+        let (mut start, mut equals) = (0, None);
+        let mut pair_ends = |end: usize, equals: Option<usize>, taken_as_is: &mut bool| {
+            let (name, value) = match equals {
+                Some(e) => (&raw[start..e], &raw[e + 1..end]),
+                None => (&raw[start..end], ""),
+            };
+            let span = start..end;
+            start = end + 1;
+            // An empty pair (`&&`, a leading or trailing `&`) is not canonical, and not a pair.
+            if span.is_empty() {
+                *taken_as_is = false;
+                return;
             }
-            let (name, value) = (pair.name, pair.value);
-            taken_as_is = pair.span.start == next;
-            next = pair.span.end + 1;
+            each(name, value);
             if name == "X-Amz-Signature" {
-                taken_as_is &= signature.replace(pair.span).is_none();
-                continue;
+                *taken_as_is &= signature.replace(span).is_none();
+                return;
             }
-            taken_as_is &= pair.has_equals
-                && is_canonical(name, false)
-                && is_canonical(value, false)
-                && previous.map_or(true, |p| p <= (name, value));
+            *taken_as_is &= equals.is_some() && previous.map_or(true, |p| p <= (name, value));
             previous = Some((name, value));
+        };
+        // Only escaped bytes shape a query: `&` and `=` split it, a canonical `%XX` stays, and
+        // any other (a `+`, a second `=`, a byte the client left unescaped) must be rebuilt.
+        all_escaped(bytes, false, |i| {
+            match bytes[i] {
+                b'&' => pair_ends(i, equals.take(), &mut taken_as_is),
+                b'=' if equals.is_none() => equals = Some(i),
+                b'%' if is_canonical_escape(bytes, i, false) => {}
+                _ => taken_as_is = false,
+            }
+            true
+        });
+        if !raw.is_empty() {
+            pair_ends(raw.len(), equals, &mut taken_as_is);
         }
-        // A trailing `&` (or a query of nothing but `&`s) is dropped when built.
-        taken_as_is &= raw.is_empty() || next == raw.len() + 1;
         if !taken_as_is {
             let mut built = Vec::new();
             canonical_query_into(&mut built, Query::new(raw).pairs());
@@ -169,25 +186,24 @@ pub fn fold_value(out: &mut Vec<u8>, value: &[u8]) {
 
 /// A canonical request, `METHOD\nURI\nQUERY\nname:value\n...\n\nSIGNED\nPAYLOAD`, kept without
 /// its method so that a HEAD checked against a GET link hashes the same text behind another
-/// method. Built in order: `new`, one `header` per signed header in `SignedHeaders` order,
-/// `end`.
-pub struct CanonicalRequest {
+/// method. The URI and query are borrowed; the rest is built in order: `new`, one `header` per
+/// signed header in `SignedHeaders` order, `end`.
+pub struct CanonicalRequest<'a> {
+    uri: Cow<'a, str>,
+    query: [&'a [u8]; 2],
+    /// From the headers on.
     rest: Vec<u8>,
 }
 
-impl CanonicalRequest {
+impl<'a> CanonicalRequest<'a> {
     /// `uri` and `query` (its runs one after the other) in canonical form already.
-    pub fn new(uri: &str, query: [&[u8]; 2]) -> CanonicalRequest {
-        // One allocation, sized for the usual headers: appending to a `Vec` is a bare copy.
-        let mut rest = Vec::with_capacity(uri.len() + query[0].len() + query[1].len() + 256);
-        rest.push(b'\n');
-        rest.extend_from_slice(uri.as_bytes());
-        rest.push(b'\n');
-        for run in query {
-            rest.extend_from_slice(run);
+    pub fn new(uri: Cow<'a, str>, query: [&'a [u8]; 2]) -> CanonicalRequest<'a> {
+        CanonicalRequest {
+            uri,
+            query,
+            // Room for the usual headers: appending to a `Vec` is a bare copy.
+            rest: Vec::with_capacity(256),
         }
-        rest.push(b'\n');
-        CanonicalRequest { rest }
     }
 
     /// A signed header: its values folded and joined with commas. A header the request lacks
@@ -205,23 +221,37 @@ impl CanonicalRequest {
     }
 
     pub fn end(&mut self, signed_headers: &str, payload_hash: &str) {
-        self.rest.push(b'\n');
-        self.rest.extend_from_slice(signed_headers.as_bytes());
-        self.rest.push(b'\n');
-        self.rest.extend_from_slice(payload_hash.as_bytes());
+        for part in ["\n", signed_headers, "\n", payload_hash] {
+            self.rest.extend_from_slice(part.as_bytes());
+        }
+    }
+
+    /// The text with `method` in front, in the runs it is made of.
+    fn runs<'s>(&'s self, method: &'s str) -> [&'s [u8]; 8] {
+        let [q0, q1] = self.query;
+        [
+            method.as_bytes(),
+            b"\n",
+            self.uri.as_bytes(),
+            b"\n",
+            q0,
+            q1,
+            b"\n",
+            &self.rest,
+        ]
     }
 
     /// SHA-256 of the text with `method` in front.
     pub fn digest(&self, method: &str) -> [u8; 32] {
-        Sha256::new()
-            .chain_update(method.as_bytes())
-            .chain_update(&self.rest)
-            .finalize()
-            .into()
+        let mut h = Sha256::new();
+        for run in self.runs(method) {
+            h.update(run);
+        }
+        h.finalize().into()
     }
 
     pub fn text(&self, method: &str) -> Vec<u8> {
-        [method.as_bytes(), &self.rest].concat()
+        self.runs(method).concat()
     }
 }
 
@@ -235,7 +265,7 @@ pub fn canonical_request(
     signed_headers: &str,
     payload_hash: &str,
 ) -> Vec<u8> {
-    let mut cr = CanonicalRequest::new(uri, [query.as_bytes(), b""]);
+    let mut cr = CanonicalRequest::new(Cow::Borrowed(uri), [query.as_bytes(), b""]);
     for (name, value) in headers {
         cr.header(name, [value.as_slice()]);
     }
@@ -243,20 +273,45 @@ pub fn canonical_request(
     cr.text(method)
 }
 
-/// A string to sign.
-pub type StringToSign = Vec<u8>;
+/// `AWS4-HMAC-SHA256\n<amz date>\n<scope>\n<hex sha256(canonical request)>`, in the runs it is
+/// made of: the one text both a signer and a verifier MAC.
+fn string_to_sign_runs<'s>(amz_date: &'s str, scope: &'s str, hex: &'s [u8; 64]) -> [&'s [u8]; 7] {
+    [
+        ALGORITHM.as_bytes(),
+        b"\n",
+        amz_date.as_bytes(),
+        b"\n",
+        scope.as_bytes(),
+        b"\n",
+        hex,
+    ]
+}
 
-/// `AWS4-HMAC-SHA256\n<amz date>\n<scope>\n<hex sha256(canonical request)>`, given that hash.
-pub fn string_to_sign_of(amz_date: &str, scope: &str, request_digest: &[u8; 32]) -> StringToSign {
+fn hex_of(digest: &[u8; 32]) -> [u8; 64] {
     let mut hex = [0u8; 64];
     // Cannot fail: the buffer is exactly the digest's hex.
-    let _ = hex::encode_to_slice(request_digest, &mut hex);
-    let mut s = StringToSign::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
-    for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n"] {
-        s.extend_from_slice(part.as_bytes());
+    let _ = const_hex::encode_to_slice(digest, &mut hex);
+    hex
+}
+
+/// The string to sign, given the canonical request's hash.
+pub fn string_to_sign_of(amz_date: &str, scope: &str, request_digest: &[u8; 32]) -> Vec<u8> {
+    string_to_sign_runs(amz_date, scope, &hex_of(request_digest)).concat()
+}
+
+/// The signature of the string to sign, given the canonical request's hash, with a signing
+/// key already keyed; the text is fed to the MAC as it is made, never assembled.
+pub fn signature_of(
+    key: &Hmac<Sha256>,
+    amz_date: &str,
+    scope: &str,
+    request_digest: &[u8; 32],
+) -> [u8; 32] {
+    let mut m = key.clone();
+    for run in string_to_sign_runs(amz_date, scope, &hex_of(request_digest)) {
+        m.update(run);
     }
-    s.extend_from_slice(&hex);
-    s
+    m.finalize().into_bytes().into()
 }
 
 /// `AWS4-HMAC-SHA256\n<amz date>\n<scope>\n<hex sha256(canonical request)>`.
@@ -385,11 +440,9 @@ impl Presign<'_> {
             "host",
             UNSIGNED_PAYLOAD,
         );
-        let sts = string_to_sign(&amz_date, &scope, &cr);
-        let sig = hex::encode(hmac(
-            &signing_key(self.secret, date, self.region),
-            sts.as_bytes(),
-        ));
+        let key = keyed(&signing_key(self.secret, date, self.region));
+        let digest: [u8; 32] = Sha256::digest(&cr).into();
+        let sig = const_hex::encode(signature_of(&key, &amz_date, &scope, &digest));
         format!("{uri}?{query}&X-Amz-Signature={sig}")
     }
 }
@@ -463,9 +516,9 @@ impl HeaderAuth<'_> {
             &signed,
             payload_hash,
         );
-        let sts = string_to_sign(&amz_date, &scope, &cr);
         let key = cached_signing_key(self.access_key, self.secret, date, self.region);
-        let signature = hex::encode(mac(&key, sts.as_bytes()));
+        let digest: [u8; 32] = Sha256::digest(&cr).into();
+        let signature = const_hex::encode(signature_of(&key, &amz_date, &scope, &digest));
         AuthHeaders {
             authorization: format!(
                 "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed}, Signature={signature}",

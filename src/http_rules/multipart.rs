@@ -19,7 +19,7 @@ pub fn boundary() -> String {
             .map_or(0, |d| d.as_nanos());
         raw = t.to_le_bytes();
     }
-    format!("keyhole-{}", hex::encode(raw))
+    format!("keyhole-{}", const_hex::encode(raw))
 }
 
 /// The parts of the body, in the order the ranges were asked for, and their total length.
