@@ -228,41 +228,56 @@ enum Param {
     ContentSha256,
 }
 
-/// Their names, in `Param` order.
-const PARAMS: [&str; 7] = [
-    "X-Amz-Algorithm",
-    "X-Amz-Credential",
-    "X-Amz-Date",
-    "X-Amz-Expires",
-    "X-Amz-SignedHeaders",
-    "X-Amz-Signature",
-    "X-Amz-Content-Sha256",
-];
+impl Param {
+    const ALL: [Param; 7] = [
+        Param::Algorithm,
+        Param::Credential,
+        Param::Date,
+        Param::Expires,
+        Param::SignedHeaders,
+        Param::Signature,
+        Param::ContentSha256,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Param::Algorithm => "X-Amz-Algorithm",
+            Param::Credential => "X-Amz-Credential",
+            Param::Date => "X-Amz-Date",
+            Param::Expires => "X-Amz-Expires",
+            Param::SignedHeaders => "X-Amz-SignedHeaders",
+            Param::Signature => "X-Amz-Signature",
+            Param::ContentSha256 => "X-Amz-Content-Sha256",
+        }
+    }
+
+    fn named(name: &str) -> Option<Param> {
+        Param::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
 
 /// The raw values of the `X-Amz-*` parameters of a presigned URL, read in one pass over the
-/// query (this is on every request's path). Each may appear once.
-struct QueryParams<'q>([Option<&'q str>; PARAMS.len()]);
+/// query (this is on every request's path), indexed by `Param`. Each may appear once.
+struct QueryParams<'q>([Option<&'q str>; Param::ALL.len()]);
 
 impl<'q> QueryParams<'q> {
     /// Reads the parameters and, in the same pass over the query, its canonical form.
     fn read(q: &Query<'q>) -> Result<(QueryParams<'q>, CanonicalQuery<'q>), S3Error> {
-        let mut raw = [None; PARAMS.len()];
+        let mut raw = [None; Param::ALL.len()];
         let mut repeated = None;
         let canonical = CanonicalQuery::of(q.raw(), |k, v| {
-            let index = |name: &str| PARAMS.iter().position(|p| *p == name);
             // Signers send these names as they are; only a name that matches none may still
             // be one of them escaped (`X-Amz-%44ate`), so only then is it decoded.
-            let Some(i) = index(k).or_else(|| form_decode(k).and_then(|name| index(&name))) else {
-                return;
-            };
-            if raw[i].replace(v).is_some() {
-                repeated.get_or_insert(i);
+            let found = Param::named(k).or_else(|| form_decode(k).and_then(|n| Param::named(&n)));
+            let Some(p) = found else { return };
+            if raw[p as usize].replace(v).is_some() {
+                repeated.get_or_insert(p);
             }
         });
-        if let Some(i) = repeated {
+        if let Some(p) = repeated {
             return Err(S3Error::query_parameters(format!(
                 "{} must appear only once.",
-                PARAMS[i]
+                p.name()
             )));
         }
         Ok((QueryParams(raw), canonical))

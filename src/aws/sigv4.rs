@@ -40,12 +40,15 @@ pub(crate) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 /// The canonical query of a raw query string: every parameter but `X-Amz-Signature`, names and
 /// values decoded (`+` is a space) and AWS-encoded, sorted by name then value.
 pub fn canonical_query(raw: &str) -> String {
-    let mut out = Vec::new();
-    for part in CanonicalQuery::of(raw, |_, _| ()).parts() {
-        out.extend_from_slice(part);
+    match CanonicalQuery::of(raw, |_, _| ()) {
+        CanonicalQuery::Raw(a, b) => [a, b].concat(),
+        CanonicalQuery::Built(text) => ascii(text),
     }
-    // Every canonical piece is AWS-encoded ASCII.
-    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A signed text, every piece of it ASCII: AWS-encoded, hex or a `str` already.
+fn ascii(text: Vec<u8>) -> String {
+    String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// A canonical query, as at most two runs of bytes to sign one after the other.
@@ -317,7 +320,7 @@ pub fn signature_of(
 /// `AWS4-HMAC-SHA256\n<amz date>\n<scope>\n<hex sha256(canonical request)>`.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
     let digest: [u8; 32] = Sha256::digest(canonical_request).into();
-    String::from_utf8_lossy(&string_to_sign_of(amz_date, scope, &digest)).into_owned()
+    ascii(string_to_sign_of(amz_date, scope, &digest))
 }
 
 /// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), "s3"), "aws4_request")`.
