@@ -19,15 +19,15 @@ pub fn tags_equal(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let word = |c: &[u8]| {
-        let mut w = [0u8; 8];
-        w[..c.len()].copy_from_slice(c);
-        u64::from_ne_bytes(w)
-    };
-    let diff = a
-        .chunks(8)
-        .zip(b.chunks(8))
+    // Whole words, then the bytes left: a chunk of 8 always converts.
+    let word = |c: &[u8]| c.try_into().map_or(0, u64::from_ne_bytes);
+    let (mut xs, mut ys) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut diff = (&mut xs)
+        .zip(&mut ys)
         .fold(0u64, |acc, (x, y)| acc | (word(x) ^ word(y)));
+    for (x, y) in xs.remainder().iter().zip(ys.remainder()) {
+        diff |= u64::from(x ^ y);
+    }
     bool::from(diff.ct_eq(&0))
 }
 

@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use crate::auth::s3_request::{S3Request, Verified};
 use crate::auth::Denied;
 use crate::auth::{signed_methods, MAX_S3_LIFETIME};
+use crate::aws::encoding::all_escaped;
 pub use crate::aws::encoding::canonical_uri;
 use crate::aws::error::S3Error;
 pub use crate::aws::sigv4::*;
@@ -54,27 +55,50 @@ impl<'a> Credential<'a> {
             end = *slot;
         }
         let [t, s, r, d] = cut;
-        let (access_key, date, region, service, terminator) = (
-            &text[..d],
-            &text[d + 1..r],
-            &text[r + 1..s],
-            &text[s + 1..t],
-            &text[t + 1..],
-        );
-        if [terminator, service, region, date, access_key]
-            .iter()
-            .any(|s| s.is_empty())
-        {
-            return None;
-        }
-        Some(Credential {
+        Credential::new(parts_around(text, [d, r, s, t], 1), &text[d + 1..])
+    }
+
+    /// From its five parts and its scope (the last four joined); `None` when a part is empty.
+    fn new(parts: [&'a str; 5], scope: &'a str) -> Option<Credential<'a>> {
+        let [access_key, date, region, service, terminator] = parts;
+        parts.iter().all(|p| !p.is_empty()).then_some(Credential {
             access_key,
             date,
             region,
             service,
             terminator,
-            scope: &text[d + 1..],
+            scope,
         })
+    }
+
+    /// The credential of a presigned URL, from its value as sent (`escaped`: holding a `%`
+    /// or `+`); `None` when it is malformed, and the query error when it is not UTF-8. A
+    /// signer escapes a credential's four `/`s and nothing else, so such a value is split at
+    /// those `%2F`s where it lies and only its scope is assembled, in `buf`; any other is
+    /// decoded (into `buf` when it fits, else into `decoded`) and read by `parse`. Both give
+    /// the same parts.
+    fn in_query<'b>(
+        (raw, escaped): (&'b str, bool),
+        buf: &'b mut DecodeBuf,
+        decoded: &'b mut Option<Cow<'b, str>>,
+    ) -> Result<Option<Credential<'b>>, S3Error> {
+        match escaped.then(|| escaped_slashes(raw)).flatten() {
+            Some(cuts) => Ok(Credential::split_at_escapes(raw, cuts, buf)),
+            None => Ok(Credential::parse(
+                decoded.insert(need(form_decode_into(raw, buf))?),
+            )),
+        }
+    }
+
+    /// `raw` is `a%2Fb%2Fc%2Fd%2Fe` with `cuts` the positions of its escapes.
+    fn split_at_escapes(
+        raw: &'a str,
+        cuts: [usize; 4],
+        buf: &'a mut DecodeBuf,
+    ) -> Option<Credential<'a>> {
+        let parts = parts_around(raw, cuts, "%2F".len());
+        let [_, date, region, service, terminator] = parts;
+        Credential::new(parts, join_in([date, region, service, terminator], buf)?)
     }
 
     /// Region, service and terminator as this endpoint expects them; the error message is AWS's.
@@ -110,6 +134,48 @@ impl<'a> Credential<'a> {
     }
 }
 
+/// The five parts of `text` around the separators at `cuts`, each `width` bytes long.
+fn parts_around(text: &str, [d, r, s, t]: [usize; 4], width: usize) -> [&str; 5] {
+    [
+        &text[..d],
+        &text[d + width..r],
+        &text[r + width..s],
+        &text[s + width..t],
+        &text[t + width..],
+    ]
+}
+
+/// The positions of the four escapes of a credential as a signer sends it, when it holds
+/// no other byte to decode: each is `%2F`, and there is no other `%` or `+`.
+fn escaped_slashes(raw: &str) -> Option<[usize; 4]> {
+    let (mut cuts, mut n) = ([0; 4], 0);
+    let bytes = raw.as_bytes();
+    let only_slashes = all_escaped(bytes, false, |i| {
+        let slash = bytes.get(i..i + 3) == Some(b"%2F") && n < cuts.len();
+        if slash {
+            cuts[n] = i;
+            n += 1;
+        }
+        slash
+    });
+    (only_slashes && n == cuts.len()).then_some(cuts)
+}
+
+/// `parts` joined with `/`, in `buf`: `None` when they do not fit.
+fn join_in<'b>(parts: [&str; 4], buf: &'b mut DecodeBuf) -> Option<&'b str> {
+    let mut len = 0;
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            *buf.get_mut(len)? = b'/';
+            len += 1;
+        }
+        buf.get_mut(len..len + part.len())?
+            .copy_from_slice(part.as_bytes());
+        len += part.len();
+    }
+    std::str::from_utf8(&buf[..len]).ok()
+}
+
 /// `X-Amz-Date`: exactly `YYYYMMDDTHHMMSSZ`.
 fn parse_date(text: &str) -> Option<u64> {
     if text.len() != 16 {
@@ -120,6 +186,10 @@ fn parse_date(text: &str) -> Option<u64> {
 
 /// `host;range;x-amz-date`: lowercase names, `host` among them.
 fn valid_signed_headers(text: &str) -> bool {
+    // What nearly every presigned URL signs.
+    if text == "host" {
+        return true;
+    }
     let valid = |n: &[u8]| {
         !n.is_empty()
             && n.iter()
@@ -185,20 +255,18 @@ fn check_signature(
     methods: &[&str],
 ) -> Result<(), Denied> {
     let cr = canonical_request_of(req, s, query);
-    let key = cached_signing_key(
-        s.credential.access_key,
-        s.secret,
-        s.credential.date,
-        s.credential.region,
-    );
-    for &method in methods {
-        let digest = cr.digest(method);
-        if signature_matches(
-            &signature_of(&key, s.amz_date, s.credential.scope, &digest),
-            s.signature,
-        ) {
-            return Ok(());
-        }
+    let c = &s.credential;
+    let matched = with_signing_key(c.access_key, s.secret, c.date, c.region, |key| {
+        methods.iter().any(|method| {
+            let digest = cr.digest(method);
+            signature_matches(
+                &signature_of(key, s.amz_date, c.scope, &digest),
+                s.signature,
+            )
+        })
+    });
+    if matched {
+        return Ok(());
     }
     // What the first method would have signed, for the error (as S3 shows it).
     let method = methods.first().copied().unwrap_or("GET");
@@ -229,15 +297,8 @@ enum Param {
 }
 
 impl Param {
-    const ALL: [Param; 7] = [
-        Param::Algorithm,
-        Param::Credential,
-        Param::Date,
-        Param::Expires,
-        Param::SignedHeaders,
-        Param::Signature,
-        Param::ContentSha256,
-    ];
+    /// How many there are: `Param` indexes an array.
+    const COUNT: usize = Param::ContentSha256 as usize + 1;
 
     fn name(self) -> &'static str {
         match self {
@@ -252,25 +313,44 @@ impl Param {
     }
 
     fn named(name: &str) -> Option<Param> {
-        Param::ALL.into_iter().find(|p| p.name() == name)
+        // A `match` compares with each literal inline, where a search would call `memcmp`.
+        Some(match name {
+            "X-Amz-Algorithm" => Param::Algorithm,
+            "X-Amz-Credential" => Param::Credential,
+            "X-Amz-Date" => Param::Date,
+            "X-Amz-Expires" => Param::Expires,
+            "X-Amz-SignedHeaders" => Param::SignedHeaders,
+            "X-Amz-Signature" => Param::Signature,
+            "X-Amz-Content-Sha256" => Param::ContentSha256,
+            _ => return None,
+        })
     }
 }
 
-/// The raw values of the `X-Amz-*` parameters of a presigned URL, read in one pass over the
-/// query (this is on every request's path), indexed by `Param`. Each may appear once.
-struct QueryParams<'q>([Option<&'q str>; Param::ALL.len()]);
+/// The `X-Amz-*` parameters of a presigned URL as sent, read in one pass over the query (this
+/// is on every request's path), indexed by `Param`: each raw value, and whether it holds
+/// anything to decode. Each may appear once.
+struct QueryParams<'q>([Option<(&'q str, bool)>; Param::COUNT]);
 
 impl<'q> QueryParams<'q> {
     /// Reads the parameters and, in the same pass over the query, its canonical form.
     fn read(q: &Query<'q>) -> Result<(QueryParams<'q>, CanonicalQuery<'q>), S3Error> {
-        let mut raw = [None; Param::ALL.len()];
+        let mut raw = [None; Param::COUNT];
         let mut repeated = None;
-        let canonical = CanonicalQuery::of(q.raw(), |k, v| {
-            // Signers send these names as they are; only a name that matches none may still
-            // be one of them escaped (`X-Amz-%44ate`), so only then is it decoded.
-            let found = Param::named(k).or_else(|| form_decode(k).and_then(|n| Param::named(&n)));
+        let canonical = CanonicalQuery::scan(q.raw(), |pair| {
+            // Signers send these names as they are; only a name that matches none and holds
+            // an escape may still be one of them (`X-Amz-%44ate`), so only then is it decoded.
+            let found = Param::named(pair.name).or_else(|| {
+                pair.name_escaped
+                    .then(|| form_decode(pair.name))
+                    .flatten()
+                    .and_then(|n| Param::named(&n))
+            });
             let Some(p) = found else { return };
-            if raw[p as usize].replace(v).is_some() {
+            if raw[p as usize]
+                .replace((pair.value, pair.value_escaped))
+                .is_some()
+            {
                 repeated.get_or_insert(p);
             }
         });
@@ -283,18 +363,18 @@ impl<'q> QueryParams<'q> {
         Ok((QueryParams(raw), canonical))
     }
 
-    /// A parameter's value, form-decoded; one that is missing or not UTF-8 is refused.
-    fn get(&self, p: Param) -> Result<Cow<'q, str>, S3Error> {
-        need(self.0[p as usize].and_then(form_decode))
+    /// A parameter's value as sent, and whether it holds anything to decode; a missing one
+    /// is refused.
+    fn raw(&self, p: Param) -> Result<(&'q str, bool), S3Error> {
+        need(self.0[p as usize])
     }
 
-    /// The same, decoded into `buf` when it fits: the credential is the one value a signer
-    /// always escapes (its `/`s).
-    fn get_in<'b>(&self, p: Param, buf: &'b mut DecodeBuf) -> Result<Cow<'b, str>, S3Error>
-    where
-        'q: 'b,
-    {
-        need(self.0[p as usize].and_then(|v| form_decode_into(v, buf)))
+    /// A parameter's value, form-decoded; one that is missing or not UTF-8 is refused.
+    fn get(&self, p: Param) -> Result<Cow<'q, str>, S3Error> {
+        match self.raw(p)? {
+            (value, false) => Ok(Cow::Borrowed(value)),
+            (value, true) => need(form_decode(value)),
+        }
     }
 }
 
@@ -311,15 +391,15 @@ pub fn verify_query<'c>(
     let (p, canonical) = QueryParams::read(&req.query)?;
     let mut buf = [0; 128];
     let algorithm = p.get(Param::Algorithm)?;
-    let credential = p.get_in(Param::Credential, &mut buf)?;
+    let mut decoded = None;
+    let credential = Credential::in_query(p.raw(Param::Credential)?, &mut buf, &mut decoded)?;
     let amz_date = p.get(Param::Date)?;
     let expires = p.get(Param::Expires)?;
     let signed_headers = p.get(Param::SignedHeaders)?;
     let signature = p.get(Param::Signature)?;
     let payload_hash = p.get(Param::ContentSha256).ok();
-    let (algorithm, credential, amz_date, expires, signed_headers, signature) = (
+    let (algorithm, amz_date, expires, signed_headers, signature) = (
         &*algorithm,
-        &*credential,
         &*amz_date,
         &*expires,
         &*signed_headers,
@@ -338,7 +418,7 @@ pub fn verify_query<'c>(
         )
         .into());
     };
-    let Some(cred) = Credential::parse(credential) else {
+    let Some(cred) = credential else {
         return Err(S3Error::query_parameters("Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".").into());
     };
     cred.check(

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use percent_encoding::percent_decode_str;
 
-fn unreserved(b: u8) -> bool {
+const fn unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
@@ -59,24 +59,43 @@ pub fn is_canonical(raw: &str, keep_slash: bool) -> bool {
 }
 
 /// Whether `raw[i..]` starts with `%XX` in uppercase hex of a byte `UriEncode` escapes
-/// (`/` included unless `keep_slash`).
+/// (`/` included unless `keep_slash`). Table lookups without branches: the escapes of a path
+/// or query mix digits and letters, on which a branch would guess wrong half the time.
 pub fn is_canonical_escape(raw: &[u8], i: usize, keep_slash: bool) -> bool {
-    let hex = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+    let Some(&[b'%', h, l]) = raw.get(i..i + 3) else {
+        return false;
     };
-    match raw.get(i..i + 3) {
-        Some(&[b'%', h, l]) => match (hex(h), hex(l)) {
-            (Some(h), Some(l)) => {
-                let byte = (h << 4) | l;
-                !(unreserved(byte) || (keep_slash && byte == b'/'))
-            }
-            _ => false,
-        },
-        _ => false,
-    }
+    let byte = usize::from(HEX_DIGIT[usize::from(h)]) << 4 | usize::from(HEX_DIGIT[usize::from(l)]);
+    // A digit that is not one is 256, which puts `byte` beyond any byte.
+    let escaped = ESCAPED.get(byte).copied().unwrap_or(false);
+    escaped & !(keep_slash & (byte == usize::from(b'/')))
 }
+
+/// Each byte's value as an uppercase hex digit, or 256 when it is none.
+const HEX_DIGIT: [u16; 256] = {
+    let mut t = [256; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = match b as u8 {
+            c @ b'0'..=b'9' => (c - b'0') as u16,
+            c @ b'A'..=b'F' => (c - b'A' + 10) as u16,
+            _ => 256,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// Whether `UriEncode` escapes each byte (`/` included).
+const ESCAPED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = !unreserved(b as u8);
+        b += 1;
+    }
+    t
+};
 
 /// Calls `visit` with the position, in order, of each byte of `raw` that `UriEncode` escapes
 /// (all but the unreserved ones, and but `/` when `keep_slash`) until it returns false; true
@@ -214,6 +233,26 @@ mod tests {
                 "{raw}"
             );
             assert_eq!(is_canonical_escape(raw.as_bytes(), 0, true), path, "{raw}");
+        }
+    }
+
+    #[test]
+    fn an_escape_is_canonical_exactly_when_decoding_and_encoding_it_gives_it_back() {
+        for h in 0..=255u8 {
+            for l in 0..=255u8 {
+                let raw = [b'%', h, l];
+                for keep_slash in [false, true] {
+                    let round_trip = std::str::from_utf8(&raw).is_ok_and(|text| {
+                        let decoded: Vec<u8> = percent_decode_str(text).collect();
+                        decoded.len() == 1 && uri_encode(&decoded, keep_slash).as_bytes() == raw
+                    });
+                    assert_eq!(
+                        is_canonical_escape(&raw, 0, keep_slash),
+                        round_trip,
+                        "{raw:?} keep_slash={keep_slash}"
+                    );
+                }
+            }
         }
     }
 

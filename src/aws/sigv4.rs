@@ -4,9 +4,9 @@
 //! (`auth::sigv4`) check with it.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::{Mutex, OnceLock};
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
@@ -61,19 +61,37 @@ pub enum CanonicalQuery<'a> {
     Built(Vec<u8>),
 }
 
+/// One pair of a raw query as `CanonicalQuery::scan` meets it: undecoded, with whether
+/// each side holds a `%` or a `+`, without which form-decoding it gives it back unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawPair<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+    pub name_escaped: bool,
+    pub value_escaped: bool,
+}
+
 impl<'a> CanonicalQuery<'a> {
-    /// The canonical form of `raw`, calling `each` with every raw pair (name, value) once, in
-    /// order, so a verifier reads its parameters in the same pass. One pass suffices when the
-    /// query is canonical and sorted already; any other query is built by
-    /// `canonical_query_into`.
+    /// `scan`, for a caller that needs only each pair's raw name and value.
     pub fn of(raw: &'a str, mut each: impl FnMut(&'a str, &'a str)) -> CanonicalQuery<'a> {
+        CanonicalQuery::scan(raw, |p| each(p.name, p.value))
+    }
+
+    /// The canonical form of `raw`, calling `each` with every pair once, in order, so a
+    /// verifier reads its parameters in the same pass. One pass suffices when the query is
+    /// canonical and sorted already; any other query is built by `canonical_query_into`.
+    pub fn scan(raw: &'a str, mut each: impl FnMut(RawPair<'a>)) -> CanonicalQuery<'a> {
         let bytes = raw.as_bytes();
         let mut taken_as_is = true;
         let mut signature = None;
         let mut previous: Option<(&str, &str)> = None;
-        // The pair being read starts at `start`; `equals` is its first `=`.
-        let (mut start, mut equals) = (0, None);
-        let mut pair_ends = |end: usize, equals: Option<usize>, taken_as_is: &mut bool| {
+        // The pair being read starts at `start`; `equals` is its first `=`, and `escaped`
+        // says whether its name and its value hold a `%` or a `+`.
+        let (mut start, mut equals, mut escaped) = (0, None, [false; 2]);
+        let mut pair_ends = |end: usize,
+                             equals: Option<usize>,
+                             [name_escaped, value_escaped]: [bool; 2],
+                             taken_as_is: &mut bool| {
             let (name, value) = match equals {
                 Some(e) => (&raw[start..e], &raw[e + 1..end]),
                 None => (&raw[start..end], ""),
@@ -85,7 +103,12 @@ impl<'a> CanonicalQuery<'a> {
                 *taken_as_is = false;
                 return;
             }
-            each(name, value);
+            each(RawPair {
+                name,
+                value,
+                name_escaped,
+                value_escaped,
+            });
             if name == "X-Amz-Signature" {
                 *taken_as_is &= signature.replace(span).is_none();
                 return;
@@ -96,16 +119,26 @@ impl<'a> CanonicalQuery<'a> {
         // Only escaped bytes shape a query: `&` and `=` split it, a canonical `%XX` stays, and
         // any other (a `+`, a second `=`, a byte the client left unescaped) must be rebuilt.
         all_escaped(bytes, false, |i| {
-            match bytes[i] {
-                b'&' => pair_ends(i, equals.take(), &mut taken_as_is),
-                b'=' if equals.is_none() => equals = Some(i),
-                b'%' if is_canonical_escape(bytes, i, false) => {}
-                _ => taken_as_is = false,
+            let b = bytes[i];
+            if b == b'%' || b == b'+' {
+                escaped[usize::from(equals.is_some())] = true;
+                taken_as_is &= b == b'%' && is_canonical_escape(bytes, i, false);
+            } else if b == b'&' {
+                pair_ends(
+                    i,
+                    equals.take(),
+                    std::mem::take(&mut escaped),
+                    &mut taken_as_is,
+                );
+            } else if b == b'=' && equals.is_none() {
+                equals = Some(i);
+            } else {
+                taken_as_is = false;
             }
             true
         });
         if !raw.is_empty() {
-            pair_ends(raw.len(), equals, &mut taken_as_is);
+            pair_ends(raw.len(), equals, escaped, &mut taken_as_is);
         }
         if !taken_as_is {
             let mut built = Vec::new();
@@ -333,7 +366,6 @@ pub fn signing_key(secret: &str, date: &str, region: &str) -> [u8; 32] {
 
 /// A signing key ready to MAC with: HMAC's inner and outer pads already absorbed, with the
 /// inputs it was derived from.
-#[derive(Clone)]
 struct CachedKey {
     access_key: Box<str>,
     date: Box<str>,
@@ -342,51 +374,79 @@ struct CachedKey {
     key: Hmac<Sha256>,
 }
 
-/// The signing key of (access key, day, region). Deriving one costs four HMACs, far more than
-/// the lookup, and a key serves a whole day of requests. The cache is indexed by a seeded
-/// hash of the borrowed tuple, so a hit allocates nothing; the entry found is compared in full
-/// (a hash collision is a miss that replaces it), and the secret is kept with the key so a
-/// changed secret (another config in the same process) is never served a stale key.
+impl CachedKey {
+    fn derive(access_key: &str, secret: &str, date: &str, region: &str) -> CachedKey {
+        CachedKey {
+            access_key: access_key.into(),
+            date: date.into(),
+            region: region.into(),
+            secret: secret.into(),
+            key: keyed(&signing_key(secret, date, region)),
+        }
+    }
+
+    fn is_for(&self, access_key: &str, secret: &str, date: &str, region: &str) -> bool {
+        *self.access_key == *access_key
+            && *self.date == *date
+            && *self.region == *region
+            && crate::mac::tags_equal(self.secret.as_bytes(), secret.as_bytes())
+    }
+}
+
+/// Calls `f` with the signing key of (access key, day, region). Deriving one costs four
+/// HMACs, far more than the lookup, and a key serves a whole day of requests, so each thread
+/// keeps the keys it derived: a lookup takes no lock and copies no key. The cache is indexed
+/// by a seeded hash of the borrowed tuple, so a hit allocates nothing; the entry found is
+/// compared in full (a hash collision is a miss that replaces it), and the secret is kept
+/// with the key so a changed secret (another config in the same process) is never served a
+/// stale key.
+pub(crate) fn with_signing_key<R>(
+    access_key: &str,
+    secret: &str,
+    date: &str,
+    region: &str,
+    f: impl Fn(&Hmac<Sha256>) -> R,
+) -> R {
+    const MAX_ENTRIES: usize = 4096;
+    type Cache = (
+        foldhash::fast::RandomState,
+        HashMap<u64, CachedKey, foldhash::fast::RandomState>,
+    );
+    thread_local! {
+        static CACHE: RefCell<Cache> = RefCell::default();
+    }
+    let cached = CACHE.try_with(|cache| {
+        // `f` does not sign through this cache, so it is never borrowed already.
+        let mut cache = cache.try_borrow_mut().ok()?;
+        let (hasher, map) = &mut *cache;
+        let slot = hasher.hash_one((access_key, date, region));
+        if !map
+            .get(&slot)
+            .is_some_and(|k| k.is_for(access_key, secret, date, region))
+        {
+            // Bounded: a flood of made-up scopes can only make us forget, never grow.
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(slot, CachedKey::derive(access_key, secret, date, region));
+        }
+        Some(f(&map.get(&slot)?.key))
+    });
+    match cached {
+        Ok(Some(r)) => r,
+        // The thread is ending: derive without the cache.
+        _ => f(&CachedKey::derive(access_key, secret, date, region).key),
+    }
+}
+
+/// The signing key of (access key, day, region), from the cache.
 pub(crate) fn cached_signing_key(
     access_key: &str,
     secret: &str,
     date: &str,
     region: &str,
 ) -> Hmac<Sha256> {
-    const MAX_ENTRIES: usize = 4096;
-    type Cache = HashMap<u64, CachedKey, foldhash::fast::RandomState>;
-    static CACHE: OnceLock<(foldhash::fast::RandomState, Mutex<Cache>)> = OnceLock::new();
-    let (hasher, cache) = CACHE.get_or_init(Default::default);
-    let slot = hasher.hash_one((access_key, date, region));
-    if let Ok(map) = cache.lock() {
-        if let Some(k) = map.get(&slot) {
-            if *k.access_key == *access_key
-                && *k.date == *date
-                && *k.region == *region
-                && crate::mac::tags_equal(k.secret.as_bytes(), secret.as_bytes())
-            {
-                return k.key.clone();
-            }
-        }
-    }
-    let key: Hmac<Sha256> = keyed(&signing_key(secret, date, region));
-    if let Ok(mut map) = cache.lock() {
-        // Bounded: a flood of made-up scopes can only make us forget, never grow.
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
-        }
-        map.insert(
-            slot,
-            CachedKey {
-                access_key: access_key.into(),
-                date: date.into(),
-                region: region.into(),
-                secret: secret.into(),
-                key: key.clone(),
-            },
-        );
-    }
-    key
+    with_signing_key(access_key, secret, date, region, Hmac::clone)
 }
 
 /// Everything a SigV4 presigned GET URL is made of.

@@ -347,3 +347,62 @@ fn a_query_sent_canonical_and_sorted_is_signed_as_it_came_less_its_signature() {
     let _ = CanonicalQuery::of("x=1&X-Amz-Signature=ff&y", |k, v| seen.push((k, v)));
     assert_eq!(seen, [("x", "1"), ("X-Amz-Signature", "ff"), ("y", "")]);
 }
+
+proptest::proptest! {
+    /// A credential split where it lies at its `%2F`s has the parts, and the scope, of the
+    /// same credential decoded and split at its `/`s, and is refused exactly when that is.
+    #[test]
+    fn a_credential_read_as_sent_is_the_credential_decoded(
+        parts in proptest::collection::vec(
+            proptest::prop_oneof![
+                4 => "[A-Za-z0-9_-]{1,6}",
+                1 => "([A-Za-z0-9]|%2F|%2f|%41|%|\\+|/|\\u{e1}){0,4}",
+            ],
+            1..7,
+        ),
+        glue in proptest::prop_oneof![4 => proptest::strategy::Just("%2F".to_string()), 1 => "/|%2f"],
+    ) {
+        let raw = parts.join(&glue);
+        let escaped = raw.contains(['%', '+']);
+        let mut buf = [0; 128];
+        let mut decoded = None;
+        let read = Credential::in_query((&raw, escaped), &mut buf, &mut decoded).ok().flatten();
+        let slow = crate::query::form_decode(&raw);
+        let want = slow.as_deref().and_then(Credential::parse);
+        proptest::prop_assert_eq!(read, want, "{}", raw);
+    }
+}
+
+#[test]
+fn a_credential_too_long_for_the_stack_is_read_the_same() {
+    let raw = format!(
+        "{}%2F20130524%2Fus-east-1%2Fs3%2Faws4_request",
+        "K".repeat(200)
+    );
+    let mut buf = [0; 128];
+    let mut decoded = None;
+    let c = Credential::in_query((&raw, true), &mut buf, &mut decoded)
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.access_key, "K".repeat(200));
+    assert_eq!(c.scope, "20130524/us-east-1/s3/aws4_request");
+}
+
+#[test]
+fn each_pair_says_which_of_its_sides_holds_something_to_decode() {
+    let mut seen = Vec::new();
+    let _ = CanonicalQuery::scan("a=1&b%20=2&c=%2F&d+=e+&f&g%41", |p| {
+        seen.push((p.name, p.name_escaped, p.value_escaped))
+    });
+    assert_eq!(
+        seen,
+        [
+            ("a", false, false),
+            ("b%20", true, false),
+            ("c", false, true),
+            ("d+", true, true),
+            ("f", false, false),
+            ("g%41", true, false),
+        ]
+    );
+}
