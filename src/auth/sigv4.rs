@@ -330,14 +330,22 @@ impl Param {
 /// The `X-Amz-*` parameters of a presigned URL as sent, read in one pass over the query (this
 /// is on every request's path), indexed by `Param`: each raw value, and whether it holds
 /// anything to decode. Each may appear once.
-struct QueryParams<'q>([Option<(&'q str, bool)>; Param::COUNT]);
+struct QueryParams<'q> {
+    values: [Option<(&'q str, bool)>; Param::COUNT],
+    /// The first that appeared twice.
+    repeated: Option<Param>,
+}
 
 impl<'q> QueryParams<'q> {
-    /// Reads the parameters and, in the same pass over the query, its canonical form.
-    fn read(q: &Query<'q>) -> Result<(QueryParams<'q>, CanonicalQuery<'q>), S3Error> {
-        let mut raw = [None; Param::COUNT];
-        let mut repeated = None;
-        let canonical = CanonicalQuery::scan(q.raw(), |pair| {
+    /// Reads the parameters and, in the same pass over the query, its canonical form. Built
+    /// in place rather than returned in a `Result`: this is on every request's path, and the
+    /// two are large to move.
+    fn read(&mut self, q: &Query<'q>) -> CanonicalQuery<'q> {
+        let QueryParams {
+            values: raw,
+            repeated,
+        } = self;
+        CanonicalQuery::scan(q.raw(), |pair| {
             // Signers send these names as they are; only a name that matches none and holds
             // an escape may still be one of them (`X-Amz-%44ate`), so only then is it decoded.
             let found = Param::named(pair.name).or_else(|| {
@@ -353,20 +361,24 @@ impl<'q> QueryParams<'q> {
             {
                 repeated.get_or_insert(p);
             }
-        });
-        if let Some(p) = repeated {
-            return Err(S3Error::query_parameters(format!(
+        })
+    }
+
+    /// Refuses a query that holds a parameter twice.
+    fn each_once(&self) -> Result<(), S3Error> {
+        match self.repeated {
+            Some(p) => Err(S3Error::query_parameters(format!(
                 "{} must appear only once.",
                 p.name()
-            )));
+            ))),
+            None => Ok(()),
         }
-        Ok((QueryParams(raw), canonical))
     }
 
     /// A parameter's value as sent, and whether it holds anything to decode; a missing one
     /// is refused.
     fn raw(&self, p: Param) -> Result<(&'q str, bool), S3Error> {
-        need(self.0[p as usize])
+        need(self.values[p as usize])
     }
 
     /// A parameter's value, form-decoded; one that is missing or not UTF-8 is refused.
@@ -388,7 +400,12 @@ pub fn verify_query<'c>(
     req: &S3Request<'_>,
     now: u64,
 ) -> Result<Verified<'c>, Denied> {
-    let (p, canonical) = QueryParams::read(&req.query)?;
+    let mut p = QueryParams {
+        values: [None; Param::COUNT],
+        repeated: None,
+    };
+    let canonical = p.read(&req.query);
+    p.each_once()?;
     let mut buf = [0; 128];
     let algorithm = p.get(Param::Algorithm)?;
     let mut decoded = None;
