@@ -146,3 +146,28 @@ fn a_signed_parameter_is_signed_under_its_decoded_name_however_it_is_spelled() {
     // A name that does not decode to UTF-8 is nothing anyone reads.
     assert_eq!(canonical_resource("/b/k", "acl%FF=1"), "/b/k");
 }
+
+#[test]
+fn the_three_parameters_are_read_once_each_decoded_and_refused_in_order() {
+    let read = |raw: &str| match query_params(&Query::new(raw)) {
+        Ok(values) => Ok(values.map(|v| v.into_owned())),
+        Err(e) => Err((e.code, e.message)),
+    };
+    assert_eq!(
+        read("AWSAccessKeyId=AK&x=1&%45xpires=12&Signature=a%2Bb+c"),
+        Ok(["AK".into(), "12".into(), "a+b c".into()])
+    );
+    let refused = |message: &str| Err(("AuthorizationQueryParametersError", message.to_string()));
+    assert_eq!(
+        read("AWSAccessKeyId=AK&Expires=1&Expires=2&Signature=s"),
+        refused("Expires must appear only once.")
+    );
+    for raw in [
+        "AWSAccessKeyId=AK&Expires=1",
+        "AWSAccessKeyId=%FF&Expires=1&Signature=s",
+        // The access key is looked at first: its absence, not the repeated signature.
+        "Expires=1&Signature=s&Signature=t",
+    ] {
+        assert_eq!(read(raw), refused(QUERY_PARAMS_REQUIRED), "{raw}");
+    }
+}
