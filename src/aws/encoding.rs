@@ -59,8 +59,8 @@ pub fn is_canonical(raw: &str, keep_slash: bool) -> bool {
 }
 
 /// Whether `raw[i..]` starts with `%XX` in uppercase hex of a byte `UriEncode` escapes
-/// (`/` included unless `keep_slash`). Table lookups without branches: the escapes of a path
-/// or query mix digits and letters, on which a branch would guess wrong half the time.
+/// (`/` included unless `keep_slash`). The digits are looked up in tables, not branched on:
+/// the escapes of a path or query mix digits and letters, and a branch would guess wrong.
 pub fn is_canonical_escape(raw: &[u8], i: usize, keep_slash: bool) -> bool {
     let Some(&[b'%', h, l]) = raw.get(i..i + 3) else {
         return false;
