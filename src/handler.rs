@@ -102,7 +102,9 @@ where
             let base = public_base_url(cfg, &origin);
             let (parts, body) = req.into_parts();
             let query = parts.uri.query().unwrap_or("");
-            let resp = api::handle(
+            // Boxed: the API's future (a listing, a batch of links) is several times the size
+            // of a link's, which every request's future would otherwise carry.
+            let resp = Box::pin(api::handle(
                 state,
                 &parts.method,
                 &parts.headers,
@@ -110,7 +112,7 @@ where
                 query,
                 &base,
                 body,
-            )
+            ))
             .await;
             // The API answers 401 for a missing or unknown bearer token only.
             if resp.status() == StatusCode::UNAUTHORIZED {
@@ -273,4 +275,27 @@ async fn serve<B>(
         delivery::cors::decorate(&c.cors_origins, req.headers(), resp.headers_mut());
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every request's future is as large as the largest one it may await, and hyper keeps it
+    /// in the connection's task: the upstream stores' and the API's futures (kilobytes each)
+    /// are boxed so a link served from a filesystem does not carry them.
+    #[test]
+    fn a_requests_future_does_not_carry_the_upstream_or_api_futures() {
+        let cfg = crate::config::Config::parse(
+            "[backend]\nkind = \"fs\"\nroot = \"/\"\n",
+            std::path::Path::new("/"),
+        )
+        .expect("a config");
+        let state = State::new(cfg).expect("a state");
+        let req = Request::new(http_body_util::Empty::<bytes::Bytes>::new());
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let handled = handle_noted(&state, req, peer);
+        let size = std::mem::size_of_val(&handled);
+        assert!(size <= 2048, "the request future is {size} bytes");
+    }
 }

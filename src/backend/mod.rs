@@ -286,8 +286,9 @@ impl Backend {
     pub async fn ready(&self) -> Result<(), String> {
         match self {
             Backend::Fs(fs) => fs.ready(),
-            Backend::Swift(s) => s.ready().await,
-            Backend::S3(s3) => s3.ready().await,
+            // Boxed for the reason `fetch` boxes.
+            Backend::Swift(s) => Box::pin(s.ready()).await,
+            Backend::S3(s3) => Box::pin(s3.ready()).await,
         }
     }
 
@@ -300,10 +301,13 @@ impl Backend {
         ask: Ask<'_>,
     ) -> Result<Fetched, BackendError> {
         // Each backend checks names against its own store's rules (see `FsBackend::fetch`).
+        // An upstream request's future holds a whole HTTP exchange, some kilobytes: boxed, so
+        // that every request's future (and each connection's task) does not carry its size
+        // when the store is a filesystem, and costs one allocation beside a network trip.
         match self {
             Backend::Fs(fs) => fs.fetch(project, container, object, ask),
-            Backend::Swift(s) => s.fetch(project, container, object, ask).await,
-            Backend::S3(s3) => s3.fetch(project, container, object, ask).await,
+            Backend::Swift(s) => Box::pin(s.fetch(project, container, object, ask)).await,
+            Backend::S3(s3) => Box::pin(s3.fetch(project, container, object, ask)).await,
         }
     }
 
@@ -368,7 +372,8 @@ impl Backend {
     ) -> Option<Result<crate::keys::StoreKeys, BackendError>> {
         match self {
             Backend::Fs(_) | Backend::S3(_) => None,
-            Backend::Swift(s) => Some(s.store_keys(project, container, now).await),
+            // Boxed for the reason `fetch` boxes.
+            Backend::Swift(s) => Some(Box::pin(s.store_keys(project, container, now)).await),
         }
     }
 }
