@@ -1,17 +1,15 @@
-# Shared launcher for the keyhole-swift and keyhole-s3 targets (sourced by them).
-# start_keyhole NAME PORT: writes a config serving $PERF_DATA/bench as project
-# "$(basename $PERF_DATA)", container/bucket "bench", and starts Keyhole on core 0 with one
-# worker thread (one core against nginx's one worker).
-start_keyhole() {
-  local name=$1 port=$2
-  local dir="$PERF_RUN/$name"
-  mkdir -p "$dir"
-  port_free "$port"
+# Shared launcher for the keyhole-swift and keyhole-s3 targets (sourced by them, and by
+# ../cpu_per_request.sh for `keyhole_config` and `share`).
+
+# keyhole_config FILE PORT: a config serving $PERF_DATA/bench as project
+# "$(basename $PERF_DATA)", container/bucket "bench", with one worker thread (one core against
+# nginx's one worker). Sets PROJECT and CONFIG.
+keyhole_config() {
+  CONFIG=$1
   PROJECT=$(basename "$PERF_DATA")
-  CONFIG="$dir/keyhole.toml"
   cat > "$CONFIG" <<CFG
-listen = "127.0.0.1:$port"
-public_url = "http://127.0.0.1:$port"
+listen = "127.0.0.1:$2"
+public_url = "http://127.0.0.1:$2"
 workers = 1
 [backend]
 kind = "fs"
@@ -25,6 +23,15 @@ temp_url_keys = ["bench-temp-url-key"]
   access_key = "KEYHOLEBENCHKEY"
   secret_key = "keyhole-bench-secret"
 CFG
+}
+
+# start_keyhole NAME PORT: `keyhole_config`, then Keyhole started on core 0.
+start_keyhole() {
+  local name=$1 port=$2
+  local dir="$PERF_RUN/$name"
+  mkdir -p "$dir"
+  port_free "$port"
+  keyhole_config "$dir/keyhole.toml" "$port"
   RUST_LOG=warn nohup taskset -c 0 "$KEYHOLE_BIN" serve --config "$CONFIG" > "$dir/log" 2>&1 < /dev/null &
   echo $! > "$dir/pid"
   PIDFILE="$dir/pid"
