@@ -6,16 +6,48 @@
 //! request, so it would also close every idle keep-alive connection at the header timeout.
 //! Here a request head is timed from the connection's accept (its first request) or from the
 //! first byte after the previous response (later ones), and one rule serves HTTP/1 and HTTP/2.
+//!
+//! Every read and write stamps the time, so the stamps come from the coarse monotonic clock
+//! (the kernel's last tick, a few milliseconds behind at most): it is read without touching
+//! the hardware clock, and the timeouts are whole seconds.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use rustix::time::{clock_gettime, ClockId};
+
 use crate::limits::Limits;
 use crate::metrics::Limit;
 
+/// A reading of the coarse monotonic clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Tick(Duration);
+
+impl Tick {
+    pub fn now() -> Tick {
+        let t = clock_gettime(ClockId::MonotonicCoarse);
+        // The clock counts from boot: never negative, nanoseconds always below a second.
+        let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+        let nanos = u32::try_from(t.tv_nsec).unwrap_or(0).min(999_999_999);
+        Tick(Duration::new(secs, nanos))
+    }
+
+    /// How long until `later` (zero if it has passed).
+    pub fn until(self, later: Tick) -> Duration {
+        later.0.saturating_sub(self.0)
+    }
+}
+
+impl std::ops::Add<Duration> for Tick {
+    type Output = Tick;
+    fn add(self, d: Duration) -> Tick {
+        Tick(self.0.saturating_add(d))
+    }
+}
+
 /// What a connection is doing, in milliseconds since its accept.
 pub struct Activity {
-    born: Instant,
+    born: Tick,
     /// Requests whose response is not yet done with (see [`Busy`]).
     in_flight: AtomicU32,
     /// Set by the first HTTP/2 request: between HTTP/2 requests the client sends control
@@ -34,7 +66,7 @@ pub struct Activity {
 impl Default for Activity {
     fn default() -> Activity {
         Activity {
-            born: Instant::now(),
+            born: Tick::now(),
             in_flight: AtomicU32::new(0),
             h2: AtomicBool::new(false),
             // The first request's head is timed from the accept: a connection that never
@@ -55,7 +87,7 @@ impl Drop for Busy {
         let a = &self.0;
         if a.in_flight.fetch_sub(1, Relaxed) == 1 {
             a.head_since.store(0, Relaxed);
-            a.idle_since.store(a.ms(Instant::now()), Relaxed);
+            a.idle_since.store(a.ms(Tick::now()), Relaxed);
         }
     }
 }
@@ -65,8 +97,8 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl Activity {
-    fn ms(&self, now: Instant) -> u64 {
-        millis(now.saturating_duration_since(self.born))
+    fn ms(&self, now: Tick) -> u64 {
+        millis(self.born.until(now))
     }
 
     /// A request began (its head was read); it is in flight until the `Busy` is dropped.
@@ -76,14 +108,14 @@ impl Activity {
         }
         self.in_flight.fetch_add(1, Relaxed);
         self.head_since.store(0, Relaxed);
-        self.last_out.store(self.ms(Instant::now()), Relaxed);
+        self.last_out.store(self.ms(Tick::now()), Relaxed);
         Busy(self.clone())
     }
 
     /// Bytes (or the end of the stream) arrived.
     pub fn read(&self) {
         if self.in_flight.load(Relaxed) == 0 && !self.h2.load(Relaxed) {
-            let now = self.ms(Instant::now()) + 1;
+            let now = self.ms(Tick::now()) + 1;
             let _ = self.head_since.compare_exchange(0, now, Relaxed, Relaxed);
         }
     }
@@ -91,11 +123,11 @@ impl Activity {
     /// A write moved bytes (`true`) or had to wait for the client (`false`).
     pub fn wrote(&self, moved: bool) {
         if moved {
-            self.last_out.store(self.ms(Instant::now()), Relaxed);
+            self.last_out.store(self.ms(Tick::now()), Relaxed);
             self.blocked.store(false, Relaxed);
         } else if !self.blocked.swap(true, Relaxed) && self.in_flight.load(Relaxed) == 0 {
             // Between requests `last_out` is stale: the wait starts now.
-            self.last_out.store(self.ms(Instant::now()), Relaxed);
+            self.last_out.store(self.ms(Tick::now()), Relaxed);
         }
     }
 
@@ -110,7 +142,7 @@ impl Activity {
 
     /// The limit `now` is past, or when to look again. Looking again no later than the
     /// shortest timeout from now catches a rule that starts applying in between.
-    pub fn check(&self, limits: &Limits, now: Instant) -> Result<Instant, Limit> {
+    pub fn check(&self, limits: &Limits, now: Tick) -> Result<Tick, Limit> {
         let t = self.ms(now);
         let send = millis(limits.send_timeout);
         let header = millis(limits.header_read_timeout);
@@ -144,9 +176,10 @@ impl Activity {
 /// Resolves with the limit the connection broke; the caller closes it.
 pub async fn watch(activity: &Activity, limits: &Limits) -> Limit {
     loop {
-        match activity.check(limits, Instant::now()) {
+        let now = Tick::now();
+        match activity.check(limits, now) {
             Err(limit) => return limit,
-            Ok(next) => tokio::time::sleep_until(next.into()).await,
+            Ok(next) => tokio::time::sleep(now.until(next)).await,
         }
     }
 }
@@ -197,7 +230,7 @@ mod tests {
         }
     }
 
-    fn at(a: &Activity, secs: u64) -> Instant {
+    fn at(a: &Activity, secs: u64) -> Tick {
         a.born + Duration::from_secs(secs)
     }
 
