@@ -7,13 +7,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use keyhole::app::links::{self as cache, LinkCache};
+use keyhole::app::links::{self as cache, LinkCache, Verified};
 use keyhole::auth::swift::{self, Digest, Scope, SwiftPath};
 use keyhole::auth::Grant;
 use keyhole::config::Config;
 use keyhole::delivery::disposition::content_disposition;
 use keyhole::delivery::range;
 use keyhole::delivery::Prepared;
+use keyhole::outcome::Kind;
 use keyhole::query::Query;
 
 fn config() -> Config {
@@ -80,7 +81,12 @@ fn cached(c: &mut Criterion) {
     let key = cache::key("GET", "", path, query).unwrap();
     let prepared = Arc::new(Prepared::new(grant));
     let client = IpAddr::from([127, 0, 0, 1]);
-    let _ = cache.get_or_verify(key, 1_700_000_000, client, || Ok::<_, ()>(prepared));
+    let _ = cache.get_or_verify(key, 1_700_000_000, client, || {
+        Ok::<_, ()>(Verified {
+            prepared,
+            kind: Kind::Swift,
+        })
+    });
     c.bench_function("verified-link cache hit", |b| {
         b.iter(|| {
             let k = cache::key("GET", "", black_box(path), black_box(query)).unwrap();

@@ -86,7 +86,7 @@ where
     note.client = Some(origin.client_ip);
     let query = Query::new(req.uri().query().unwrap_or(""));
     let route = router::route_request(cfg, req.method(), req.uri().path(), origin.host.as_deref());
-    note.kind = kind_of(&route, &query, req.headers());
+    note.kind = kind_of(&route);
     let access = match &route {
         Route::Swift(r) => match store_keys(state, r, &query).await {
             Ok(keys) => authorize(state, &req, Link::Swift(r, keys.as_ref()), &query, &origin),
@@ -129,17 +129,21 @@ where
     match access {
         Ok(access) => serve(state, access, &req, note).await,
         Err(refused) => {
+            if let Route::S3(_) = route {
+                note.kind = crate::auth::s3::kind(&query, req.headers());
+            }
             note.reason = Some(refused.reason());
             refused.render()
         }
     }
 }
 
-/// The protocol a route speaks, as the log and the metrics name it.
-fn kind_of(route: &Route<'_>, query: &Query<'_>, headers: &http::HeaderMap) -> Kind {
+/// The protocol a route speaks, as the log and the metrics name it. Which S3 scheme a link
+/// used is told once it is checked (`Access::kind`, or from its claims when refused).
+fn kind_of(route: &Route<'_>) -> Kind {
     match route {
         Route::Swift(_) => Kind::Swift,
-        Route::S3(_) => crate::auth::s3::kind(query, headers),
+        Route::S3(_) => Kind::S3,
         Route::Api(_) => Kind::Api,
         Route::Health | Route::Ready => Kind::Health,
         Route::Metrics => Kind::Metrics,
@@ -245,7 +249,9 @@ async fn serve<B>(
         prepared,
         now,
         protocol,
+        kind,
     } = access;
+    note.kind = kind;
     let grant = &prepared.grant;
     let project = state.config.project(&grant.project);
     let container = project.and_then(|p| p.container(&grant.container));

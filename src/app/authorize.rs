@@ -9,7 +9,8 @@ use std::sync::Arc;
 use http::{Method, Request};
 
 use crate::app::denied::Denied;
-use crate::app::{links, State};
+use crate::app::links::{self, Verified};
+use crate::app::State;
 use crate::auth::s3::{S3Error, S3Request, Scheme};
 use crate::auth::{self, Grant};
 use crate::backend::BackendError;
@@ -17,7 +18,7 @@ use crate::clock::unix_now;
 use crate::delivery::Prepared;
 use crate::forwarded::Origin;
 use crate::keys::StoreKeys;
-use crate::outcome::Reason;
+use crate::outcome::{Kind, Reason};
 use crate::query::Query;
 use crate::router::{S3Route, SwiftRoute};
 use crate::share::Protocol;
@@ -36,12 +37,15 @@ pub struct Access {
     pub now: u64,
     /// The link's protocol, which shapes any later failure (see `Denied::store`).
     pub protocol: Protocol,
+    /// The protocol as the log and the metrics name it (which S3 scheme, say).
+    pub kind: Kind,
 }
 
 /// A verifier's answer: the grant, and whether the link cache may keep it (its signature
 /// covered nothing but the cache's key), and until when (keys read from the store).
 struct Granted {
     grant: Grant,
+    kind: Kind,
     keep: bool,
     until: Option<u64>,
 }
@@ -62,10 +66,11 @@ pub fn authorize<B>(
         return Err(Denied::Method(protocol, method.clone()));
     }
     let now = unix_now();
-    let access = |prepared| Access {
-        prepared,
+    let access = |v: Verified| Access {
+        prepared: v.prepared,
         now,
         protocol,
+        kind: v.kind,
     };
     match link {
         Link::Swift(r, store) => {
@@ -148,19 +153,22 @@ fn cached_or_verify(
     now: u64,
     origin: &Origin<'_>,
     verify: impl FnOnce() -> Result<Granted, auth::Denied>,
-) -> Result<Arc<Prepared>, Denied> {
+) -> Result<Verified, Denied> {
     if let Some(hit) = key.and_then(|k| state.links.get(k, now, origin.client_ip)) {
         return Ok(hit);
     }
     // The handler counts the refusal, with its reason.
     let granted = verify().map_err(Denied::Link)?;
-    let prepared = Arc::new(Prepared::new(granted.grant));
+    let verified = Verified {
+        prepared: Arc::new(Prepared::new(granted.grant)),
+        kind: granted.kind,
+    };
     match (key.filter(|_| granted.keep), granted.until) {
-        (Some(k), None) => state.links.put(k, &prepared),
-        (Some(k), Some(until)) => state.links.put_until(k, &prepared, until),
+        (Some(k), None) => state.links.put(k, &verified),
+        (Some(k), Some(until)) => state.links.put_until(k, &verified, until),
         (None, _) => {}
     }
-    Ok(prepared)
+    Ok(verified)
 }
 
 /// A Swift link's grant: a public container's, or a tempurl's.
@@ -185,6 +193,7 @@ fn swift<B>(
             // No expiry: the cache does not keep it either way.
             Some((p, c)) => Ok(Granted {
                 grant: Grant::public(&p.id, &c.name, r.object()),
+                kind: Kind::Swift,
                 keep: false,
                 until: None,
             }),
@@ -203,6 +212,7 @@ fn swift<B>(
     // with the store's keys, only as long as they are believed.
     Ok(Granted {
         grant,
+        kind: Kind::Swift,
         keep: true,
         until: store.map(|s| s.until),
     })
@@ -221,6 +231,7 @@ fn s3(
             // Unsigned: no `response-*` override is believed.
             Some((p, c)) => Ok(Granted {
                 grant: Grant::public(&p.id, &c.name, &r.key),
+                kind: Kind::S3,
                 keep: false,
                 until: None,
             }),
@@ -230,6 +241,7 @@ fn s3(
         },
         signed => Ok(Granted {
             grant: auth::s3::verify(cfg, s3req, signed, now)?,
+            kind: signed.kind(),
             keep: auth::s3::keepable(s3req, signed),
             until: None,
         }),

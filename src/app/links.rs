@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use foldhash::fast::RandomState;
 
 use crate::delivery::Prepared;
+use crate::outcome::Kind;
 
 const SHARDS: usize = 16;
 /// Entries per shard; a full shard is emptied and starts again (4,096 links in all).
@@ -37,7 +38,15 @@ const MAX_KEY: usize = 2048;
 type Shard = HashMap<Box<str>, Entry, RandomState>;
 
 /// A grant, and the unix time after which it must be verified again whatever its expiry.
-type Entry = (Arc<Prepared>, Option<u64>);
+type Entry = (Verified, Option<u64>);
+
+/// What a link verified to: its grant, ready to deliver, and the protocol it spoke (the
+/// metrics' label, which a hit would otherwise read from the query again).
+#[derive(Clone)]
+pub struct Verified {
+    pub prepared: Arc<Prepared>,
+    pub kind: Kind,
+}
 
 pub struct LinkCache {
     shards: [Mutex<Shard>; SHARDS],
@@ -105,8 +114,8 @@ impl LinkCache {
         key: Key<'_>,
         now: u64,
         client: IpAddr,
-        verify: impl FnOnce() -> Result<Arc<Prepared>, E>,
-    ) -> Result<Arc<Prepared>, E> {
+        verify: impl FnOnce() -> Result<Verified, E>,
+    ) -> Result<Verified, E> {
         key.with(|k| {
             if let Some(p) = self.find(k, now, client) {
                 return Ok(p);
@@ -118,38 +127,39 @@ impl LinkCache {
     }
 
     /// What this exact request verified to before, while the link lives and admits `client`.
-    pub fn get(&self, key: Key<'_>, now: u64, client: IpAddr) -> Option<Arc<Prepared>> {
+    pub fn get(&self, key: Key<'_>, now: u64, client: IpAddr) -> Option<Verified> {
         key.with(|k| self.find(k, now, client))
     }
 
     /// Remembers a grant that `key` verified to (a grant without expiry is not kept).
-    pub fn put(&self, key: Key<'_>, p: &Arc<Prepared>) {
-        key.with(|k| self.keep(k, p, None))
+    pub fn put(&self, key: Key<'_>, v: &Verified) {
+        key.with(|k| self.keep(k, v, None))
     }
 
     /// `put`, for a grant that holds only until `until` (unix seconds), when the keys that
     /// verified it may have changed.
-    pub fn put_until(&self, key: Key<'_>, p: &Arc<Prepared>, until: u64) {
-        key.with(|k| self.keep(k, p, Some(until)))
+    pub fn put_until(&self, key: Key<'_>, v: &Verified, until: u64) {
+        key.with(|k| self.keep(k, v, Some(until)))
     }
 
-    fn find(&self, key: &str, now: u64, client: IpAddr) -> Option<Arc<Prepared>> {
+    fn find(&self, key: &str, now: u64, client: IpAddr) -> Option<Verified> {
         let map = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
-        let (p, until) = map.get(key)?;
-        let live = p.grant.expires_at.is_some_and(|exp| now <= exp);
+        let (v, until) = map.get(key)?;
+        let grant = &v.prepared.grant;
+        let live = grant.expires_at.is_some_and(|exp| now <= exp);
         let believed = until.map_or(true, |u| now < u);
-        (live && believed && p.grant.admits(client)).then(|| p.clone())
+        (live && believed && grant.admits(client)).then(|| v.clone())
     }
 
-    fn keep(&self, key: &str, p: &Arc<Prepared>, until: Option<u64>) {
-        if p.grant.expires_at.is_none() {
+    fn keep(&self, key: &str, v: &Verified, until: Option<u64>) {
+        if v.prepared.grant.expires_at.is_none() {
             return;
         }
         let mut map = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= PER_SHARD {
             map.clear();
         }
-        map.insert(key.into(), (p.clone(), until));
+        map.insert(key.into(), (v.clone(), until));
     }
 }
 
@@ -160,8 +170,8 @@ mod tests {
 
     const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 2, 3));
 
-    fn grant(expires_at: Option<u64>, clients: Option<&str>) -> Arc<Prepared> {
-        Arc::new(Prepared::new(Grant {
+    fn grant(expires_at: Option<u64>, clients: Option<&str>) -> Verified {
+        let prepared = Arc::new(Prepared::new(Grant {
             project: "p".into(),
             container: "c".into(),
             object: "o".into(),
@@ -169,11 +179,15 @@ mod tests {
             expires_at,
             overrides: Overrides::default(),
             clients: clients.map(|c| c.parse().unwrap()),
-        }))
+        }));
+        Verified {
+            prepared,
+            kind: Kind::Swift,
+        }
     }
 
     /// Looks `k` up for `client`, remembering `g` on a miss; true on a hit.
-    fn hit_from(c: &LinkCache, k: Key<'_>, now: u64, client: IpAddr, g: &Arc<Prepared>) -> bool {
+    fn hit_from(c: &LinkCache, k: Key<'_>, now: u64, client: IpAddr, g: &Verified) -> bool {
         let mut verified = false;
         let got = c.get_or_verify(k, now, client, || {
             verified = true;
@@ -183,7 +197,7 @@ mod tests {
         !verified
     }
 
-    fn hit(c: &LinkCache, k: Key<'_>, now: u64, g: &Arc<Prepared>) -> bool {
+    fn hit(c: &LinkCache, k: Key<'_>, now: u64, g: &Verified) -> bool {
         hit_from(c, k, now, CLIENT, g)
     }
 

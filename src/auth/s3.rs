@@ -25,6 +25,18 @@ pub enum Scheme {
     Unsigned,
 }
 
+impl Scheme {
+    /// The protocol the log and the metrics name a request verified by this scheme, as
+    /// [`kind`] names it from the claims.
+    pub fn kind(self) -> Kind {
+        match self {
+            Scheme::QueryV4 | Scheme::HeaderV4 => Kind::S3V4,
+            Scheme::QueryV2 => Kind::S3V2,
+            Scheme::Unsigned => Kind::S3,
+        }
+    }
+}
+
 /// The schemes a request claims: V4 query parameters, V2 ones, an Authorization header.
 fn claims<'h>(query: &Query<'_>, headers: &'h http::HeaderMap) -> (bool, bool, Option<&'h [u8]>) {
     // One pass over the query: every request comes through here before anything else.
