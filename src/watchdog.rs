@@ -21,10 +21,10 @@ use crate::metrics::Limit;
 
 /// A reading of the coarse monotonic clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Tick(Duration);
+struct Tick(Duration);
 
 impl Tick {
-    pub fn now() -> Tick {
+    fn now() -> Tick {
         let t = clock_gettime(ClockId::MonotonicCoarse);
         // The clock counts from boot: never negative, nanoseconds always below a second.
         let secs = u64::try_from(t.tv_sec).unwrap_or(0);
@@ -33,7 +33,7 @@ impl Tick {
     }
 
     /// How long until `later` (zero if it has passed).
-    pub fn until(self, later: Tick) -> Duration {
+    fn until(self, later: Tick) -> Duration {
         later.0.saturating_sub(self.0)
     }
 }
@@ -142,7 +142,7 @@ impl Activity {
 
     /// The limit `now` is past, or when to look again. Looking again no later than the
     /// shortest timeout from now catches a rule that starts applying in between.
-    pub fn check(&self, limits: &Limits, now: Tick) -> Result<Tick, Limit> {
+    fn check(&self, limits: &Limits, now: Tick) -> Result<Tick, Limit> {
         let t = self.ms(now);
         let send = millis(limits.send_timeout);
         let header = millis(limits.header_read_timeout);
