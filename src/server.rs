@@ -151,9 +151,10 @@ fn logged(begun: Begun, path: &str, note: Note, resp: Response<Body>) -> Respons
     })
 }
 
-/// Contains a panic to the future it happened in: a handler's panic becomes a 500 for that
-/// request, a body's panic ends that connection; the server and the other connections go on
-/// (and `keyhole_panics_total` counts it). `panic = "abort"` must never be set for this crate.
+/// Contains a handler's panic to its request, which gets a 500; the server and the other
+/// requests go on (and `keyhole_panics_total` counts it). A body's panic ends its
+/// connection's task, which tokio contains the same way. `panic = "abort"` must never be set
+/// for this crate.
 struct CatchUnwind<F>(F);
 
 impl<F: Future> Future for CatchUnwind<F> {
@@ -422,18 +423,26 @@ impl Accepted {
             )
         });
         let conn = graceful.watch(builder.serve_connection(io, svc).into_owned());
+        // The connection runs as its own task so that its IO wake-ups poll hyper alone; this
+        // task wakes only when it ends or when the watchdog's timer is due.
+        let mut conn = tokio::spawn(conn);
         tokio::select! {
-            ended = CatchUnwind(conn) => match ended {
+            ended = &mut conn => match ended {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
-                Err(()) => {
-                    metrics.panic();
-                    tracing::error!(%peer, "a connection panicked while sending a body; it was closed");
+                Err(e) => {
+                    if e.is_panic() {
+                        metrics.panic();
+                        tracing::error!(%peer, "a connection panicked while sending a body; it was closed");
+                    }
                 }
             },
             // Dropping the connection closes its socket; a response cut short says so in
             // the access log (`complete=false`).
             limit = crate::watchdog::watch(&activity, &limits) => {
+                conn.abort();
+                // The socket is closed once the task has dropped it; the slot is free then.
+                let _ = conn.await;
                 metrics.limit_hits(limit, 1);
                 tracing::debug!(%peer, limit = limit.key(), "connection closed by a limit");
             }
