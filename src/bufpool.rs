@@ -9,6 +9,8 @@
 use std::fs::File;
 use std::io;
 use std::io::IoSliceMut;
+use std::mem::MaybeUninit;
+use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
 use std::sync::Mutex;
 
@@ -122,6 +124,34 @@ impl Drop for Filled {
     }
 }
 
+/// `preadv2` into memory nothing initialised yet. rustix's `preadv2` takes only initialised
+/// slices (`IoSliceMut`), so this one call is made through libc.
+fn preadv2_uninit(
+    file: &File,
+    buf: &mut [MaybeUninit<u8>],
+    offset: u64,
+    flags: ReadWriteFlags,
+) -> Result<usize, Errno> {
+    let offset = libc::off_t::try_from(offset).map_err(|_| Errno::INVAL)?;
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `iov` describes `buf`, writable and borrowed for the call; the kernel writes at
+    // most `buf.len()` bytes into it and touches nothing else. Flags are plain bits.
+    let n = unsafe {
+        libc::preadv2(
+            file.as_raw_fd(),
+            &iov,
+            1,
+            offset,
+            flags.bits() as libc::c_int,
+        )
+    };
+    usize::try_from(n)
+        .map_err(|_| Errno::from_io_error(&io::Error::last_os_error()).unwrap_or(Errno::IO))
+}
+
 /// A buffer to read up to `len` bytes into, then hand to hyper as `Bytes`.
 pub enum ReadBuf {
     Heap(Vec<u8>),
@@ -141,6 +171,8 @@ impl ReadBuf {
     /// Reads up to `len` bytes of `file` at `offset`. Non-empty `flags` go to `preadv2`;
     /// without flags it is a plain `pread`, which every kernel and seccomp profile allows,
     /// because that read is the fallback when `preadv2(RWF_NOWAIT)` fails for any reason.
+    /// A heap buffer is read into uninitialised: zeroing it only for the kernel to overwrite
+    /// it costs a small request a pass over its whole body.
     pub fn pread(
         &mut self,
         file: &File,
@@ -148,33 +180,40 @@ impl ReadBuf {
         len: usize,
         flags: ReadWriteFlags,
     ) -> io::Result<usize> {
-        let buf = match self {
-            ReadBuf::Heap(v) => {
-                // Zero-filled: the kernel writes only initialised memory through a safe
-                // slice. A heap buffer is at most `SMALL` bytes.
-                let room = len.min(v.capacity());
-                v.clear();
-                v.resize(room, 0);
-                &mut v[..]
-            }
-            ReadBuf::Pooled(r) => &mut r.as_mut_slice()[..len.min(REGION)],
-        };
-        let n = loop {
-            let read = if flags.is_empty() {
-                rustix::io::pread(file, &mut *buf, offset)
-            } else {
-                rustix::io::preadv2(file, &mut [IoSliceMut::new(buf)], offset, flags)
+        loop {
+            let read = match self {
+                ReadBuf::Heap(v) => {
+                    v.clear();
+                    // Never more than `len`: the bytes past it are not the caller's to send.
+                    let room = len.min(v.capacity());
+                    let spare = &mut v.spare_capacity_mut()[..room];
+                    let read = if flags.is_empty() {
+                        rustix::io::pread(file, spare, offset).map(|(done, _)| done.len())
+                    } else {
+                        preadv2_uninit(file, spare, offset, flags)
+                    };
+                    if let Ok(n) = read {
+                        // SAFETY: the kernel initialised the first `n` bytes of `spare`, which
+                        // starts at the vector's (empty) end, and `n <= room <= capacity`.
+                        unsafe { v.set_len(n.min(room)) };
+                    }
+                    read
+                }
+                ReadBuf::Pooled(r) => {
+                    let buf = &mut r.as_mut_slice()[..len.min(REGION)];
+                    if flags.is_empty() {
+                        rustix::io::pread(file, buf, offset)
+                    } else {
+                        rustix::io::preadv2(file, &mut [IoSliceMut::new(buf)], offset, flags)
+                    }
+                }
             };
             match read {
-                Ok(n) => break n,
+                Ok(n) => return Ok(n),
                 Err(Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
             }
-        };
-        if let ReadBuf::Heap(v) = self {
-            v.truncate(n);
         }
-        Ok(n)
     }
 
     /// The memory a buffer for a read of `len` bytes takes, as `new` would make it.
