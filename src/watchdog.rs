@@ -19,35 +19,35 @@ use rustix::time::{clock_gettime, ClockId};
 use crate::limits::Limits;
 use crate::metrics::Limit;
 
-/// A reading of the coarse monotonic clock.
+/// A reading of the coarse monotonic clock, in milliseconds since boot: the unit the
+/// stamps are kept in, so that a stamp costs no conversion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Tick(Duration);
+struct Tick(u64);
 
 impl Tick {
     fn now() -> Tick {
         let t = clock_gettime(ClockId::MonotonicCoarse);
         // The clock counts from boot: never negative, nanoseconds always below a second.
         let secs = u64::try_from(t.tv_sec).unwrap_or(0);
-        let nanos = u32::try_from(t.tv_nsec).unwrap_or(0).min(999_999_999);
-        Tick(Duration::new(secs, nanos))
+        let nanos = u64::try_from(t.tv_nsec).unwrap_or(0);
+        Tick(secs.saturating_mul(1000).saturating_add(nanos / 1_000_000))
     }
 
     /// How long until `later` (zero if it has passed).
     fn until(self, later: Tick) -> Duration {
-        later.0.saturating_sub(self.0)
+        Duration::from_millis(later.0.saturating_sub(self.0))
     }
 }
 
 impl std::ops::Add<Duration> for Tick {
     type Output = Tick;
     fn add(self, d: Duration) -> Tick {
-        Tick(self.0.saturating_add(d))
+        Tick(self.0.saturating_add(millis(d)))
     }
 }
 
-/// What a connection is doing, in milliseconds since its accept.
+/// What a connection is doing, as `Tick`s.
 pub struct Activity {
-    born: Tick,
     /// Requests whose response is not yet done with (see [`Busy`]).
     in_flight: AtomicU32,
     /// Set by the first HTTP/2 request: between HTTP/2 requests the client sends control
@@ -65,15 +65,21 @@ pub struct Activity {
 
 impl Default for Activity {
     fn default() -> Activity {
+        Activity::since(Tick::now())
+    }
+}
+
+impl Activity {
+    /// A connection accepted at `born`.
+    fn since(born: Tick) -> Activity {
         Activity {
-            born: Tick::now(),
             in_flight: AtomicU32::new(0),
             h2: AtomicBool::new(false),
             // The first request's head is timed from the accept: a connection that never
             // sends one (or never finishes its HTTP/2 preface) is cut at the header timeout.
-            head_since: AtomicU64::new(1),
-            idle_since: AtomicU64::new(0),
-            last_out: AtomicU64::new(0),
+            head_since: AtomicU64::new(born.0 + 1),
+            idle_since: AtomicU64::new(born.0),
+            last_out: AtomicU64::new(born.0),
             blocked: AtomicBool::new(false),
         }
     }
@@ -87,7 +93,7 @@ impl Drop for Busy {
         let a = &self.0;
         if a.in_flight.fetch_sub(1, Relaxed) == 1 {
             a.head_since.store(0, Relaxed);
-            a.idle_since.store(a.ms(Tick::now()), Relaxed);
+            a.idle_since.store(Tick::now().0, Relaxed);
         }
     }
 }
@@ -97,10 +103,6 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl Activity {
-    fn ms(&self, now: Tick) -> u64 {
-        millis(self.born.until(now))
-    }
-
     /// A request began (its head was read); it is in flight until the `Busy` is dropped.
     pub fn begin(self: &std::sync::Arc<Self>, http2: bool) -> Busy {
         if http2 {
@@ -108,14 +110,14 @@ impl Activity {
         }
         self.in_flight.fetch_add(1, Relaxed);
         self.head_since.store(0, Relaxed);
-        self.last_out.store(self.ms(Tick::now()), Relaxed);
+        self.last_out.store(Tick::now().0, Relaxed);
         Busy(self.clone())
     }
 
     /// Bytes (or the end of the stream) arrived.
     pub fn read(&self) {
         if self.in_flight.load(Relaxed) == 0 && !self.h2.load(Relaxed) {
-            let now = self.ms(Tick::now()) + 1;
+            let now = Tick::now().0 + 1;
             let _ = self.head_since.compare_exchange(0, now, Relaxed, Relaxed);
         }
     }
@@ -123,11 +125,11 @@ impl Activity {
     /// A write moved bytes (`true`) or had to wait for the client (`false`).
     pub fn wrote(&self, moved: bool) {
         if moved {
-            self.last_out.store(self.ms(Tick::now()), Relaxed);
+            self.last_out.store(Tick::now().0, Relaxed);
             self.blocked.store(false, Relaxed);
         } else if !self.blocked.swap(true, Relaxed) && self.in_flight.load(Relaxed) == 0 {
             // Between requests `last_out` is stale: the wait starts now.
-            self.last_out.store(self.ms(Tick::now()), Relaxed);
+            self.last_out.store(Tick::now().0, Relaxed);
         }
     }
 
@@ -143,7 +145,7 @@ impl Activity {
     /// The limit `now` is past, or when to look again. Looking again no later than the
     /// shortest timeout from now catches a rule that starts applying in between.
     fn check(&self, limits: &Limits, now: Tick) -> Result<Tick, Limit> {
-        let t = self.ms(now);
+        let t = now.0;
         let send = millis(limits.send_timeout);
         let header = millis(limits.header_read_timeout);
         let idle = millis(limits.idle_timeout);
@@ -169,7 +171,7 @@ impl Activity {
             }
             next = next.min(due);
         }
-        Ok(self.born + Duration::from_millis(next))
+        Ok(Tick(next))
     }
 }
 
@@ -230,70 +232,76 @@ mod tests {
         }
     }
 
-    fn at(a: &Activity, secs: u64) -> Tick {
-        a.born + Duration::from_secs(secs)
+    /// A connection accepted now (the stamps its requests make are real clock readings).
+    fn fresh() -> (Arc<Activity>, Tick) {
+        let born = Tick::now();
+        (Arc::new(Activity::since(born)), born)
+    }
+
+    fn at(born: Tick, secs: u64) -> Tick {
+        born + Duration::from_secs(secs)
     }
 
     #[test]
     fn a_first_request_must_arrive_within_the_header_timeout_of_the_accept() {
-        let a = Activity::default();
-        assert!(a.check(&limits(), at(&a, 9)).is_ok());
+        let (a, born) = fresh();
+        assert!(a.check(&limits(), at(born, 9)).is_ok());
         assert_eq!(
-            a.check(&limits(), at(&a, 10)),
+            a.check(&limits(), at(born, 10)),
             Err(Limit::HeaderReadTimeout)
         );
     }
 
     #[test]
     fn an_idle_keep_alive_connection_is_cut_at_the_idle_timeout_not_the_header_one() {
-        let a = Arc::new(Activity::default());
+        let (a, born) = fresh();
         drop(a.begin(false));
-        assert!(a.check(&limits(), at(&a, 74)).is_ok());
-        assert_eq!(a.check(&limits(), at(&a, 75)), Err(Limit::IdleTimeout));
+        assert!(a.check(&limits(), at(born, 74)).is_ok());
+        assert_eq!(a.check(&limits(), at(born, 75)), Err(Limit::IdleTimeout));
     }
 
     #[test]
     fn a_head_trickling_in_after_a_response_is_cut_at_the_header_timeout() {
-        let a = Arc::new(Activity::default());
+        let (a, born) = fresh();
         drop(a.begin(false));
         a.read();
-        assert!(a.check(&limits(), at(&a, 9)).is_ok());
+        assert!(a.check(&limits(), at(born, 9)).is_ok());
         assert_eq!(
-            a.check(&limits(), at(&a, 10)),
+            a.check(&limits(), at(born, 10)),
             Err(Limit::HeaderReadTimeout)
         );
     }
 
     #[test]
     fn http2_control_frames_between_requests_are_not_a_request_head() {
-        let a = Arc::new(Activity::default());
+        let (a, born) = fresh();
         drop(a.begin(true));
         a.read();
-        assert!(a.check(&limits(), at(&a, 30)).is_ok());
-        assert_eq!(a.check(&limits(), at(&a, 75)), Err(Limit::IdleTimeout));
+        assert!(a.check(&limits(), at(born, 30)).is_ok());
+        assert_eq!(a.check(&limits(), at(born, 75)), Err(Limit::IdleTimeout));
     }
 
     #[test]
     fn a_request_in_flight_is_cut_only_when_no_byte_moves_for_the_send_timeout() {
-        let a = Arc::new(Activity::default());
+        let (a, born) = fresh();
         let busy = a.begin(false);
         a.wrote(false);
         assert!(
-            a.check(&limits(), at(&a, 59)).is_ok(),
+            a.check(&limits(), at(born, 59)).is_ok(),
             "no header or idle rule"
         );
-        assert_eq!(a.check(&limits(), at(&a, 60)), Err(Limit::SendTimeout));
+        assert_eq!(a.check(&limits(), at(born, 60)), Err(Limit::SendTimeout));
         drop(busy);
         a.wrote(true);
-        assert!(a.check(&limits(), at(&a, 60)).is_ok());
+        assert!(a.check(&limits(), at(born, 60)).is_ok());
     }
 
     #[test]
     fn the_next_look_is_never_later_than_a_rule_could_fire() {
-        let a = Arc::new(Activity::default());
+        let (a, born) = fresh();
         drop(a.begin(false));
-        let next = a.check(&limits(), at(&a, 1)).unwrap();
-        assert!(next <= at(&a, 11), "a head starting now is due at 11 s");
+        let next = a.check(&limits(), at(born, 1)).unwrap();
+        assert!(next <= at(born, 11), "a head starting now is due at 11 s");
     }
 
     #[test]
