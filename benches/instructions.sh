@@ -33,6 +33,8 @@ root = "$work/data"
 [[project]]
 id = "p"
 temp_url_keys = ["bench-key"]
+  [[project.container]]
+  name = "c"
   [[project.s3_key]]
   access_key = "BENCHKEY"
   secret_key = "benchsecret"
