@@ -283,25 +283,13 @@ impl FsBackend {
         };
         let reopen = Reopener {
             backend: self.clone(),
-            name: joined(project, container, object),
+            name: [project, container, object].join("/"),
             ends: (project.len(), project.len() + 1 + container.len()),
             dev: md.dev(),
             ino: md.ino(),
         };
         Ok(Opened { meta, file, reopen })
     }
-}
-
-/// `<project>/<container>/<object>`, in one allocation of the exact size.
-fn joined(project: &str, container: &str, object: &str) -> String {
-    let mut name = String::with_capacity(project.len() + container.len() + object.len() + 2);
-    for (i, part) in [project, container, object].into_iter().enumerate() {
-        if i > 0 {
-            name.push('/');
-        }
-        name.push_str(part);
-    }
-    name
 }
 
 /// An opened object file, with its metadata and the way back to it.
