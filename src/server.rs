@@ -430,12 +430,12 @@ impl Accepted {
             ended = &mut conn => match ended {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
-                Err(e) => {
-                    if e.is_panic() {
-                        metrics.panic();
-                        tracing::error!(%peer, "a connection panicked while sending a body; it was closed");
-                    }
+                Err(e) if e.is_panic() => {
+                    metrics.panic();
+                    tracing::error!(%peer, "a connection panicked while sending a body; it was closed");
                 }
+                // Only the branch below aborts the task.
+                Err(_) => {}
             },
             // Dropping the connection closes its socket; a response cut short says so in
             // the access log (`complete=false`).
